@@ -1,0 +1,62 @@
+# livehub: the two commands are `make run` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test unit integration asan fuzz bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j $(JOBS)
+
+## Build and run the hub on its defaults with live demo data.
+run: build
+	./$(BUILD)/livehub serve
+
+tests/integration/node_modules/.package-lock.json: tests/integration/package-lock.json
+	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
+
+## Unit tests, integration tests, then both again under ASan+UBSan.
+test: build tests/integration/node_modules/.package-lock.json
+	$(MAKE) unit BIN_DIR=$(BUILD)
+	$(MAKE) integration BIN_DIR=$(BUILD)
+	$(MAKE) asan
+
+unit:
+	cd $(BIN_DIR) && ctest --output-on-failure -j $(JOBS)
+	./$(BIN_DIR)/body_decoder_fuzz fuzz/corpus/body_decoder
+	./$(BIN_DIR)/ws_frame_fuzz fuzz/corpus/ws_frame
+
+integration:
+	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
+
+asan: deps tests/integration/node_modules/.package-lock.json
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLIVEHUB_SANITIZE=ON
+	ninja -C $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) unit BIN_DIR=$(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LIVEHUB_SANITIZED=1 \
+	  $(MAKE) integration BIN_DIR=$(ASAN_BUILD)
+
+## libFuzzer runs of the network-facing parsers (60 s each).
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIVEHUB_FUZZ=ON
+	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz
+	./$(FUZZ_BUILD)/body_decoder_fuzz -max_total_time=60 fuzz/corpus/body_decoder
+	./$(FUZZ_BUILD)/ws_frame_fuzz -max_total_time=60 fuzz/corpus/ws_frame
+
+## Fan-out benchmark (see docs/benchmarks.md).
+bench: build
+	./$(BUILD)/livehub bench fanout --subscribers 1000 --rate 1000 --duration 10
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages livehub needs to build, test and run.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  g++ cmake ninja-build make pkg-config
+  libboost1.81-dev      # Asio + Beast (header-only)
+  libsimdjson-dev       # JSON parsing on the hot path
+  libssl-dev            # SHA-1 for the WebSocket handshake, TLS later
+  libyaml-cpp-dev       # config
+  libcli11-dev          # command line
+  libgtest-dev          # unit tests
+  libbenchmark-dev      # micro-benchmarks
+  clang                 # libFuzzer targets (make fuzz)
+  nodejs npm            # integration tests drive the hub with npm's ws and eventsource
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

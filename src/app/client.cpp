@@ -1,0 +1,268 @@
+// `livehub publish` and `livehub tail`: small clients of the hub's own API.
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <iostream>
+#include <random>
+#include <simdjson.h>
+#include <sstream>
+#include <thread>
+
+#include "app/commands.h"
+#include "core/json_writer.h"
+
+namespace livehub {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct Url {
+  std::string scheme, host, port, path;
+};
+
+bool ParseUrl(const std::string& text, Url* out, std::string* err) {
+  size_t s = text.find("://");
+  if (s == std::string::npos) {
+    *err = "URL '" + text + "' must look like http://HOST:PORT";
+    return false;
+  }
+  out->scheme = text.substr(0, s);
+  std::string rest = text.substr(s + 3);
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  out->path = slash == std::string::npos ? "" : rest.substr(slash);
+  if (!out->path.empty() && out->path.back() == '/') out->path.pop_back();
+  size_t colon = hostport.rfind(':');
+  out->host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  out->port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  if (out->host.empty()) {
+    *err = "URL '" + text + "' has no host";
+    return false;
+  }
+  return true;
+}
+
+std::string GuessContentType(const std::string& file, const std::string& body) {
+  auto ends = [&](const char* ext) { return file.ends_with(ext); };
+  if (ends(".csv")) return "text/csv";
+  if (ends(".ndjson") || ends(".jsonl")) return "application/x-ndjson";
+  if (ends(".json")) return "application/json";
+  // Several top-level JSON values on separate lines -> NDJSON.
+  size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "application/json";
+  char c = body[first];
+  if (c != '{' && c != '[' && c != '"' && !isdigit(static_cast<unsigned char>(c)) && c != '-' &&
+      c != 't' && c != 'f' && c != 'n') {
+    return "text/csv";
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  if (!parser.parse(body).get(e)) return "application/json";
+  return "application/x-ndjson";
+}
+
+// Percent-encodes a stream name for a URL path (keeps '/').
+std::string PathEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunPublish(const PublishFlags& f) {
+  std::string body;
+  if (f.file == "-") {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    body = ss.str();
+  } else {
+    std::ifstream in(f.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "livehub publish: cannot read '" << f.file << "'\n";
+      return 2;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    body = ss.str();
+  }
+  Url url;
+  std::string err;
+  if (!ParseUrl(f.url, &url, &err)) {
+    std::cerr << "livehub publish: " << err << "\n";
+    return 2;
+  }
+  try {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.connect(resolver.resolve(url.host, url.port));
+    http::request<http::string_body> req(http::verb::post,
+                                         url.path + "/v1/publish/" + PathEscape(f.stream), 11);
+    req.set(http::field::host, url.host);
+    req.set(http::field::content_type,
+            f.content_type.empty() ? GuessContentType(f.file, body) : f.content_type);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    std::cout << res.body() << "\n";
+    return res.result_int() == 200 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "livehub publish: " << f.url << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// tail: subscribe, print NDJSON, keep a cursor, reconnect with backoff.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+using Cursor = std::map<std::string, std::pair<std::string, uint64_t>>;  // stream -> epoch, seq
+
+void LoadCursor(const std::string& path, Cursor* c) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  simdjson::dom::parser p;
+  simdjson::dom::object o;
+  if (p.parse(ss.str()).get(o)) {
+    std::cerr << "livehub tail: ignoring unreadable cursor file '" << path << "'\n";
+    return;
+  }
+  for (auto field : o) {
+    std::string_view epoch;
+    uint64_t seq;
+    if (field.value["epoch"].get(epoch) || field.value["seq"].get(seq)) continue;
+    (*c)[std::string(field.key)] = {std::string(epoch), seq};
+  }
+}
+
+std::string CursorJson(const Cursor& c) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  for (const auto& [s, v] : c) {
+    w.Key(s).BeginObject().Field("epoch", v.first).Field("seq", v.second).EndObject();
+  }
+  w.EndObject();
+  return out;
+}
+
+void SaveCursor(const std::string& path, const Cursor& c) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << CursorJson(c) << "\n";
+    if (!out) return;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);  // atomic replace
+}
+
+}  // namespace
+
+int RunTail(const TailFlags& f) {
+  Url url;
+  std::string err;
+  if (!ParseUrl(f.url, &url, &err)) {
+    std::cerr << "livehub tail: " << err << "\n";
+    return 2;
+  }
+  Cursor cursor;
+  if (!f.cursor_file.empty()) LoadCursor(f.cursor_file, &cursor);
+  uint64_t printed = 0;
+  int backoff_ms = 1000;
+  std::mt19937 rng(std::random_device{}());
+  simdjson::dom::parser parser;
+  for (;;) {
+    auto started = std::chrono::steady_clock::now();
+    try {
+      asio::io_context ioc;
+      tcp::resolver resolver(ioc);
+      websocket::stream<tcp::socket> ws(ioc);
+      asio::connect(ws.next_layer(), resolver.resolve(url.host, url.port));
+      ws.handshake(url.host, url.path + "/v1/ws");
+      std::string sub;
+      JsonWriter w(&sub);
+      w.BeginObject().Field("op", "subscribe").Field("id", 1).Key("streams").BeginArray();
+      for (const auto& p : f.patterns) w.String(p);
+      w.EndArray().Key("from").Raw(CursorJson(cursor)).EndObject();
+      ws.write(asio::buffer(sub));
+      bool dirty = false;
+      for (;;) {
+        beast::flat_buffer buf;
+        ws.read(buf);
+        std::string msg = beast::buffers_to_string(buf.data());
+        simdjson::dom::element doc;
+        std::string_view type;
+        if (parser.parse(msg).get(doc) || doc["type"].get(type)) continue;
+        if (type == "event") {
+          std::string_view stream, epoch;
+          uint64_t seq = 0;
+          if (!doc["stream"].get(stream) && !doc["epoch"].get(epoch) && !doc["seq"].get(seq)) {
+            cursor[std::string(stream)] = {std::string(epoch), seq};
+            dirty = true;
+          }
+          std::cout << msg << "\n";
+          ++printed;
+        } else if (type == "gap") {
+          std::string_view stream, epoch;
+          uint64_t to = 0;
+          if (!doc["stream"].get(stream) && !doc["epoch"].get(epoch) && !doc["to_seq"].get(to)) {
+            cursor[std::string(stream)] = {std::string(epoch), to};
+            dirty = true;
+          }
+          (f.quiet_control ? std::cerr : std::cout) << msg << "\n";
+        } else if (type == "error") {
+          std::cerr << "livehub tail: hub says: " << msg << "\n";
+          if (msg.find("\"id\":1") != std::string::npos) return 2;  // subscribe rejected
+        } else if (!f.quiet_control) {
+          std::cout << msg << "\n";
+        }
+        // Print (and flush) first, then move the cursor: a kill in between
+        // repeats at most the one event, never loses it.
+        std::cout.flush();
+        if (dirty && !f.cursor_file.empty()) {
+          SaveCursor(f.cursor_file, cursor);
+          dirty = false;
+        }
+        if (f.count && printed >= f.count) return 0;
+        if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) {
+          backoff_ms = 1000;  // healthy for a while: reset the backoff
+        }
+      }
+    } catch (const std::exception& e) {
+      if (!f.cursor_file.empty()) SaveCursor(f.cursor_file, cursor);
+      std::uniform_int_distribution<int> jitter(0, backoff_ms / 2);
+      int wait = backoff_ms + jitter(rng);
+      std::cerr << "livehub tail: " << e.what() << "; reconnecting in " << wait << " ms\n";
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+      backoff_ms = std::min(backoff_ms * 2, 30'000);
+    }
+  }
+}
+
+}  // namespace livehub

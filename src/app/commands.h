@@ -1,0 +1,40 @@
+// The subcommands of the `livehub` binary. Each returns the process exit
+// code and prints errors a user can act on to stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace livehub {
+
+struct ServeFlags {
+  std::string config_file;
+  std::string listen;    // HOST:PORT, overrides the config
+  std::string data_dir;  // overrides the config
+  bool no_demo = false;
+};
+int RunServe(const ServeFlags& flags);
+
+int RunCheckConfig(const std::string& file);
+
+struct PublishFlags {
+  std::string url = "http://127.0.0.1:8080";
+  std::string stream;
+  std::string file = "-";
+  std::string content_type;  // empty: from the file name / content
+};
+int RunPublish(const PublishFlags& flags);
+
+struct TailFlags {
+  std::string url = "ws://127.0.0.1:8080";
+  std::vector<std::string> patterns;
+  std::string cursor_file;  // resume position, kept across runs
+  uint64_t count = 0;       // exit after this many events (0: never)
+  bool quiet_control = false;
+};
+int RunTail(const TailFlags& flags);
+
+// `livehub bench <scenario> [flags]`; argv[0] is "bench".
+int RunBenchMain(int argc, char** argv);
+
+}  // namespace livehub

@@ -1,0 +1,257 @@
+#include "app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace livehub {
+namespace {
+
+// Walks a YAML mapping, dispatching each key to a handler; unknown keys and
+// conversion failures become InvalidArgument naming "file: key.path".
+class Walker {
+ public:
+  explicit Walker(std::string source) : source_(std::move(source)) {}
+
+  using Handler = std::function<void(const YAML::Node&, const std::string& path)>;
+
+  void Map(const YAML::Node& node, const std::string& path,
+           const std::map<std::string, Handler>& handlers) {
+    if (!status_.ok()) return;
+    if (node.IsNull()) return;
+    if (!node.IsMap()) return Fail(path, "must be a mapping");
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      std::string child = path.empty() ? key : path + "." + key;
+      auto it = handlers.find(key);
+      if (it == handlers.end()) {
+        std::string known;
+        for (const auto& [k, h] : handlers) known += (known.empty() ? "" : ", ") + k;
+        return Fail(child, "unknown key (known here: " + known + ")");
+      }
+      it->second(kv.second, child);
+      if (!status_.ok()) return;
+    }
+  }
+
+  template <typename T>
+  Handler Scalar(T* out, T min = std::numeric_limits<T>::lowest()) {
+    return [this, out, min](const YAML::Node& n, const std::string& path) {
+      if (!n.IsScalar()) return Fail(path, "must be a scalar value");
+      try {
+        T v = n.as<T>();
+        if constexpr (std::is_arithmetic_v<T>) {
+          if (v < min) return Fail(path, "must be at least " + std::to_string(min));
+        }
+        *out = v;
+      } catch (const YAML::Exception&) {
+        Fail(path, "cannot read '" + n.Scalar() + "' as " + TypeName<T>());
+      }
+    };
+  }
+
+  // Seconds (may be fractional) into milliseconds.
+  Handler Seconds(int64_t* out_ms) {
+    return [this, out_ms](const YAML::Node& n, const std::string& path) {
+      double s = 0;
+      try {
+        s = n.as<double>();
+      } catch (const YAML::Exception&) {
+        return Fail(path, "cannot read '" + (n.IsScalar() ? n.Scalar() : std::string("?")) +
+                              "' as a number of seconds");
+      }
+      if (s < 0) return Fail(path, "must not be negative");
+      *out_ms = static_cast<int64_t>(s * 1000);
+    };
+  }
+
+  void Fail(const std::string& path, const std::string& msg) {
+    if (status_.ok()) {
+      status_ = Status::InvalidArgument("bad_config", source_ + ": " + path + ": " + msg);
+    }
+  }
+  const Status& status() const { return status_; }
+
+ private:
+  template <typename T>
+  static std::string TypeName() {
+    if constexpr (std::is_same_v<T, bool>) return "a boolean";
+    else if constexpr (std::is_integral_v<T>) return "an integer";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else return "a string";
+  }
+  std::string source_;
+  Status status_;
+};
+
+Result<SlowClientPolicy> ParsePolicy(const std::string& s) {
+  if (s == "drop_oldest") return SlowClientPolicy::kDropOldest;
+  if (s == "disconnect") return SlowClientPolicy::kDisconnect;
+  return Status::InvalidArgument("bad_config",
+                                 "slow_client must be drop_oldest or disconnect, got '" + s + "'");
+}
+
+}  // namespace
+
+Status SetListen(Config* config, const std::string& host_port) {
+  size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument("bad_config",
+                                   "listen address '" + host_port + "' must be HOST:PORT");
+  }
+  std::string host = host_port.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") host = "127.0.0.1";
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(host_port.substr(colon + 1), &used);
+    if (used != host_port.size() - colon - 1) port = -1;
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return Status::InvalidArgument("bad_config",
+                                   "listen port in '" + host_port + "' must be 0..65535");
+  }
+  config->http.listen_host = host;
+  config->http.listen_port = static_cast<uint16_t>(port);
+  return Status::Ok();
+}
+
+Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
+  Config c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument("bad_config", source + ": line " +
+                                                     std::to_string(e.mark.line + 1) + ": " +
+                                                     e.msg);
+  }
+  Walker w(source);
+  std::string listen;
+  std::string slow_client;
+  auto history_handlers = [&](HistoryLimits* h) {
+    return std::map<std::string, Walker::Handler>{
+        {"max_events", w.Scalar<size_t>(&h->max_events)},
+        {"max_bytes", w.Scalar<size_t>(&h->max_bytes)},
+        {"max_age_s", w.Seconds(&h->max_age_ms)},
+    };
+  };
+  size_t max_event_bytes = c.http.decode.max_event_bytes;
+  std::map<std::string, Walker::Handler> top = {
+      {"listen", w.Scalar<std::string>(&listen)},
+      {"threads", w.Scalar<size_t>(&c.http.threads)},
+      {"data_dir", w.Scalar<std::string>(&c.data_dir)},
+      {"log_level", w.Scalar<std::string>(&c.log_level)},
+      {"demo",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p, {{"enabled", w.Scalar<bool>(&c.demo)},
+                      {"interval_s", w.Seconds(&c.demo_interval_ms)}});
+       }},
+      {"limits",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p,
+               {{"max_body_bytes", w.Scalar<size_t>(&c.http.max_body_bytes, 1)},
+                {"max_header_bytes", w.Scalar<size_t>(&c.http.max_header_bytes, 1024)},
+                {"max_event_bytes", w.Scalar<size_t>(&max_event_bytes, 16)},
+                {"max_batch_events", w.Scalar<size_t>(&c.http.decode.max_batch_events, 1)},
+                {"max_ws_message_bytes", w.Scalar<size_t>(&c.fanout.max_ws_message_bytes, 125)},
+                {"max_streams", w.Scalar<size_t>(&c.hub.max_streams, 1)},
+                {"max_connections", w.Scalar<size_t>(&c.fanout.max_connections, 1)},
+                {"max_http_connections", w.Scalar<size_t>(&c.http.max_http_connections, 1)},
+                {"max_subscriptions_per_connection",
+                 w.Scalar<size_t>(&c.fanout.max_subscriptions, 1)}});
+       }},
+      {"history",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p, history_handlers(&c.hub.history));
+       }},
+      {"freshness",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p, {{"warn_after_s", w.Seconds(&c.hub.warn_after_ms)},
+                      {"stale_after_s", w.Seconds(&c.hub.stale_after_ms)}});
+       }},
+      {"subscribers",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p,
+               {{"queue_bytes", w.Scalar<size_t>(&c.fanout.queue_bytes, 4096)},
+                {"slow_client", w.Scalar<std::string>(&slow_client)},
+                {"ws_ping_interval_s", w.Seconds(&c.fanout.ws_ping_interval_ms)},
+                {"ws_pong_timeout_s", w.Seconds(&c.fanout.ws_pong_timeout_ms)},
+                {"write_timeout_s", w.Seconds(&c.fanout.write_timeout_ms)},
+                {"sse_keepalive_s", w.Seconds(&c.fanout.sse_keepalive_ms)},
+                {"request_timeout_s", w.Seconds(&c.http.request_timeout_ms)}});
+       }},
+      {"streams",
+       [&](const YAML::Node& n, const std::string& p) {
+         if (!n.IsSequence()) return w.Fail(p, "must be a list of {pattern, history, slow_client}");
+         for (size_t i = 0; i < n.size(); ++i) {
+           std::string ip = p + "[" + std::to_string(i) + "]";
+           std::string pattern, policy;
+           HistoryLimits h = c.hub.history;  // note: defaults as parsed so far
+           bool has_history = false;
+           w.Map(n[i], ip,
+                 {{"pattern", w.Scalar<std::string>(&pattern)},
+                  {"slow_client", w.Scalar<std::string>(&policy)},
+                  {"history", [&](const YAML::Node& hn, const std::string& hp) {
+                     has_history = true;
+                     w.Map(hn, hp, history_handlers(&h));
+                   }}});
+           if (!w.status().ok()) return;
+           auto parsed = Pattern::Parse(pattern);
+           if (!parsed.ok()) return w.Fail(ip + ".pattern", parsed.status().message());
+           if (has_history) c.hub.rules.push_back(StreamRule{*parsed, h});
+           if (!policy.empty()) {
+             auto pol = ParsePolicy(policy);
+             if (!pol.ok()) return w.Fail(ip + ".slow_client", pol.status().message());
+             c.fanout.rules.push_back(SlowClientRule{*parsed, *pol});
+           }
+         }
+       }},
+  };
+  w.Map(root, "", top);
+  if (!w.status().ok()) return w.status();
+  c.http.decode.max_event_bytes = max_event_bytes;
+  if (!listen.empty()) {
+    if (Status st = SetListen(&c, listen); !st.ok()) {
+      return Status::InvalidArgument("bad_config", source + ": listen: " + st.message());
+    }
+  }
+  if (!slow_client.empty()) {
+    auto pol = ParsePolicy(slow_client);
+    if (!pol.ok()) {
+      return Status::InvalidArgument("bad_config",
+                                     source + ": subscribers.slow_client: " + pol.status().message());
+    }
+    c.fanout.slow_client = *pol;
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return Status::InvalidArgument("bad_config", source + ": log_level must be debug, info, "
+                                                          "warn or error");
+  }
+  if (c.hub.stale_after_ms < c.hub.warn_after_ms) {
+    return Status::InvalidArgument(
+        "bad_config", source + ": freshness.stale_after_s must be >= freshness.warn_after_s");
+  }
+  return c;
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::InvalidArgument("bad_config", "cannot open config file '" + path + "'");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace livehub

@@ -1,0 +1,56 @@
+// livehub: a real-time data hub. See README.md for the tour and docs/ for
+// the architecture, protocol and configuration.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstring>
+
+#include "app/commands.h"
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  // `livehub bench ...` has its own parser (src/app/bench.cpp).
+  if (argc >= 2 && std::strcmp(argv[1], "bench") == 0) return livehub::RunBenchMain(argc - 1, argv + 1);
+  CLI::App app{"livehub: ingest live data, keep it per stream, push it to subscribers"};
+  app.require_subcommand(1);
+
+  livehub::ServeFlags serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the hub (embedded defaults, demo data on)");
+  serve_cmd->add_option("--config", serve.config_file, "YAML config file")->check(CLI::ExistingFile);
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./livehub-data)");
+  serve_cmd->add_flag("--no-demo", serve.no_demo, "Do not run the built-in demo source");
+
+  std::string check_file;
+  auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit");
+  check_cmd->add_option("file", check_file, "YAML config file")->required();
+
+  livehub::PublishFlags pub;
+  auto* pub_cmd = app.add_subcommand(
+      "publish", "Publish a JSON value, JSON array, NDJSON or CSV (with header) to a stream");
+  pub_cmd->add_option("stream", pub.stream, "Stream name")->required();
+  pub_cmd->add_option("file", pub.file, "File to send, or - for stdin (default -)");
+  pub_cmd->add_option("--url", pub.url, "Hub base URL (default http://127.0.0.1:8080)");
+  pub_cmd->add_option("--content-type", pub.content_type,
+                      "application/json | application/x-ndjson | text/csv "
+                      "(default: from the file extension, else detected)");
+
+  livehub::TailFlags tail;
+  auto* tail_cmd = app.add_subcommand(
+      "tail", "Print events of streams matching the patterns as NDJSON; reconnects and resumes");
+  tail_cmd->add_option("patterns", tail.patterns, "Stream names or patterns (* and **)")
+      ->required();
+  tail_cmd->add_option("--url", tail.url, "Hub WebSocket base URL (default ws://127.0.0.1:8080)");
+  tail_cmd->add_option("--cursor-file", tail.cursor_file,
+                       "Keep the resume position in this file (read at start, updated as "
+                       "events arrive)");
+  tail_cmd->add_option("--count", tail.count, "Exit after printing this many events");
+  tail_cmd->add_flag("--quiet", tail.quiet_control,
+                     "Print only events (not subscribed/gap/health messages)");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*serve_cmd) return livehub::RunServe(serve);
+  if (*check_cmd) return livehub::RunCheckConfig(check_file);
+  if (*pub_cmd) return livehub::RunPublish(pub);
+  if (*tail_cmd) return livehub::RunTail(tail);
+  return 1;
+}

@@ -1,0 +1,103 @@
+#include <boost/asio/signal_set.hpp>
+#include <filesystem>
+#include <future>
+#include <iostream>
+
+#include "app/commands.h"
+#include "app/config.h"
+#include "app/demo_source.h"
+#include "app/index_page.h"
+#include "core/log.h"
+#include "http/server.h"
+
+namespace livehub {
+
+int RunCheckConfig(const std::string& file) {
+  auto config = LoadConfigFile(file);
+  if (!config.ok()) {
+    std::cerr << "livehub: " << config.status().message() << "\n";
+    return 2;
+  }
+  std::cout << file << ": ok\n";
+  return 0;
+}
+
+int RunServe(const ServeFlags& flags) {
+  Result<Config> loaded = flags.config_file.empty() ? Result<Config>(Config{})
+                                                     : LoadConfigFile(flags.config_file);
+  if (!loaded.ok()) {
+    std::cerr << "livehub: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  Config config = std::move(*loaded);
+  if (!flags.listen.empty()) {
+    if (Status st = SetListen(&config, flags.listen); !st.ok()) {
+      std::cerr << "livehub: --listen: " << st.message() << "\n";
+      return 2;
+    }
+  }
+  if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  if (flags.no_demo) config.demo = false;
+  SetLogLevel(config.log_level == "debug"  ? LogLevel::kDebug
+              : config.log_level == "warn" ? LogLevel::kWarn
+              : config.log_level == "error" ? LogLevel::kError
+                                            : LogLevel::kInfo);
+  std::error_code fs_ec;
+  std::filesystem::create_directories(config.data_dir, fs_ec);
+  if (fs_ec) {
+    std::cerr << "livehub: cannot create data directory '" << config.data_dir
+              << "': " << fs_ec.message() << " (set data_dir or --data-dir)\n";
+    return 2;
+  }
+
+  MetricsRegistry metrics;
+  Hub hub(config.hub, SystemClock::Get(), &metrics);
+  FanoutContext fanout;
+  fanout.hub = &hub;
+  fanout.options = config.fanout;
+  fanout.InitMetrics(&metrics);
+  Server server(&hub, &fanout, config.http);
+  server.SetIndexPage(IndexPage());
+  try {
+    server.Start();
+  } catch (const std::exception& e) {
+    std::cerr << "livehub: " << e.what() << "\n";
+    return 1;
+  }
+
+  auto& ioc = server.main_context();
+  DemoSource demo(&hub, ioc, config.demo_interval_ms);
+  boost::asio::steady_timer evict_timer(ioc);
+  std::function<void()> evict_loop = [&] {
+    evict_timer.expires_after(std::chrono::seconds(1));
+    evict_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      hub.EvictExpired();
+      evict_loop();
+    });
+  };
+  boost::asio::post(ioc, [&] {
+    if (config.demo) demo.Start();
+    evict_loop();
+  });
+
+  // Block until SIGINT/SIGTERM.
+  boost::asio::io_context signals_ioc;
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
+  });
+  signals_ioc.run();
+  std::promise<void> stopped;
+  boost::asio::post(ioc, [&] {
+    demo.Stop();
+    evict_timer.cancel();
+    stopped.set_value();
+  });
+  stopped.get_future().wait_for(std::chrono::seconds(2));
+  server.Stop();
+  LogLine(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace livehub

@@ -1,0 +1,83 @@
+// Options and shared context of the fan-out (WebSocket and SSE sessions).
+// Thread safety: FanoutContext is shared by every session; its members are
+// immutable after start-up or atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "metrics/metrics.h"
+#include "stream/hub.h"
+#include "stream/pattern.h"
+
+namespace livehub {
+
+enum class SlowClientPolicy { kDropOldest, kDisconnect };
+
+struct SlowClientRule {
+  Pattern pattern;
+  SlowClientPolicy policy;
+};
+
+struct FanoutOptions {
+  size_t queue_bytes = 4u << 20;           // outbound queue per connection
+  SlowClientPolicy slow_client = SlowClientPolicy::kDropOldest;
+  std::vector<SlowClientRule> rules;       // per stream pattern, first match wins
+  size_t max_subscriptions = 1000;         // patterns per connection
+  size_t max_connections = 20'000;         // WebSocket + SSE
+  size_t max_ws_message_bytes = 1u << 20;  // client -> hub WebSocket message
+  int64_t ws_ping_interval_ms = 20'000;    // ping a connection idle this long
+  int64_t ws_pong_timeout_ms = 20'000;     // ...and close it if still silent after this
+  int64_t write_timeout_ms = 30'000;       // a write stuck this long closes the connection
+  int64_t sse_keepalive_ms = 15'000;       // SSE comment line when idle this long
+  size_t write_batch_bytes = 256u << 10;   // gathered per write
+};
+
+struct FanoutContext {
+  Hub* hub = nullptr;
+  FanoutOptions options;
+
+  SlowClientPolicy PolicyFor(std::string_view stream) const {
+    for (const auto& r : options.rules) {
+      if (r.pattern.Matches(stream)) return r.policy;
+    }
+    return options.slow_client;
+  }
+
+  std::atomic<uint64_t> next_session_id{1};
+  std::atomic<int64_t> connections{0};  // WS + SSE sessions alive
+  // Metrics (owned by the registry).
+  Gauge* ws_connections = nullptr;
+  Gauge* sse_connections = nullptr;
+  Gauge* subscriptions = nullptr;
+  Gauge* queued_bytes = nullptr;
+  Counter* deliveries = nullptr;
+  Counter* bytes_out = nullptr;
+  Counter* writes = nullptr;
+  Counter* drops_slow_client = nullptr;
+  Counter* disconnects_slow_client = nullptr;
+  Counter* gaps_evicted = nullptr;
+  Histogram* delivery_latency = nullptr;
+
+  void InitMetrics(MetricsRegistry* m) {
+    ws_connections = m->GetGauge("connections", "Open subscriber connections.", "kind=\"ws\"");
+    sse_connections = m->GetGauge("connections", "Open subscriber connections.", "kind=\"sse\"");
+    subscriptions = m->GetGauge("subscriptions", "Stream attachments of all connections.");
+    queued_bytes = m->GetGauge("outbound_queue_bytes", "Bytes queued to subscribers.");
+    deliveries = m->GetCounter("deliveries_total", "Events written to subscribers.");
+    bytes_out = m->GetCounter("bytes_out_total", "Bytes written to subscriber sockets.");
+    writes = m->GetCounter("socket_writes_total", "Gathered socket writes to subscribers.");
+    drops_slow_client = m->GetCounter("drops_total", "Events not delivered, by reason.",
+                                      "reason=\"slow_client\"");
+    disconnects_slow_client = m->GetCounter(
+        "disconnects_total", "Connections closed by the hub, by reason.", "reason=\"slow_client\"");
+    gaps_evicted = m->GetCounter("gaps_total", "Gap messages sent, by reason.",
+                                 "reason=\"evicted\"");
+    delivery_latency = m->GetHistogram(
+        "delivery_latency_seconds", "Publish to socket-write completion latency per delivery.");
+  }
+};
+
+}  // namespace livehub

@@ -1,0 +1,606 @@
+#include "fanout/session.h"
+
+#include <algorithm>
+
+#include "core/json_writer.h"
+#include "core/log.h"
+
+namespace livehub {
+namespace {
+
+constexpr size_t kMaxBatchItems = 1024;
+
+int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
+
+}  // namespace
+
+SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
+                                     tcp::socket socket)
+    : ctx_(ctx),
+      ioc_(ioc),
+      socket_(std::move(socket)),
+      id_(ctx->next_session_id.fetch_add(1)),
+      timer_(ioc) {
+  boost::system::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket_.set_option(tcp::no_delay(true), ec);
+  last_read_ns_ = last_write_ns_ = MonoNowNs();
+  ctx_->connections.fetch_add(1);
+}
+
+SubscriberSession::~SubscriberSession() { ctx_->connections.fetch_sub(1); }
+
+// ---------------------------------------------------------------------------
+// Delivery (any thread)
+// ---------------------------------------------------------------------------
+
+void SubscriberSession::OnEvent(const EventPtr& ev) {
+  std::lock_guard lock(mu_);
+  if (closed_ || closing_) return;
+  const size_t charge = ev->charge();
+  if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
+    auto it = subs_.find(ev->stream);
+    SlowClientPolicy policy =
+        it != subs_.end() ? it->second.policy : ctx_->PolicyFor(ev->stream->name());
+    if (policy == SlowClientPolicy::kDisconnect) {
+      ctx_->disconnects_slow_client->Add();
+      closing_ = true;
+      // Drop what is pending: the client is gone for us; in-flight bytes stay.
+      for (size_t i = head_; i < queue_.size(); ++i) queue_bytes_ -= queue_[i].charge();
+      queue_.clear();
+      head_ = 0;
+      std::string reason = "slow consumer: outbound queue exceeded " +
+                           std::to_string(ctx_->options.queue_bytes) + " bytes";
+      asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+        self->CloseAfterFlush(1008, std::move(reason));
+      });
+      return;
+    }
+    DropOldestLocked(charge);
+    if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
+      // Still no room (in-flight bytes alone fill the budget): drop this one.
+      pending_gaps_.push_back({ev->stream, ev->seq, ev->seq});
+      ctx_->drops_slow_client->Add();
+      ++dropped_since_report_;
+      KickLocked();
+      return;
+    }
+  }
+  OutItem item;
+  item.kind = ItemKind::kEvent;
+  item.event = ev;
+  PushLocked(std::move(item));
+}
+
+void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
+                              std::string_view reason) {
+  std::string json;
+  JsonWriter w(&json);
+  w.BeginObject().Field("type", "gap").Field("stream", stream->name());
+  w.Field("epoch", stream->epoch()).Field("from_seq", from_seq).Field("to_seq", to_seq);
+  w.Field("reason", reason).EndObject();
+  if (reason == "evicted") ctx_->gaps_evicted->Add();
+  std::lock_guard lock(mu_);
+  if (closed_ || closing_) return;
+  OutItem item;
+  item.kind = ItemKind::kControl;
+  item.text = std::move(json);
+  item.type = "gap";
+  item.stream = stream;
+  item.seq = to_seq;
+  PushLocked(std::move(item));
+}
+
+void SubscriberSession::OnStreamCreated(Stream* stream) {
+  // Called with the registry lock held: attaching takes the (new, empty)
+  // stream's lock, then ours — the documented order.
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || subs_.count(stream)) return;
+  }
+  auto a = stream->Attach(shared_from_this(), 1);
+  std::lock_guard lock(mu_);
+  if (closed_) {
+    // Closed meanwhile: FinishClose may have missed this one; undo on our
+    // thread (never call a Stream from under the registry lock again here).
+    asio::post(ioc_, [stream, a] { stream->Detach(a); });
+    return;
+  }
+  subs_[stream] = StreamSub{a, ctx_->PolicyFor(stream->name())};
+  new_streams_.emplace_back(stream, std::move(a));
+  ctx_->subscriptions->Add(1);
+  KickLocked();  // the session thread starts its catch-up
+}
+
+void SubscriberSession::PushLocked(OutItem item) {
+  queue_bytes_ += item.charge();
+  ctx_->queued_bytes->Add(static_cast<int64_t>(item.charge()));
+  queue_.push_back(std::move(item));
+  KickLocked();
+}
+
+void SubscriberSession::KickLocked() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  asio::post(ioc_, [self = shared_from_this()] { self->DoWrite(); });
+}
+
+void SubscriberSession::DropOldestLocked(size_t need_bytes) {
+  // Hysteresis: free down to half the budget so a stalled client costs one
+  // O(n) compaction per half-queue of events, not one per event.
+  const size_t target = ctx_->options.queue_bytes / 2;
+  size_t out = head_;
+  for (size_t i = head_; i < queue_.size(); ++i) {
+    OutItem& it = queue_[i];
+    if (it.kind == ItemKind::kEvent && queue_bytes_ + need_bytes > target) {
+      queue_bytes_ -= it.charge();
+      ctx_->queued_bytes->Add(-static_cast<int64_t>(it.charge()));
+      Stream* s = it.event->stream;
+      uint64_t seq = it.event->seq;
+      auto g = std::find_if(pending_gaps_.rbegin(), pending_gaps_.rend(),
+                            [s](const PendingGap& p) { return p.stream == s; });
+      if (g != pending_gaps_.rend() && g->to_seq + 1 == seq) {
+        g->to_seq = seq;
+      } else {
+        pending_gaps_.push_back({s, seq, seq});
+      }
+      ctx_->drops_slow_client->Add();
+      ++dropped_since_report_;
+      continue;
+    }
+    if (out != i) queue_[out] = std::move(it);
+    ++out;
+  }
+  queue_.resize(out);
+}
+
+// ---------------------------------------------------------------------------
+// Write loop (session thread)
+// ---------------------------------------------------------------------------
+
+void SubscriberSession::DoWrite() {
+  if (closed_local_) return;
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> created;
+  uint64_t dropped = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (write_in_flight_) return;
+    created.swap(new_streams_);
+    // Gaps for events dropped by the slow-client policy go first: every
+    // queued event of that stream is newer than the dropped range.
+    for (const PendingGap& g : pending_gaps_) {
+      OutItem item;
+      item.kind = ItemKind::kControl;
+      item.type = "gap";
+      item.stream = g.stream;
+      item.seq = g.to_seq;
+      JsonWriter w(&item.text);
+      w.BeginObject().Field("type", "gap").Field("stream", g.stream->name());
+      w.Field("epoch", g.stream->epoch()).Field("from_seq", g.from_seq);
+      w.Field("to_seq", g.to_seq).Field("reason", "slow_client").EndObject();
+      inflight_.push_back(std::move(item));
+      inflight_bytes_ += inflight_.back().charge();
+      queue_bytes_ += inflight_.back().charge();
+    }
+    pending_gaps_.clear();
+    size_t batch_bytes = 0;
+    while (head_ < queue_.size() && inflight_.size() < kMaxBatchItems &&
+           batch_bytes < ctx_->options.write_batch_bytes) {
+      size_t c = queue_[head_].charge();
+      batch_bytes += c;
+      inflight_bytes_ += c;
+      inflight_.push_back(std::move(queue_[head_++]));
+    }
+    if (head_ == queue_.size()) {
+      queue_.clear();
+      head_ = 0;
+      if (queue_.capacity() > 4096) queue_.shrink_to_fit();
+    } else if (head_ > 4096 && head_ * 2 > queue_.size()) {
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    if (inflight_.empty()) write_scheduled_ = false;
+    if (dropped_since_report_ && MonoNowNs() - last_drop_report_ns_ > 1'000'000'000) {
+      dropped = dropped_since_report_;
+      dropped_since_report_ = 0;
+      last_drop_report_ns_ = MonoNowNs();
+    }
+  }
+  for (auto& [s, a] : created) {
+    cursor_.emplace(s, 0);  // a stream created after we subscribed: from seq 1
+    cursor_dirty_ = true;
+    catching_up_.emplace_back(s, std::move(a));
+  }
+  if (dropped) {
+    std::string f = ",\"session\":" + std::to_string(id_) + ",\"reason\":\"slow_client\"" +
+                    ",\"dropped\":" + std::to_string(dropped);
+    ctx_->hub->SysEvent("drop", f);
+  }
+  if (inflight_.empty()) {
+    if (!catching_up_.empty() && RunCatchUp()) DoWrite();
+    return;
+  }
+  scratch_.clear();
+  bufs_.clear();
+  EncodeBatch(inflight_, &scratch_, &bufs_);
+  write_in_flight_ = true;
+  write_started_ns_ = MonoNowNs();
+  asio::async_write(socket_, bufs_,
+                    [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                      self->OnWrite(ec, n);
+                    });
+}
+
+void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
+  write_in_flight_ = false;
+  if (ec) return CloseNow("write failed: " + ec.message());
+  const int64_t now = MonoNowNs();
+  last_write_ns_ = now;
+  ctx_->writes->Add();
+  ctx_->bytes_out->Add(bytes);
+  // Publish -> write latency, aggregated locally and added once per batch.
+  uint32_t counts[32] = {};
+  uint64_t n = 0, sum = 0;
+  Histogram* h = ctx_->delivery_latency;
+  for (const OutItem& it : inflight_) {
+    if (it.kind != ItemKind::kEvent) continue;
+    int64_t d = std::max<int64_t>(0, now - it.event->mono_ns);
+    ++counts[std::min<size_t>(h->BucketFor(d), 31)];
+    ++n;
+    sum += static_cast<uint64_t>(d);
+  }
+  if (n) {
+    h->AddBatch(counts, n, sum);
+    ctx_->deliveries->Add(n);
+  }
+  ctx_->queued_bytes->Add(-static_cast<int64_t>(inflight_bytes_));
+  inflight_.clear();
+  {
+    std::lock_guard lock(mu_);
+    queue_bytes_ -= inflight_bytes_;
+    inflight_bytes_ = 0;
+    if (close_queued_ && head_ == queue_.size() && pending_gaps_.empty()) {
+      // Graceful close: everything (incl. the close frame) is written.
+      write_scheduled_ = false;
+      closed_ = true;
+    }
+  }
+  if (closed_) return CloseNow("closed by the hub");
+  if (!catching_up_.empty()) RunCatchUp();
+  {
+    std::lock_guard lock(mu_);
+    if (head_ == queue_.size() && pending_gaps_.empty() && new_streams_.empty() &&
+        catching_up_.empty()) {
+      write_scheduled_ = false;
+      return;
+    }
+  }
+  DoWrite();
+}
+
+bool SubscriberSession::RunCatchUp() {
+  size_t budget;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || closing_) return false;
+    size_t half = ctx_->options.queue_bytes / 2;
+    if (queue_bytes_ >= half) return false;  // wait until the queue drains
+    budget = half - queue_bytes_;
+  }
+  size_t per_stream = std::max<size_t>(budget / catching_up_.size(), 64u << 10);
+  size_t before = catching_up_.size();
+  std::erase_if(catching_up_, [&](auto& entry) {
+    return entry.first->CatchUp(entry.second.get(), per_stream);
+  });
+  return catching_up_.size() < before;
+}
+
+// ---------------------------------------------------------------------------
+// Subscriptions (session thread)
+// ---------------------------------------------------------------------------
+
+bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& texts,
+                                  const CursorMap& from, bool absent_from_start) {
+  std::vector<Pattern> parsed;
+  for (const std::string& t : texts) {
+    auto p = Pattern::Parse(t);
+    if (!p.ok()) {
+      SendError(id, p.status().reason(), p.status().message());
+      return false;
+    }
+    parsed.push_back(std::move(*p));
+  }
+  std::string limit_error;
+  {
+    std::lock_guard lock(mu_);
+    size_t fresh = 0;
+    for (const Pattern& p : parsed) {
+      bool dup = std::any_of(patterns_.begin(), patterns_.end(),
+                             [&](const PatternSub& s) { return s.pattern.text() == p.text(); });
+      if (!dup) ++fresh;
+    }
+    if (patterns_.size() + fresh > ctx_->options.max_subscriptions) {
+      limit_error = "this connection would have " + std::to_string(patterns_.size() + fresh) +
+                    " subscriptions; limits.max_subscriptions_per_connection is " +
+                    std::to_string(ctx_->options.max_subscriptions);
+    }
+  }
+  if (!limit_error.empty()) {
+    ctx_->hub->metrics()
+        ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
+                     "reason=\"too_many_subscriptions\"")
+        ->Add();
+    SendError(id, "too_many_subscriptions", limit_error);
+    return false;
+  }
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "subscribed");
+  if (id >= 0) w.Field("id", id);
+  w.Key("streams").BeginArray();
+  for (const Pattern& p : parsed) {
+    {
+      std::lock_guard lock(mu_);
+      bool dup = std::any_of(patterns_.begin(), patterns_.end(),
+                             [&](const PatternSub& s) { return s.pattern.text() == p.text(); });
+      if (dup) continue;
+    }
+    std::vector<Stream*> existing;
+    uint64_t watch = ctx_->hub->Watch(
+        p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
+        [&](Stream* s) { existing.push_back(s); });
+    {
+      std::lock_guard lock(mu_);
+      patterns_.push_back(PatternSub{p, watch});
+    }
+    for (Stream* s : existing) {
+      {
+        std::lock_guard lock(mu_);
+        if (subs_.count(s)) continue;
+      }
+      uint64_t start = absent_from_start ? 1 : 0;  // 0: live
+      auto f = from.find(s->name());
+      if (f != from.end()) {
+        if (f->second.epoch == s->epoch()) {
+          start = f->second.seq + 1;
+        } else {
+          // The client's position is from another epoch: tell it, then give
+          // it everything this epoch still holds.
+          uint64_t first = s->first_seq();
+          OnGap(s, 1, first - 1, "epoch_changed");
+          start = first;
+        }
+      }
+      uint64_t attached_at = AttachStream(s, start);
+      // For a live subscription, latest_seq is exactly the position it
+      // starts after; for a resume, the stream's current latest.
+      uint64_t latest = start == 0 ? attached_at - 1 : s->latest_seq();
+      w.BeginObject().Field("stream", s->name()).Field("epoch", s->epoch());
+      w.Field("latest_seq", latest).EndObject();
+    }
+  }
+  w.EndArray().EndObject();
+  EnqueueControl("subscribed", std::move(reply));
+  if (!catching_up_.empty()) RunCatchUp();
+  return true;
+}
+
+uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq) {
+  auto a = stream->Attach(shared_from_this(), start_seq);
+  const uint64_t start = a->start_seq;
+  {
+    std::lock_guard lock(mu_);
+    subs_[stream] = StreamSub{a, ctx_->PolicyFor(stream->name())};
+  }
+  ctx_->subscriptions->Add(1);
+  cursor_[stream] = start - 1;
+  cursor_dirty_ = true;
+  catching_up_.emplace_back(stream, std::move(a));
+  return start;
+}
+
+void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& texts) {
+  std::vector<uint64_t> unwatch;
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> detach;
+  std::vector<std::string> removed;
+  {
+    std::lock_guard lock(mu_);
+    for (const std::string& t : texts) {
+      auto it = std::find_if(patterns_.begin(), patterns_.end(),
+                             [&](const PatternSub& s) { return s.pattern.text() == t; });
+      if (it == patterns_.end()) continue;
+      unwatch.push_back(it->watch_id);
+      removed.push_back(t);
+      patterns_.erase(it);
+    }
+    for (auto it = subs_.begin(); it != subs_.end();) {
+      const std::string& name = it->first->name();
+      bool still = std::any_of(patterns_.begin(), patterns_.end(),
+                               [&](const PatternSub& s) { return s.pattern.Matches(name); });
+      if (still) {
+        ++it;
+        continue;
+      }
+      detach.emplace_back(it->first, it->second.attachment);
+      it = subs_.erase(it);
+    }
+  }
+  for (uint64_t w : unwatch) ctx_->hub->Unwatch(w);
+  for (auto& [s, a] : detach) {
+    s->Detach(a);
+    cursor_.erase(s);
+    cursor_dirty_ = true;
+    std::erase_if(catching_up_, [&](auto& e) { return e.first == s; });
+  }
+  ctx_->subscriptions->Add(-static_cast<int64_t>(detach.size()));
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "unsubscribed");
+  if (id >= 0) w.Field("id", id);
+  w.Key("streams").BeginArray();
+  for (const auto& r : removed) w.String(r);
+  w.EndArray().EndObject();
+  EnqueueControl("unsubscribed", std::move(reply));
+}
+
+std::vector<std::string> SubscriberSession::PatternTexts() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& p : patterns_) out.push_back(p.pattern.text());
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Control messages, cursor, close
+// ---------------------------------------------------------------------------
+
+void SubscriberSession::EnqueueControl(const char* type, std::string json, Stream* stream,
+                                       uint64_t seq) {
+  std::lock_guard lock(mu_);
+  if (closed_ || closing_) return;
+  OutItem item;
+  item.kind = ItemKind::kControl;
+  item.type = type;
+  item.text = std::move(json);
+  item.stream = stream;
+  item.seq = seq;
+  PushLocked(std::move(item));
+}
+
+void SubscriberSession::EnqueueRaw(std::string bytes) {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  OutItem item;
+  item.kind = ItemKind::kRaw;
+  item.text = std::move(bytes);
+  PushLocked(std::move(item));
+}
+
+void SubscriberSession::SendError(int64_t id, std::string_view code, std::string_view message) {
+  std::string json;
+  JsonWriter w(&json);
+  w.BeginObject().Field("type", "error");
+  if (id >= 0) w.Field("id", id);
+  w.Field("code", code).Field("message", message).EndObject();
+  EnqueueControl("error", std::move(json));
+}
+
+void SubscriberSession::CursorAdvance(Stream* stream, uint64_t seq) {
+  uint64_t& pos = cursor_[stream];
+  if (seq > pos) pos = seq;
+  cursor_dirty_ = true;
+}
+
+const std::string& SubscriberSession::CursorText() {
+  if (!cursor_dirty_) return cursor_text_;
+  cursor_text_.clear();
+  // stream@epoch:seq joined by ','. Stream names cannot contain '@', ':'
+  // or ',', and epochs are base-36, so the text parses unambiguously.
+  for (const auto& [s, seq] : cursor_) {
+    if (!cursor_text_.empty()) cursor_text_.push_back(',');
+    cursor_text_ += s->name();
+    cursor_text_.push_back('@');
+    cursor_text_ += s->epoch();
+    cursor_text_.push_back(':');
+    cursor_text_ += std::to_string(seq);
+  }
+  cursor_dirty_ = false;
+  return cursor_text_;
+}
+
+void SubscriberSession::Start() {
+  ArmTimer();
+  StartReading();
+  ctx_->hub->SysEvent("open", ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() +
+                                  "\",\"peer\":\"" + peer_ + "\"");
+}
+
+void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
+  if (closed_local_) return;
+  {
+    std::lock_guard lock(mu_);
+    if (close_queued_) return;
+    closing_ = true;  // no more events or replies
+  }
+  SendClose(code, reason);  // raw items are still accepted while closing
+  {
+    std::lock_guard lock(mu_);
+    close_queued_ = true;
+    KickLocked();
+  }
+  close_deadline_ns_ = MonoNowNs() + 2'000'000'000;  // a stalled peer gets 2 s
+  LogLine(LogLevel::kInfo, "closing",
+          ",\"session\":" + std::to_string(id_) + ",\"code\":" + std::to_string(code) +
+              ",\"reason\":\"" + reason + "\"");
+}
+
+void SubscriberSession::CloseNow(std::string_view why) {
+  if (closed_local_) return;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  std::string f = ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() + "\"";
+  std::string reason;
+  AppendJsonString(&reason, why);
+  f += ",\"reason\":" + reason;
+  FinishClose();
+  ctx_->hub->SysEvent("close", f);
+}
+
+void SubscriberSession::FinishClose() {
+  if (closed_local_) return;
+  closed_local_ = true;
+  boost::system::error_code ec;
+  timer_.cancel();
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  std::unordered_map<Stream*, StreamSub> subs;
+  std::vector<PatternSub> patterns;
+  size_t queued;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    subs.swap(subs_);
+    patterns.swap(patterns_);
+    queued = queue_bytes_;
+    queue_.clear();
+    queue_.shrink_to_fit();
+    head_ = 0;
+    queue_bytes_ = 0;
+    pending_gaps_.clear();
+  }
+  ctx_->queued_bytes->Add(-static_cast<int64_t>(queued));
+  for (const auto& p : patterns) ctx_->hub->Unwatch(p.watch_id);
+  for (auto& [s, sub] : subs) s->Detach(sub.attachment);
+  ctx_->subscriptions->Add(-static_cast<int64_t>(subs.size()));
+  catching_up_.clear();
+  inflight_.clear();
+  cursor_.clear();
+}
+
+void SubscriberSession::ArmTimer() {
+  const auto& o = ctx_->options;
+  int64_t tick = std::min({o.ws_ping_interval_ms, o.sse_keepalive_ms, o.write_timeout_ms}) / 2;
+  tick = std::clamp<int64_t>(tick, 100, 5000);
+  timer_.expires_after(std::chrono::milliseconds(tick));
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->OnTimer(ec);
+  });
+}
+
+void SubscriberSession::OnTimer(boost::system::error_code ec) {
+  if (ec || closed_local_) return;
+  const int64_t now = MonoNowNs();
+  if (close_deadline_ns_ && now > close_deadline_ns_) return CloseNow("close deadline passed");
+  if (write_in_flight_ && now - write_started_ns_ > ctx_->options.write_timeout_ms * 1'000'000) {
+    return CloseNow("write timeout: peer not reading for " +
+                    std::to_string(ctx_->options.write_timeout_ms) + " ms");
+  }
+  OnTick(now);
+  if (closed_local_) return;
+  ArmTimer();
+}
+
+}  // namespace livehub

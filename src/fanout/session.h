@@ -1,0 +1,188 @@
+// SubscriberSession: what WebSocket and SSE connections have in common — the
+// set of subscribed patterns and attached streams, resume/catch-up, the
+// bounded outbound queue with its slow-client policy, and the write loop that
+// gathers many queued frames into one write.
+//
+// Threading: each session is bound to one io_context, run by one thread (the
+// "session thread"); socket I/O, timers, op handling and catch-up happen
+// there. OnEvent/OnGap/OnStreamCreated are called from publisher threads
+// (with a Stream's mutex or the Hub registry lock held) and only touch state
+// guarded by mu_, then post to the session thread.
+// Lock order: Hub registry -> Stream -> mu_. The session never holds mu_
+// while calling into a Stream or the Hub.
+// Memory: an idle session holds no read buffer (reads wait for readability
+// and use a per-thread buffer) and an empty queue.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "fanout/fanout_options.h"
+#include "stream/hub.h"
+
+namespace livehub {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// A resume position for one stream.
+struct StreamCursor {
+  std::string epoch;
+  uint64_t seq = 0;  // last seq the client has
+};
+using CursorMap = std::unordered_map<std::string, StreamCursor>;
+
+class SubscriberSession : public Subscriber,
+                          public StreamWatcher,
+                          public std::enable_shared_from_this<SubscriberSession> {
+ public:
+  SubscriberSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket);
+  ~SubscriberSession() override;
+
+  // Subscriber / StreamWatcher (any thread).
+  void OnEvent(const EventPtr& ev) override;
+  void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
+             std::string_view reason) override;
+  void OnStreamCreated(Stream* stream) override;
+
+  uint64_t id() const { return id_; }
+
+ protected:
+  enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
+  struct OutItem {
+    ItemKind kind = ItemKind::kEvent;
+    EventPtr event;              // kEvent
+    std::string text;            // kControl: JSON message; kRaw: wire bytes
+    const char* type = "";       // kControl: message type (SSE `event:`)
+    Stream* stream = nullptr;    // kControl gap: cursor update
+    uint64_t seq = 0;
+    size_t charge() const { return event ? event->charge() : text.size() + sizeof(OutItem); }
+  };
+
+  // Wire format hooks (session thread). AppendWire appends, for each item,
+  // the scratch bytes and buffers that put it on the wire.
+  virtual void EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
+                           std::vector<asio::const_buffer>* bufs) = 0;
+  // Starts reading (after Start()).
+  virtual void StartReading() = 0;
+  // Called on each timer tick (session thread) with the monotonic time.
+  virtual void OnTick(int64_t now_ns) = 0;
+  // Wire-specific close (e.g. a WebSocket close frame). Session thread.
+  virtual void SendClose(uint16_t code, std::string_view reason) = 0;
+  virtual const char* kind() const = 0;
+
+  // Starts the timer and reading; call once from the session thread.
+  void Start();
+
+  // Subscribes to `patterns` (validated first, all or nothing). `from`
+  // resumes listed streams; other matching streams start live, or from seq 1
+  // with absent_from_start (an SSE resume: a stream missing from the cursor
+  // was created after it). Replies `subscribed` (with "id" if id >= 0) or an
+  // error. Returns false if it sent an error.
+  bool Subscribe(int64_t id, const std::vector<std::string>& patterns, const CursorMap& from,
+                 bool absent_from_start = false);
+  void Unsubscribe(int64_t id, const std::vector<std::string>& patterns);
+  std::vector<std::string> PatternTexts() const;
+
+  // Queues a control message / raw bytes (session thread or any thread).
+  void EnqueueControl(const char* type, std::string json, Stream* stream = nullptr,
+                      uint64_t seq = 0);
+  void EnqueueRaw(std::string bytes);
+  // Sends an {"type":"error"} message.
+  void SendError(int64_t id, std::string_view code, std::string_view message);
+
+  // Closes now: socket, timer, detaches everything. Idempotent.
+  void CloseNow(std::string_view why);
+  // Graceful: after queued data is written (bounded by a deadline), close.
+  void CloseAfterFlush(uint16_t code, std::string reason);
+
+  // SSE cursor: position per stream, updated as items are encoded.
+  // Session thread only.
+  void CursorAdvance(Stream* stream, uint64_t seq);
+  const std::string& CursorText();
+
+  void NoteRead(int64_t now_ns) { last_read_ns_ = now_ns; }
+  int64_t last_read_ns() const { return last_read_ns_; }
+  int64_t last_write_ns() const { return last_write_ns_; }
+  bool write_in_flight() const { return write_in_flight_; }
+  int64_t write_started_ns() const { return write_started_ns_; }
+
+  FanoutContext* ctx_;
+  asio::io_context& ioc_;
+  tcp::socket socket_;
+  const uint64_t id_;
+  std::string peer_;
+  bool closed_local_ = false;  // session thread's view of "closed"
+
+ private:
+  struct StreamSub {
+    std::shared_ptr<Attachment> attachment;
+    SlowClientPolicy policy;
+  };
+  struct PatternSub {
+    Pattern pattern;
+    uint64_t watch_id;
+  };
+  struct PendingGap {
+    Stream* stream;
+    uint64_t from_seq;
+    uint64_t to_seq;
+  };
+
+  // Attaches a stream for catch-up from start_seq (0 = live edge) and
+  // returns the first seq it will deliver. Must not hold mu_.
+  uint64_t AttachStream(Stream* stream, uint64_t start_seq);
+  void PushLocked(OutItem item);  // requires mu_
+  void KickLocked();              // requires mu_
+  void DropOldestLocked(size_t need_bytes);
+  void DoWrite();
+  void OnWrite(boost::system::error_code ec, size_t bytes);
+  // Catches up attachments within the queue budget; true if any went live.
+  bool RunCatchUp();
+  void ArmTimer();
+  void OnTimer(boost::system::error_code ec);
+  void FinishClose();
+
+  asio::steady_timer timer_;
+
+  mutable std::mutex mu_;
+  // --- guarded by mu_ ---
+  std::vector<OutItem> queue_;
+  size_t head_ = 0;                 // first pending item in queue_
+  size_t queue_bytes_ = 0;          // pending + in flight
+  bool write_scheduled_ = false;    // a DoWrite is posted or a write is in flight
+  bool closed_ = false;             // no more items accepted
+  bool closing_ = false;            // a graceful close is under way
+  bool close_queued_ = false;       // ...and its final bytes are queued
+  std::vector<PendingGap> pending_gaps_;
+  uint64_t dropped_since_report_ = 0;
+  std::unordered_map<Stream*, StreamSub> subs_;
+  std::vector<PatternSub> patterns_;
+  // Attached by OnStreamCreated; the session thread starts their catch-up.
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_;
+
+  // --- session thread only ---
+  std::vector<OutItem> inflight_;
+  size_t inflight_bytes_ = 0;
+  std::vector<asio::const_buffer> bufs_;
+  std::string scratch_;
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> catching_up_;
+  std::unordered_map<Stream*, uint64_t> cursor_;
+  std::string cursor_text_;
+  bool cursor_dirty_ = true;
+  bool write_in_flight_ = false;
+  int64_t write_started_ns_ = 0;
+  int64_t last_read_ns_ = 0;
+  int64_t last_write_ns_ = 0;
+  int64_t close_deadline_ns_ = 0;
+  int64_t last_drop_report_ns_ = 0;
+};
+
+}  // namespace livehub

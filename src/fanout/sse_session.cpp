@@ -1,0 +1,164 @@
+#include "fanout/sse_session.h"
+
+#include <charconv>
+
+#include "core/json_writer.h"
+
+namespace livehub {
+namespace {
+
+constexpr std::string_view kHead =
+    "HTTP/1.1 200 OK\r\n"
+    "Content-Type: text/event-stream; charset=utf-8\r\n"
+    "Cache-Control: no-cache\r\n"
+    "Connection: keep-alive\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "Access-Control-Allow-Origin: *\r\n"
+    "Transfer-Encoding: chunked\r\n"
+    "\r\n";
+constexpr std::string_view kRetry = "retry: 1000\n\n";
+
+}  // namespace
+
+Result<CursorMap> ParseSseCursor(std::string_view text) {
+  CursorMap out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view entry = text.substr(pos, comma == std::string_view::npos ? text.npos
+                                                                               : comma - pos);
+    pos = comma == std::string_view::npos ? text.size() : comma + 1;
+    size_t at = entry.rfind('@');
+    size_t colon = entry.rfind(':');
+    uint64_t seq = 0;
+    if (at == std::string_view::npos || colon == std::string_view::npos || colon < at ||
+        at == 0 || colon == at + 1 ||
+        std::from_chars(entry.data() + colon + 1, entry.data() + entry.size(), seq).ptr !=
+            entry.data() + entry.size() ||
+        colon + 1 == entry.size()) {
+      return Status::InvalidArgument(
+          "bad_cursor", "Last-Event-ID entry '" + std::string(entry.substr(0, 120)) +
+                            "' is not stream@epoch:seq (use the id of a message this hub sent)");
+    }
+    out[std::string(entry.substr(0, at))] =
+        StreamCursor{std::string(entry.substr(at + 1, colon - at - 1)), seq};
+  }
+  return out;
+}
+
+SseSession::SseSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket)
+    : SubscriberSession(ctx, ioc, std::move(socket)) {
+  ctx_->sse_connections->Add(1);
+}
+
+void SseSession::Run(std::vector<std::string> patterns, CursorMap resume, bool resuming) {
+  Start();
+  EnqueueRaw(std::string(kRetry));
+  Subscribe(-1, patterns, resume, resuming);
+}
+
+void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
+                             std::vector<asio::const_buffer>* bufs) {
+  // Pieces point either into scratch (by offset, resolved once scratch stops
+  // growing) or at memory the items own.
+  struct Piece {
+    const char* ext;
+    size_t off;
+    size_t len;
+  };
+  std::vector<Piece> pieces;
+  pieces.reserve(items.size() * 5 + 2);
+  auto lit = [&](std::string_view s) { pieces.push_back({s.data(), 0, s.size()}); };
+  auto own = [&](std::string_view s) {
+    size_t off = scratch->size();
+    scratch->append(s);
+    pieces.push_back({nullptr, off, s.size()});
+  };
+  if (!head_sent_) {
+    lit(kHead);
+    head_sent_ = true;
+  }
+  const size_t chunk_hdr = pieces.size();
+  pieces.push_back({nullptr, 0, 0});  // chunk size line, filled below
+  size_t body = 0;
+  for (OutItem& it : items) {
+    size_t before = pieces.size();
+    switch (it.kind) {
+      case ItemKind::kEvent:
+        lit("event: event\ndata: ");
+        lit(it.event->json());
+        lit("\nid: ");
+        CursorAdvance(it.event->stream, it.event->seq);
+        own(CursorText());
+        lit("\n\n");
+        break;
+      case ItemKind::kControl:
+        lit("event: ");
+        lit(it.type);
+        lit("\ndata: ");
+        lit(it.text);
+        if (it.stream) CursorAdvance(it.stream, it.seq);
+        if (std::string_view(it.type) == "gap" || std::string_view(it.type) == "subscribed") {
+          lit("\nid: ");
+          own(CursorText());
+        }
+        lit("\n\n");
+        break;
+      case ItemKind::kRaw:
+        lit(it.text);
+        break;
+    }
+    for (size_t i = before; i < pieces.size(); ++i) body += pieces[i].len;
+  }
+  char line[24];
+  int n = snprintf(line, sizeof line, "%zx\r\n", body);
+  size_t off = scratch->size();
+  scratch->append(line, static_cast<size_t>(n));
+  pieces[chunk_hdr] = {nullptr, off, static_cast<size_t>(n)};
+  lit("\r\n");
+  for (const Piece& p : pieces) {
+    if (p.len == 0) continue;
+    bufs->push_back(asio::buffer(p.ext ? p.ext : scratch->data() + p.off, p.len));
+  }
+}
+
+void SseSession::StartReading() {
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  WaitReadable();
+}
+
+void SseSession::WaitReadable() {
+  if (closed_local_) return;
+  // An SSE client sends nothing after its request: readability means it
+  // closed (or sent junk, which we discard).
+  socket_.async_wait(tcp::socket::wait_read, [self = self()](boost::system::error_code ec) {
+    if (self->closed_local_) return;
+    if (ec) return self->CloseNow("read failed: " + ec.message());
+    char buf[512];
+    size_t n = self->socket_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      return self->WaitReadable();
+    }
+    if (ec || n == 0) return self->CloseNow("peer closed the connection");
+    self->WaitReadable();
+  });
+}
+
+void SseSession::OnTick(int64_t now_ns) {
+  if (now_ns - last_write_ns() > ctx_->options.sse_keepalive_ms * 1'000'000) {
+    EnqueueRaw(": keepalive\n\n");
+  }
+}
+
+void SseSession::SendClose(uint16_t code, std::string_view reason) {
+  // SSE has no close frame: say why as an error event, then end the stream
+  // (the zero-length chunk).
+  std::string json;
+  JsonWriter w(&json);
+  w.BeginObject().Field("type", "error").Field("code", code == 1008 ? "slow_client" : "closing");
+  w.Field("message", reason).EndObject();
+  EnqueueRaw("event: error\ndata: " + json + "\n\n");
+}
+
+}  // namespace livehub

@@ -1,0 +1,46 @@
+// SseSession: one Server-Sent Events subscriber at /v1/sse. Each message is
+// `event: <type>` + `data: <json>`; event, subscribed and gap messages carry
+// `id: <cursor>`, a cursor from which resuming (Last-Event-ID header or
+// last_event_id query) loses nothing on any subscribed stream.
+// Cursor text: `stream@epoch:seq` joined by ',' (see ParseSseCursor).
+// Thread safety: see SubscriberSession.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fanout/session.h"
+
+namespace livehub {
+
+// Parses a cursor produced by an SseSession. Empty text -> empty map.
+// Error reason "bad_cursor" naming the bad entry.
+Result<CursorMap> ParseSseCursor(std::string_view text);
+
+class SseSession final : public SubscriberSession {
+ public:
+  SseSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket);
+  ~SseSession() override { ctx_->sse_connections->Add(-1); }
+
+  // Session thread: writes the response head, subscribes, starts I/O.
+  // `resume` non-empty means a reconnect: streams missing from it start at
+  // seq 1.
+  void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming);
+
+ protected:
+  void EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
+                   std::vector<asio::const_buffer>* bufs) override;
+  void StartReading() override;
+  void OnTick(int64_t now_ns) override;
+  void SendClose(uint16_t code, std::string_view reason) override;
+  const char* kind() const override { return "sse"; }
+
+ private:
+  void WaitReadable();
+  std::shared_ptr<SseSession> self() {
+    return std::static_pointer_cast<SseSession>(shared_from_this());
+  }
+  bool head_sent_ = false;
+};
+
+}  // namespace livehub

@@ -1,0 +1,343 @@
+#include "fanout/ws_session.h"
+
+#include <simdjson.h>
+
+#include "core/json_writer.h"
+#include "core/log.h"
+#include "stream/stream_json.h"
+
+namespace livehub {
+namespace {
+
+constexpr size_t kReadChunk = 64 << 10;
+constexpr uint64_t kMaxHistoryLimit = 10'000;
+constexpr uint64_t kDefaultHistoryLimit = 1'000;
+
+int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
+
+// Reads a list of strings from doc[key]; false if present but malformed.
+bool GetStrings(simdjson::dom::element doc, const char* key, std::vector<std::string>* out,
+                std::string* err) {
+  simdjson::dom::element v;
+  if (doc[key].get(v)) return true;  // absent
+  simdjson::dom::array arr;
+  if (v.get(arr)) {
+    *err = std::string("'") + key + "' must be an array of strings";
+    return false;
+  }
+  for (auto e : arr) {
+    std::string_view s;
+    if (e.get(s)) {
+      *err = std::string("'") + key + "' must be an array of strings";
+      return false;
+    }
+    out->emplace_back(s);
+  }
+  return true;
+}
+
+}  // namespace
+
+WsSession::WsSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket)
+    : SubscriberSession(ctx, ioc, std::move(socket)),
+      parser_(ws::FrameParser::Role::kServer, ctx->options.max_ws_message_bytes) {
+  ctx_->ws_connections->Add(1);
+}
+
+void WsSession::Run(std::string handshake_response, std::string leftover,
+                    std::vector<std::string> initial_patterns) {
+  EnqueueRaw(std::move(handshake_response));
+  Start();
+  if (!initial_patterns.empty()) Subscribe(-1, initial_patterns, {});
+  if (!leftover.empty()) Feed(leftover);
+}
+
+// ---------------------------------------------------------------------------
+// Reading: wait for readability, then read into a per-thread buffer, so an
+// idle connection holds no read buffer at all.
+// ---------------------------------------------------------------------------
+
+void WsSession::StartReading() {
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);
+  WaitReadable();
+}
+
+void WsSession::WaitReadable() {
+  if (closed_local_ || reading_stopped_) return;
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = self()](boost::system::error_code ec) { self->OnReadable(ec); });
+}
+
+void WsSession::OnReadable(boost::system::error_code ec) {
+  if (closed_local_) return;
+  if (ec) return CloseNow("read failed: " + ec.message());
+  thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
+  for (int rounds = 0; rounds < 16; ++rounds) {
+    size_t n = socket_.read_some(asio::buffer(buf.get(), kReadChunk), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {
+      return CloseNow(ec == asio::error::eof ? "peer closed the connection"
+                                              : "read failed: " + ec.message());
+    }
+    NoteRead(MonoNowNs());
+    ping_outstanding_ = false;
+    if (!Feed(std::string_view(buf.get(), n))) return;
+    if (n < kReadChunk) break;
+  }
+  WaitReadable();
+}
+
+bool WsSession::Feed(std::string_view bytes) {
+  Status st = parser_.Feed(bytes, [this](ws::Opcode op, std::string_view payload) {
+    if (!reading_stopped_) OnMessage(op, payload);
+  });
+  if (!st.ok()) {
+    ctx_->hub->metrics()
+        ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
+                     "reason=\"" + st.reason() + "\"")
+        ->Add();
+    reading_stopped_ = true;
+    uint16_t code = st.detail() ? static_cast<uint16_t>(*st.detail()) : ws::kCloseProtocolError;
+    CloseAfterFlush(code, st.message());
+    return false;
+  }
+  return !reading_stopped_;
+}
+
+void WsSession::OnMessage(ws::Opcode op, std::string_view payload) {
+  switch (op) {
+    case ws::Opcode::kText:
+      HandleOp(payload);
+      return;
+    case ws::Opcode::kBinary:
+      SendError(-1, "bad_request", "binary messages are not supported; send JSON text frames");
+      return;
+    case ws::Opcode::kPing:
+      EnqueueRaw(ws::EncodeFrame(ws::Opcode::kPong, payload));
+      return;
+    case ws::Opcode::kPong:
+      return;
+    case ws::Opcode::kClose: {
+      // Echo the client's code (RFC 6455 §5.5.1), then close.
+      uint16_t code = ws::kCloseNormal;
+      if (payload.size() >= 2) {
+        code = static_cast<uint16_t>((static_cast<uint8_t>(payload[0]) << 8) |
+                                     static_cast<uint8_t>(payload[1]));
+      }
+      reading_stopped_ = true;
+      CloseAfterFlush(code, "");
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Ops
+// ---------------------------------------------------------------------------
+
+void WsSession::HandleOp(std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  auto count_error = [&](const char* reason) {
+    ctx_->hub->metrics()
+        ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
+                     std::string("reason=\"") + reason + "\"")
+        ->Add();
+  };
+  if (auto err = parser.parse(text.data(), text.size()).get(doc); err) {
+    count_error("bad_request");
+    return SendError(-1, "bad_request",
+                     std::string("message is not valid JSON: ") + simdjson::error_message(err));
+  }
+  if (!doc.is_object()) {
+    count_error("bad_request");
+    return SendError(-1, "bad_request", "message must be a JSON object with an \"op\" field");
+  }
+  int64_t id = -1;
+  if (simdjson::dom::element idv; !doc["id"].get(idv)) {
+    if (idv.get(id) || id < 0) {
+      count_error("bad_request");
+      return SendError(-1, "bad_request", "\"id\" must be a non-negative integer");
+    }
+  }
+  std::string_view op;
+  if (doc["op"].get(op)) {
+    count_error("bad_request");
+    return SendError(id, "bad_request", "missing string field \"op\"");
+  }
+  auto bad = [&](std::string msg) {
+    count_error("bad_request");
+    SendError(id, "bad_request", msg);
+  };
+  auto get_stream = [&](std::string_view* name) -> bool {
+    if (doc["stream"].get(*name)) {
+      bad("op '" + std::string(op) + "' needs a string field \"stream\"");
+      return false;
+    }
+    return true;
+  };
+
+  if (op == "subscribe" || op == "unsubscribe") {
+    std::vector<std::string> streams;
+    std::string err;
+    if (!GetStrings(doc, "streams", &streams, &err)) return bad(err);
+    if (streams.empty()) return bad("op '" + std::string(op) + "' needs a non-empty \"streams\"");
+    if (op == "unsubscribe") return Unsubscribe(id, streams);
+    CursorMap from;
+    if (simdjson::dom::element fv; !doc["from"].get(fv)) {
+      simdjson::dom::object fo;
+      if (fv.get(fo)) return bad("\"from\" must be an object {stream: {epoch, seq}}");
+      for (auto field : fo) {
+        StreamCursor c;
+        std::string_view epoch;
+        if (field.value["epoch"].get(epoch) || field.value["seq"].get(c.seq)) {
+          return bad("\"from\"." + std::string(field.key) +
+                     " must be {\"epoch\": string, \"seq\": non-negative integer}");
+        }
+        c.epoch = std::string(epoch);
+        from.emplace(std::string(field.key), std::move(c));
+      }
+    }
+    Subscribe(id, streams, from);
+    return;
+  }
+  if (op == "subscriptions") {
+    std::string reply;
+    JsonWriter w(&reply);
+    w.BeginObject().Field("type", "subscriptions");
+    if (id >= 0) w.Field("id", id);
+    w.Key("streams").BeginArray();
+    for (const auto& p : PatternTexts()) w.String(p);
+    w.EndArray().EndObject();
+    return EnqueueControl("subscriptions", std::move(reply));
+  }
+  if (op == "ping") {
+    std::string reply;
+    JsonWriter w(&reply);
+    w.BeginObject().Field("type", "pong");
+    if (id >= 0) w.Field("id", id);
+    w.EndObject();
+    return EnqueueControl("pong", std::move(reply));
+  }
+  if (op == "publish") {
+    std::string_view name;
+    if (!get_stream(&name)) return;
+    simdjson::dom::element data;
+    if (doc["data"].get(data)) return bad("op 'publish' needs a field \"data\"");
+    std::vector<std::string> one{simdjson::minify(data)};
+    auto ack = ctx_->hub->Publish(name, one);
+    if (!ack.ok()) {
+      count_error(ack.status().reason().c_str());
+      return SendError(id, ack.status().reason(), ack.status().message());
+    }
+    std::string reply;
+    JsonWriter w(&reply);
+    w.BeginObject().Field("type", "published");
+    if (id >= 0) w.Field("id", id);
+    w.Field("stream", ack->stream).Field("epoch", ack->epoch);
+    w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+    return EnqueueControl("published", std::move(reply));
+  }
+  if (op == "status" || op == "history") {
+    std::string_view name;
+    if (!get_stream(&name)) return;
+    Stream* s = ctx_->hub->Find(name);
+    if (!s) {
+      count_error("not_found");
+      return SendError(id, "not_found", "no stream named '" + std::string(name) + "'");
+    }
+    std::string reply;
+    JsonWriter w(&reply);
+    w.BeginObject().Field("type", op);
+    if (id >= 0) w.Field("id", id);
+    if (op == "status") {
+      const HubOptions& ho = ctx_->hub->options();
+      WriteStreamStatusMembers(w, s->GetStats(), ho.warn_after_ms, ho.stale_after_ms);
+      w.EndObject();
+      return EnqueueControl("status", std::move(reply));
+    }
+    uint64_t from_seq = 1, limit = kDefaultHistoryLimit;
+    if (simdjson::dom::element v; !doc["from_seq"].get(v) && v.get(from_seq)) {
+      return bad("\"from_seq\" must be a non-negative integer");
+    }
+    if (simdjson::dom::element v; !doc["limit"].get(v) && (v.get(limit) || limit == 0)) {
+      return bad("\"limit\" must be a positive integer");
+    }
+    limit = std::min(limit, kMaxHistoryLimit);
+    std::vector<EventPtr> events;
+    bool has_more = false;
+    uint64_t next = 0;
+    Status st = s->Read(from_seq, limit, &events, &has_more, &next);
+    if (!st.ok()) {
+      count_error("evicted");
+      std::string err;
+      JsonWriter e(&err);
+      e.BeginObject().Field("type", "error");
+      if (id >= 0) e.Field("id", id);
+      e.Field("code", "evicted").Field("message", st.message());
+      e.Field("oldest_seq", *st.detail()).EndObject();
+      return EnqueueControl("error", std::move(err));
+    }
+    WriteHistoryMembers(w, *s, events, has_more, next);
+    w.EndObject();
+    return EnqueueControl("history", std::move(reply));
+  }
+  count_error("unknown_op");
+  SendError(id, "unknown_op",
+            "unknown op '" + std::string(op) +
+                "' (known: subscribe, unsubscribe, subscriptions, publish, status, history, ping)");
+}
+
+// ---------------------------------------------------------------------------
+// Writing, keep-alive, close
+// ---------------------------------------------------------------------------
+
+void WsSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
+                            std::vector<asio::const_buffer>* bufs) {
+  // Pass 1: frame headers of control messages into scratch (it must not
+  // reallocate once buffers point into it, so record offsets first).
+  std::vector<std::pair<size_t, size_t>> hdr(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].kind != ItemKind::kControl) continue;
+    size_t off = scratch->size();
+    ws::AppendFrameHeader(scratch, ws::Opcode::kText, items[i].text.size());
+    hdr[i] = {off, scratch->size() - off};
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    const OutItem& it = items[i];
+    switch (it.kind) {
+      case ItemKind::kEvent:
+        bufs->push_back(asio::buffer(it.event->ws_frame()));
+        break;
+      case ItemKind::kControl:
+        bufs->push_back(asio::buffer(scratch->data() + hdr[i].first, hdr[i].second));
+        bufs->push_back(asio::buffer(it.text));
+        break;
+      case ItemKind::kRaw:
+        bufs->push_back(asio::buffer(it.text));
+        break;
+    }
+  }
+}
+
+void WsSession::OnTick(int64_t now_ns) {
+  const auto& o = ctx_->options;
+  const int64_t idle = now_ns - last_read_ns();
+  if (ping_outstanding_ && now_ns - ping_sent_ns_ > o.ws_pong_timeout_ms * 1'000'000) {
+    return CloseNow("no pong within " + std::to_string(o.ws_pong_timeout_ms) + " ms");
+  }
+  if (!ping_outstanding_ && idle > o.ws_ping_interval_ms * 1'000'000) {
+    ping_outstanding_ = true;
+    ping_sent_ns_ = now_ns;
+    EnqueueRaw(ws::EncodeFrame(ws::Opcode::kPing, "livehub"));
+  }
+}
+
+void WsSession::SendClose(uint16_t code, std::string_view reason) {
+  EnqueueRaw(ws::EncodeClose(code, reason));
+}
+
+}  // namespace livehub

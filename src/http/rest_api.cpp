@@ -1,0 +1,228 @@
+#include "http/rest_api.h"
+
+#include <charconv>
+
+#include "core/json_writer.h"
+#include "stream/stream_json.h"
+
+namespace livehub {
+namespace {
+
+constexpr uint64_t kDefaultHistoryLimit = 1'000;
+constexpr uint64_t kMaxHistoryLimit = 10'000;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Status Decode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      int hi = i + 2 < in.size() + 0 ? HexValue(in[i + 1]) : -1;
+      int lo = i + 2 < in.size() ? HexValue(in[i + 2]) : -1;
+      if (i + 2 >= in.size() || hi < 0 || lo < 0) {
+        return Status::InvalidArgument("bad_request",
+                                       "bad percent-encoding at offset " + std::to_string(i));
+      }
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return Status::Ok();
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Result<uint64_t> QueryUint(const HttpRequestView& req, std::string_view key, uint64_t def) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return def;
+  uint64_t v = 0;
+  const std::string& s = it->second;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) {
+    return Status::InvalidArgument("bad_request", "query parameter '" + std::string(key) +
+                                                      "' must be a non-negative integer, got '" +
+                                                      s + "'");
+  }
+  return v;
+}
+
+HttpResponse Publish(const RestContext& ctx, const HttpRequestView& req, std::string_view name) {
+  // curl -d sends application/x-www-form-urlencoded by default; a publish
+  // body is never a form, so read it as JSON.
+  std::string_view ct = req.content_type;
+  if (ct.starts_with("application/x-www-form-urlencoded")) ct = "application/json";
+  auto format = FormatFromContentType(ct);
+  if (!format.ok()) {
+    HttpResponse r = ErrorResponse(format.status());
+    r.status = 415;
+    return r;
+  }
+  // Validate the name before decoding so a bad name is reported as such.
+  if (!name.starts_with(kSysPrefix)) {
+    if (Status st = ValidateStreamName(name); !st.ok()) return ErrorResponse(st);
+  }
+  std::vector<std::string> events;
+  if (Status st = DecodeBody(*format, req.body, ctx.decode, &events); !st.ok()) {
+    ctx.hub->metrics()
+        ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                     "reason=\"" + st.reason() + "\"")
+        ->Add();
+    return ErrorResponse(st);
+  }
+  auto ack = ctx.hub->Publish(name, events);
+  if (!ack.ok()) return ErrorResponse(ack.status());
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Field("stream", ack->stream).Field("epoch", ack->epoch);
+  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+  return Json(200, std::move(body));
+}
+
+HttpResponse Streams(const RestContext& ctx) {
+  std::string body;
+  JsonWriter w(&body);
+  const HubOptions& o = ctx.hub->options();
+  w.BeginObject().Key("streams").BeginArray();
+  for (Stream* s : ctx.hub->List()) {
+    w.BeginObject();
+    WriteStreamStatusMembers(w, s->GetStats(), o.warn_after_ms, o.stale_after_ms);
+    w.EndObject();
+  }
+  w.EndArray().Field("server_time_ms", ctx.hub->clock()->NowMs()).EndObject();
+  return Json(200, std::move(body));
+}
+
+HttpResponse StreamStatus(const RestContext& ctx, Stream* s) {
+  std::string body;
+  JsonWriter w(&body);
+  const HubOptions& o = ctx.hub->options();
+  w.BeginObject();
+  WriteStreamStatusMembers(w, s->GetStats(), o.warn_after_ms, o.stale_after_ms);
+  w.EndObject();
+  return Json(200, std::move(body));
+}
+
+HttpResponse History(const HttpRequestView& req, Stream* s) {
+  auto from = QueryUint(req, "from_seq", 1);
+  if (!from.ok()) return ErrorResponse(from.status());
+  auto limit = QueryUint(req, "limit", kDefaultHistoryLimit);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  if (*limit == 0) {
+    return ErrorResponse(Status::InvalidArgument("bad_request", "limit must be at least 1"));
+  }
+  std::vector<EventPtr> events;
+  bool has_more = false;
+  uint64_t next = 0;
+  Status st = s->Read(*from, std::min(*limit, kMaxHistoryLimit), &events, &has_more, &next);
+  if (!st.ok()) return ErrorResponse(st);
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject();
+  WriteHistoryMembers(w, *s, events, has_more, next);
+  w.EndObject();
+  return Json(200, std::move(body));
+}
+
+HttpResponse Index(const RestContext& ctx) {
+  HttpResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = *ctx.index_html;
+  return r;
+}
+
+}  // namespace
+
+Status ParseTarget(std::string_view target, std::string* path,
+                   std::map<std::string, std::string, std::less<>>* query) {
+  size_t q = target.find('?');
+  if (Status st = Decode(target.substr(0, q), false, path); !st.ok()) return st;
+  if (q == std::string_view::npos) return Status::Ok();
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    std::string k, v;
+    if (Status st = Decode(kv.substr(0, eq), true, &k); !st.ok()) return st;
+    if (eq != std::string_view::npos) {
+      if (Status st = Decode(kv.substr(eq + 1), true, &v); !st.ok()) return st;
+    }
+    (*query)[k] = v;
+  }
+  return Status::Ok();
+}
+
+HttpResponse ErrorResponse(const Status& st) {
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Key("error").BeginObject();
+  w.Field("code", st.reason()).Field("message", st.message());
+  if (st.line()) w.Field("line", *st.line());
+  if (st.code() == StatusCode::kEvicted && st.detail()) w.Field("oldest_seq", *st.detail());
+  w.EndObject().EndObject();
+  HttpResponse r = Json(HttpStatusFor(st), std::move(body));
+  if (st.code() == StatusCode::kResourceExhausted) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+HttpResponse HandleRest(const RestContext& ctx, const HttpRequestView& req) {
+  const std::string& p = req.path;
+  auto method_is = [&](std::string_view m) { return req.method == m; };
+  auto not_allowed = [&](const char* allowed) {
+    HttpResponse r = ErrorResponse(Status::InvalidArgument(
+        "method_not_allowed",
+        std::string(req.method) + " is not allowed on " + p + " (allowed: " + allowed + ")"));
+    r.status = 405;
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+  };
+  auto stream_of = [&](std::string_view prefix) { return std::string_view(p).substr(prefix.size()); };
+
+  if (p.starts_with("/v1/publish/")) {
+    if (!method_is("POST")) return not_allowed("POST");
+    return Publish(ctx, req, stream_of("/v1/publish/"));
+  }
+  if (p == "/v1/streams") {
+    if (!method_is("GET")) return not_allowed("GET");
+    return Streams(ctx);
+  }
+  if (p.starts_with("/v1/status/") || p.starts_with("/v1/history/")) {
+    if (!method_is("GET")) return not_allowed("GET");
+    bool status = p.starts_with("/v1/status/");
+    std::string_view name = stream_of(status ? "/v1/status/" : "/v1/history/");
+    Stream* s = ctx.hub->Find(name);
+    if (!s) {
+      return ErrorResponse(Status::NotFound("no stream named '" + std::string(name) + "'"));
+    }
+    return status ? StreamStatus(ctx, s) : History(req, s);
+  }
+  if (p == "/metrics") {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = ctx.hub->metrics()->Render();
+    return r;
+  }
+  if (p == "/healthz") return Json(200, "{\"status\":\"ok\"}");
+  if (p == "/readyz") return Json(200, "{\"status\":\"ready\"}");
+  if (p == "/" || p == "/index.html") return Index(ctx);
+  return ErrorResponse(Status::NotFound("no route for " + std::string(req.method) + " " + p));
+}
+
+}  // namespace livehub

@@ -1,0 +1,50 @@
+// The REST half of the v1 HTTP API: publish, streams, status, history,
+// metrics, health and the index page. Pure request -> response functions;
+// the connection handling lives in server.cpp.
+// Thread safety: thread-safe (the Hub is).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "codec/body_decoder.h"
+#include "core/status.h"
+#include "stream/hub.h"
+
+namespace livehub {
+
+struct HttpRequestView {
+  std::string_view method;
+  std::string path;  // percent-decoded, without the query
+  std::map<std::string, std::string, std::less<>> query;  // decoded
+  std::string_view content_type;
+  std::string_view body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct RestContext {
+  Hub* hub;
+  DecodeLimits decode;
+  const std::string* index_html;
+};
+
+// Splits a request target into a decoded path and query map. Errors on bad
+// percent-encoding.
+Status ParseTarget(std::string_view target, std::string* path,
+                   std::map<std::string, std::string, std::less<>>* query);
+
+// {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code.
+HttpResponse ErrorResponse(const Status& st);
+
+HttpResponse HandleRest(const RestContext& ctx, const HttpRequestView& req);
+
+}  // namespace livehub

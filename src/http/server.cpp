@@ -1,0 +1,337 @@
+#include "http/server.h"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <optional>
+#include <stdexcept>
+
+#include "core/json_writer.h"
+#include "core/log.h"
+#include "fanout/sse_session.h"
+#include "fanout/ws_codec.h"
+#include "fanout/ws_session.h"
+#include "http/rest_api.h"
+
+namespace livehub {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+std::vector<std::string> SplitList(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t c = s.find(',');
+    std::string_view part = s.substr(0, c);
+    if (!part.empty()) out.emplace_back(part);
+    if (c == std::string_view::npos) break;
+    s.remove_prefix(c + 1);
+  }
+  return out;
+}
+
+// One plain HTTP connection: reads requests (keep-alive), answers REST calls,
+// and hands the socket over to a WsSession or SseSession on /v1/ws, /v1/sse.
+// Thread safety: runs on one io thread.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(Server* server, asio::io_context& ioc, tcp::socket socket)
+      : server_(server), ioc_(ioc), stream_(std::move(socket)) {
+    server_->http_connections().fetch_add(1);
+  }
+  ~HttpSession() { server_->http_connections().fetch_sub(1); }
+
+  void Run() {
+    if (server_->http_connections().load() >
+        static_cast<int64_t>(server_->options().max_http_connections)) {
+      return WriteError(Status::Unavailable("too many HTTP connections (limit " +
+                                            std::to_string(
+                                                server_->options().max_http_connections) +
+                                            ")"),
+                        false);
+    }
+    DoRead();
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(server_->options().max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(server_->options().max_header_bytes));
+    stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void Count(const std::string& reason) {
+    server_->hub()
+        ->metrics()
+        ->GetCounter("http_errors_total", "HTTP requests rejected, by reason.",
+                     "reason=\"" + reason + "\"")
+        ->Add();
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      Count("body_too_large");
+      return WriteError(Status::TooLarge("body_too_large",
+                                         "request body exceeds limits.max_body_bytes (" +
+                                             std::to_string(server_->options().max_body_bytes) +
+                                             " bytes)"),
+                        false);
+    }
+    if (ec == http::error::header_limit) {
+      Count("headers_too_large");
+      HttpResponse r = ErrorResponse(Status::TooLarge(
+          "headers_too_large", "request headers exceed " +
+                                   std::to_string(server_->options().max_header_bytes) + " bytes"));
+      r.status = 431;
+      return Write(std::move(r), false);
+    }
+    if (ec) {
+      Count("bad_http");
+      return WriteError(
+          Status::InvalidArgument("bad_http", "malformed HTTP request: " + ec.message()), false);
+    }
+    auto& req = parser_->get();
+    HttpRequestView view;
+    view.method = req.method_string();
+    if (Status st = ParseTarget(req.target(), &view.path, &view.query); !st.ok()) {
+      Count("bad_request");
+      return WriteError(st, req.keep_alive());
+    }
+    if (req.method() == http::verb::options) {
+      HttpResponse r;
+      r.status = 204;
+      r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+      return Write(std::move(r), req.keep_alive());
+    }
+    if (view.path == "/v1/ws") return UpgradeWebSocket(view);
+    if (view.path == "/v1/sse") return StartSse(view);
+    view.content_type = req[http::field::content_type];
+    view.body = req.body();
+    RestContext ctx{server_->hub(), server_->options().decode, &server_->index_html()};
+    HttpResponse r = HandleRest(ctx, view);
+    if (r.status >= 400) Count("status_" + std::to_string(r.status));
+    Write(std::move(r), req.keep_alive());
+  }
+
+  bool AtConnectionLimit() {
+    FanoutContext* f = server_->fanout();
+    if (f->connections.load() < static_cast<int64_t>(f->options.max_connections)) return false;
+    Count("too_many_connections");
+    HttpResponse r = ErrorResponse(Status::Unavailable(
+        "the hub has " + std::to_string(f->connections.load()) +
+        " subscriber connections; limits.max_connections is " +
+        std::to_string(f->options.max_connections)));
+    r.body.replace(r.body.find("unavailable"), 11, "too_many_connections");
+    r.headers.emplace_back("Retry-After", "5");
+    Write(std::move(r), false);
+    return true;
+  }
+
+  void UpgradeWebSocket(const HttpRequestView& view) {
+    auto& req = parser_->get();
+    if (!beast::websocket::is_upgrade(req)) {
+      Count("not_websocket");
+      HttpResponse r = ErrorResponse(Status::InvalidArgument(
+          "upgrade_required", "/v1/ws is a WebSocket endpoint: send a GET with "
+                              "'Connection: Upgrade' and 'Upgrade: websocket'"));
+      r.status = 426;
+      r.headers.emplace_back("Upgrade", "websocket");
+      return Write(std::move(r), false);
+    }
+    std::string_view key = req[http::field::sec_websocket_key];
+    if (key.empty() || req[http::field::sec_websocket_version] != "13") {
+      Count("bad_websocket_handshake");
+      HttpResponse r = ErrorResponse(Status::InvalidArgument(
+          "bad_websocket_handshake",
+          "WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13"));
+      r.headers.emplace_back("Sec-WebSocket-Version", "13");
+      return Write(std::move(r), false);
+    }
+    if (AtConnectionLimit()) return;
+    std::vector<std::string> patterns;
+    if (auto it = view.query.find("streams"); it != view.query.end()) {
+      patterns = SplitList(it->second);
+    }
+    std::string response =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        ws::AcceptKey(key) + "\r\n\r\n";
+    auto data = buffer_.data();
+    std::string leftover(static_cast<const char*>(data.data()), data.size());
+    stream_.expires_never();
+    auto session = std::make_shared<WsSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->Run(std::move(response), std::move(leftover), std::move(patterns));
+  }
+
+  void StartSse(const HttpRequestView& view) {
+    auto& req = parser_->get();
+    auto it = view.query.find("streams");
+    std::vector<std::string> patterns;
+    if (it != view.query.end()) patterns = SplitList(it->second);
+    if (patterns.empty()) {
+      Count("bad_request");
+      return WriteError(Status::InvalidArgument(
+                            "bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"),
+                        false);
+    }
+    for (const auto& p : patterns) {
+      if (auto parsed = Pattern::Parse(p); !parsed.ok()) {
+        Count("bad_pattern");
+        return WriteError(parsed.status(), false);
+      }
+    }
+    if (patterns.size() > server_->fanout()->options.max_subscriptions) {
+      Count("too_many_subscriptions");
+      return WriteError(Status::InvalidArgument(
+                            "too_many_subscriptions",
+                            std::to_string(patterns.size()) +
+                                " patterns; limits.max_subscriptions_per_connection is " +
+                                std::to_string(server_->fanout()->options.max_subscriptions)),
+                        false);
+    }
+    std::string cursor_text(req["Last-Event-ID"]);
+    if (auto q = view.query.find("last_event_id"); q != view.query.end() && cursor_text.empty()) {
+      cursor_text = q->second;
+    }
+    auto cursor = ParseSseCursor(cursor_text);
+    if (!cursor.ok()) {
+      Count("bad_cursor");
+      return WriteError(cursor.status(), false);
+    }
+    if (AtConnectionLimit()) return;
+    stream_.expires_never();
+    auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty());
+  }
+
+  void WriteError(const Status& st, bool keep_alive) { Write(ErrorResponse(st), keep_alive); }
+
+  void Write(HttpResponse r, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), 11);
+    res->set(http::field::server, "livehub");
+    res->set(http::field::content_type, r.content_type);
+    res->set(http::field::access_control_allow_origin, "*");
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->keep_alive(keep_alive);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                        if (ec || !keep_alive) return self->Close();
+                        self->DoRead();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  Server* server_;
+  asio::io_context& ioc_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+Server::Server(Hub* hub, FanoutContext* fanout, HttpOptions options)
+    : hub_(hub), fanout_(fanout), options_(std::move(options)) {
+  size_t n = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < n; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Start() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options_.listen_host, ec);
+  if (ec) {
+    throw std::runtime_error("listen address '" + options_.listen_host +
+                             "' is not an IP address: " + ec.message());
+  }
+  tcp::endpoint ep(addr, options_.listen_port);
+  acceptor_ = std::make_unique<tcp::acceptor>(*contexts_[0]);
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + options_.listen_host + ":" +
+                             std::to_string(options_.listen_port) + ": " + ec.message() +
+                             " (is another livehub running? use --listen HOST:PORT)");
+  }
+  port_ = acceptor_->local_endpoint().port();
+  DoAccept();
+  for (auto& ctx : contexts_) {
+    threads_.emplace_back([c = ctx.get()] {
+      for (;;) {
+        try {
+          c->run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw: a bug. Log it and keep serving.
+          LogLine(LogLevel::kError, "handler threw",
+                  ",\"what\":\"" + std::string(e.what()) + "\"");
+        }
+      }
+    });
+  }
+  LogLine(LogLevel::kInfo, "listening",
+          ",\"host\":\"" + options_.listen_host + "\",\"port\":" + std::to_string(port_) +
+              ",\"threads\":" + std::to_string(contexts_.size()));
+}
+
+void Server::DoAccept() {
+  asio::io_context& target = *contexts_[next_context_];
+  next_context_ = (next_context_ + 1) % contexts_.size();
+  acceptor_->async_accept(target, [this, &target](boost::system::error_code ec,
+                                                  tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      asio::post(target, [this, &target, s = std::move(socket)]() mutable {
+        std::make_shared<HttpSession>(this, target, std::move(s))->Run();
+      });
+    } else {
+      hub_->metrics()->GetCounter("accept_errors_total", "Failed accept() calls.")->Add();
+    }
+    DoAccept();
+  });
+}
+
+void Server::Stop() {
+  if (acceptor_) {
+    asio::post(*contexts_[0], [this] {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    });
+  }
+  for (auto& g : guards_) g.reset();
+  for (auto& c : contexts_) c->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace livehub

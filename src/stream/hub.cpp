@@ -1,0 +1,195 @@
+#include "stream/hub.h"
+
+#include <algorithm>
+#include <mutex>
+#include <random>
+
+#include "core/json_writer.h"
+#include "core/log.h"
+
+namespace livehub {
+
+Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics)
+    : options_(std::move(options)), clock_(clock), metrics_(metrics) {
+  events_published_ = metrics_->GetCounter("events_published_total",
+                                           "Events appended to streams (all sources).");
+  bytes_published_ =
+      metrics_->GetCounter("bytes_published_total", "Bytes of event data appended to streams.");
+  streams_created_ = metrics_->GetCounter("streams_created_total", "Streams created.");
+  std::random_device rd;
+  epoch_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                static_cast<uint64_t>(clock_->NowMs());
+  metrics_->AddCollector([this](std::string* out) { RenderStreamMetrics(out); });
+}
+
+std::string Hub::NewEpoch() {
+  // 12 base-36 chars from a per-process salt and a counter: unique across
+  // restarts and streams, opaque to clients.
+  static std::atomic<uint64_t> counter{0};
+  uint64_t x = epoch_salt_ + 0x9E3779B97F4A7C15ull * (++counter);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string e;
+  for (int i = 0; i < 12; ++i) {
+    e.push_back(kDigits[x % 36]);
+    x /= 36;
+  }
+  return e;
+}
+
+Result<Stream*> Hub::GetOrCreate(std::string_view name) {
+  {
+    std::shared_lock lock(registry_mu_);
+    auto it = streams_.find(std::string(name));
+    if (it != streams_.end()) return it->second.get();
+  }
+  std::unique_lock lock(registry_mu_);
+  auto it = streams_.find(std::string(name));
+  if (it != streams_.end()) return it->second.get();
+  if (streams_.size() >= options_.max_streams) {
+    metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                         "reason=\"too_many_streams\"")
+        ->Add();
+    return Status::ResourceExhausted(
+        "too_many_streams", "cannot create stream '" + std::string(name) + "': the hub holds " +
+                                std::to_string(streams_.size()) +
+                                " streams, limits.max_streams is " +
+                                std::to_string(options_.max_streams));
+  }
+  HistoryLimits limits = options_.history;
+  for (const StreamRule& rule : options_.rules) {
+    if (rule.pattern.Matches(name)) {
+      limits = rule.history;
+      break;
+    }
+  }
+  auto stream = std::make_unique<Stream>(std::string(name), NewEpoch(), limits, clock_);
+  Stream* s = stream.get();
+  streams_.emplace(std::string(name), std::move(stream));
+  streams_created_->Add();
+  // Wildcard subscribers get the new stream before its first event.
+  for (auto& w : watches_) {
+    if (!w.pattern.Matches(name)) continue;
+    if (auto watcher = w.watcher.lock()) watcher->OnStreamCreated(s);
+  }
+  return s;
+}
+
+Result<PublishAck> Hub::Publish(std::string_view name, const std::vector<std::string>& datas,
+                                bool allow_system) {
+  if (!allow_system && name.starts_with(kSysPrefix)) {
+    return Status::PermissionDenied("streams under '$sys/' are written only by the hub");
+  }
+  if (Status st = ValidateStreamName(name, allow_system); !st.ok()) return st;
+  if (datas.empty()) return Status::InvalidArgument("empty_batch", "nothing to publish");
+  auto stream = GetOrCreate(name);
+  if (!stream.ok()) return stream.status();
+  PublishAck ack = (*stream)->Append(datas);
+  events_published_->Add(datas.size());
+  size_t bytes = 0;
+  for (const auto& d : datas) bytes += d.size();
+  bytes_published_->Add(bytes);
+  return ack;
+}
+
+Stream* Hub::Find(std::string_view name) const {
+  std::shared_lock lock(registry_mu_);
+  auto it = streams_.find(std::string(name));
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Stream*> Hub::List() const {
+  std::vector<Stream*> out;
+  {
+    std::shared_lock lock(registry_mu_);
+    out.reserve(streams_.size());
+    for (const auto& [name, s] : streams_) out.push_back(s.get());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Stream* a, const Stream* b) { return a->name() < b->name(); });
+  return out;
+}
+
+size_t Hub::stream_count() const {
+  std::shared_lock lock(registry_mu_);
+  return streams_.size();
+}
+
+uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher,
+                    const std::function<void(Stream*)>& existing) {
+  std::unique_lock lock(registry_mu_);
+  uint64_t id = next_watch_id_++;
+  if (!pattern.exact()) watches_.push_back(WatchEntry{id, pattern, std::move(watcher)});
+  if (pattern.exact()) {
+    auto it = streams_.find(pattern.text());
+    if (it != streams_.end()) existing(it->second.get());
+    // An exact subscription to a stream that does not exist yet still picks
+    // it up when it is created.
+    else watches_.push_back(WatchEntry{id, pattern, std::move(watcher)});
+  } else {
+    for (const auto& [name, s] : streams_) {
+      if (pattern.Matches(name)) existing(s.get());
+    }
+  }
+  return id;
+}
+
+void Hub::Unwatch(uint64_t watch_id) {
+  std::unique_lock lock(registry_mu_);
+  std::erase_if(watches_, [&](const WatchEntry& w) { return w.id == watch_id; });
+}
+
+void Hub::SysEvent(std::string_view kind, std::string_view fields) {
+  std::string data;
+  JsonWriter w(&data);
+  w.BeginObject().Field("event", kind);
+  data.append(fields);
+  data.push_back('}');
+  LogLine(LogLevel::kInfo, kind, fields);
+  std::vector<std::string> one{std::move(data)};
+  (void)Publish("$sys/events", one, /*allow_system=*/true);
+}
+
+void Hub::EvictExpired() {
+  size_t n = 0;
+  for (Stream* s : List()) n += s->EvictExpired();
+  if (n) {
+    metrics_->GetCounter("history_evicted_total", "Events evicted from in-memory history.",
+                         "reason=\"age\"")
+        ->Add(n);
+  }
+}
+
+void Hub::RenderStreamMetrics(std::string* out) const {
+  std::vector<StreamStats> stats;
+  for (Stream* s : List()) stats.push_back(s->GetStats());
+  auto family = [&](const char* name, const char* help, const char* type, auto get) {
+    AppendFamilyHeader(out, name, help, type);
+    for (const auto& st : stats) {
+      *out += "livehub_";
+      *out += name;
+      *out += "{stream=\"" + PromLabelValue(st.watermark.stream) + "\"} " +
+              std::to_string(get(st)) + "\n";
+    }
+  };
+  family("stream_events_in_total", "Events appended per stream.", "counter",
+         [](const StreamStats& s) { return s.events_in; });
+  family("stream_bytes_in_total", "Event data bytes appended per stream.", "counter",
+         [](const StreamStats& s) { return s.bytes_in; });
+  family("stream_latest_seq", "Latest seq per stream.", "gauge",
+         [](const StreamStats& s) { return s.watermark.latest_seq; });
+  family("stream_history_events", "Events held in memory per stream.", "gauge",
+         [](const StreamStats& s) { return static_cast<uint64_t>(s.history_events); });
+  family("stream_history_bytes", "Bytes held in memory per stream.", "gauge",
+         [](const StreamStats& s) { return static_cast<uint64_t>(s.history_bytes); });
+  family("stream_subscribers", "Subscriber attachments per stream.", "gauge",
+         [](const StreamStats& s) { return static_cast<uint64_t>(s.subscribers); });
+  family("stream_evicted_total", "Events evicted from memory per stream.", "counter",
+         [](const StreamStats& s) { return s.evicted; });
+  AppendFamilyHeader(out, "streams", "Streams in the hub.", "gauge");
+  *out += "livehub_streams " + std::to_string(stats.size()) + "\n";
+}
+
+}  // namespace livehub

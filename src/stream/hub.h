@@ -1,0 +1,104 @@
+// Hub: the registry of streams and the one publish path. Every event, from
+// the HTTP API, a WebSocket `publish` op, the demo source or the hub's own
+// `$sys/events`, enters through Hub::Publish.
+// Thread safety: thread-safe. Streams are created on first publish and live
+// as long as the Hub, so Stream* handed out stays valid.
+// Lock order: registry_mu_ -> Stream::mu_ -> subscriber locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "metrics/metrics.h"
+#include "stream/pattern.h"
+#include "stream/stream.h"
+
+namespace livehub {
+
+struct StreamRule {
+  Pattern pattern;
+  HistoryLimits history;
+};
+
+struct HubOptions {
+  size_t max_streams = 100'000;
+  HistoryLimits history;          // default for every stream
+  std::vector<StreamRule> rules;  // first matching rule wins
+  int64_t warn_after_ms = 10'000;   // freshness: "warn" when the latest event is this old
+  int64_t stale_after_ms = 60'000;  // ...and "stale" from this age
+};
+
+// Notified (with the registry lock held) when a stream matching its pattern
+// is created; used by subscriptions with wildcards.
+class StreamWatcher {
+ public:
+  virtual ~StreamWatcher() = default;
+  virtual void OnStreamCreated(Stream* stream) = 0;
+};
+
+class Hub {
+ public:
+  Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Validates the name, creates the stream if needed, appends atomically.
+  // allow_system lets the hub itself write "$sys/..." streams.
+  Result<PublishAck> Publish(std::string_view stream, const std::vector<std::string>& datas,
+                             bool allow_system = false);
+
+  Stream* Find(std::string_view name) const;
+  std::vector<Stream*> List() const;  // sorted by name
+  size_t stream_count() const;
+
+  // Registers a watcher for streams created later that match `pattern`, and
+  // calls `existing` for each matching stream that exists now, atomically
+  // with respect to stream creation: every matching stream is reported
+  // exactly once, through one of the two.
+  uint64_t Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher,
+                 const std::function<void(Stream*)>& existing);
+  void Unwatch(uint64_t watch_id);
+
+  // Publishes a lifecycle event to $sys/events and logs it as a JSON line.
+  // `fields` are serialised JSON members (starting with ',' if non-empty).
+  void SysEvent(std::string_view kind, std::string_view fields);
+
+  // Evicts events past their age limit in every stream (called periodically).
+  void EvictExpired();
+
+  const Clock* clock() const { return clock_; }
+  MetricsRegistry* metrics() const { return metrics_; }
+  const HubOptions& options() const { return options_; }
+
+ private:
+  struct WatchEntry {
+    uint64_t id;
+    Pattern pattern;
+    std::weak_ptr<StreamWatcher> watcher;
+  };
+  Result<Stream*> GetOrCreate(std::string_view name);
+  std::string NewEpoch();
+  void RenderStreamMetrics(std::string* out) const;
+
+  const HubOptions options_;
+  const Clock* clock_;
+  MetricsRegistry* metrics_;
+  Counter* events_published_;
+  Counter* bytes_published_;
+  Counter* streams_created_;
+
+  mutable std::shared_mutex registry_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Stream>> streams_;
+  std::vector<WatchEntry> watches_;
+  uint64_t next_watch_id_ = 1;
+  uint64_t epoch_salt_;
+};
+
+}  // namespace livehub

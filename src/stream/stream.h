@@ -1,0 +1,134 @@
+// Stream: a named, ordered log. Assigns seq/ts, keeps history, and delivers
+// each appended event to the subscribers attached to it, in seq order.
+// Thread safety: thread-safe; one mutex per stream. Subscriber callbacks are
+// invoked with that mutex held (that is what makes catch-up-then-live exact),
+// so they must be quick and must not call back into any Stream or the Hub.
+// Lock order: Hub registry -> Stream -> subscriber's own lock.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "stream/event.h"
+#include "stream/history_ring.h"
+
+namespace livehub {
+
+class Stream;
+
+// Receives events of the streams it is attached to.
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  // Called with the stream's mutex held, in seq order per stream.
+  virtual void OnEvent(const EventPtr& ev) = 0;
+  // Events [from_seq, to_seq] of `stream` will never be delivered.
+  // reason: "evicted" | "epoch_changed".
+  virtual void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
+                     std::string_view reason) = 0;
+};
+
+// One subscriber's attachment to one stream. Fields are guarded by the
+// stream's mutex.
+struct Attachment {
+  std::shared_ptr<Subscriber> subscriber;
+  uint64_t start_seq = 1;  // first seq due at attach time (immutable)
+  uint64_t next_seq = 1;   // next seq this subscriber should get
+  bool live = false;      // false while catching up from history
+  size_t index = 0;       // position in Stream::attachments_
+};
+
+struct Watermark {
+  std::string stream;
+  std::string epoch;
+  uint64_t latest_seq = 0;
+  int64_t latest_ts_ms = 0;
+  int64_t server_time_ms = 0;
+};
+
+struct StreamStats {
+  Watermark watermark;
+  uint64_t first_seq = 1;      // oldest seq held in memory
+  size_t history_events = 0;
+  size_t history_bytes = 0;
+  size_t subscribers = 0;
+  uint64_t events_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t evicted = 0;
+  double rate_per_s = 0;       // events/s over the last 10 whole seconds
+  int64_t created_ms = 0;
+};
+
+struct PublishAck {
+  std::string stream;
+  std::string epoch;
+  uint64_t first_seq = 0;
+  uint64_t last_seq = 0;
+};
+
+class Stream {
+ public:
+  Stream(std::string name, std::string epoch, HistoryLimits limits, const Clock* clock);
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& epoch() const { return epoch_; }
+
+  // Appends events (compact JSON data each) atomically: contiguous seqs, one
+  // ts, all delivered before any later append. Never fails.
+  PublishAck Append(const std::vector<std::string>& datas);
+
+  // Copies up to `limit` events with seq >= from_seq into *out. Evicted if
+  // from_seq < first held seq (detail() is the oldest held seq).
+  Status Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out, bool* has_more,
+              uint64_t* next_seq) const;
+
+  // Attaches a subscriber, not yet live. Delivery starts at start_seq
+  // (0 or anything past the latest means "events after now"); the subscriber
+  // then calls CatchUp() until it returns true, which delivers history and
+  // switches it to live delivery atomically (no gap, no duplicate).
+  std::shared_ptr<Attachment> Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq);
+  void Detach(const std::shared_ptr<Attachment>& a);
+
+  // Delivers up to `budget_bytes` of history to a catching-up attachment
+  // (reporting evicted ranges via OnGap). Returns true once it is live.
+  bool CatchUp(Attachment* a, size_t budget_bytes);
+
+  Watermark GetWatermark() const;
+  StreamStats GetStats() const;
+  uint64_t latest_seq() const;
+  uint64_t first_seq() const;
+
+  // Evicts events past max_age. Returns the count.
+  size_t EvictExpired();
+
+ private:
+  void DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live);
+  void CountRateLocked(int64_t now_ms, size_t n);
+
+  const std::string name_;
+  const std::string epoch_;
+  const Clock* clock_;
+  const int64_t created_ms_;
+
+  mutable std::mutex mu_;
+  HistoryRing ring_;
+  int64_t latest_ts_ms_ = 0;
+  uint64_t events_in_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t evicted_ = 0;
+  std::vector<std::shared_ptr<Attachment>> attachments_;
+  // Per-second event counts for the rate (ring of 11 whole seconds).
+  std::array<uint64_t, 11> rate_buckets_{};
+  int64_t rate_second_ = 0;
+};
+
+}  // namespace livehub

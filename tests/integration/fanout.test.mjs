@@ -1,0 +1,175 @@
+// Fan-out over WebSocket: ordered delivery to many subscribers, live start,
+// wildcard patterns (`*`, `**`) including streams created after subscribing,
+// and unsubscribe.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  assertContiguous, fullHistory, pool, publishOk, sleep, startServer, uid, WsClient,
+} from './harness.mjs';
+
+describe('fan-out', () => {
+  let srv;
+  const clients = [];
+  const connect = async (opts) => { const c = await WsClient.connect(srv, opts); clients.push(c); return c; };
+
+  before(async () => { srv = await startServer({}); });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await srv?.stop();
+  });
+
+  // Publishes a sentinel on `stream` and waits until `client` has it: every
+  // message published before it on the connection's subscriptions is in.
+  async function flush(client, stream) {
+    const token = uid('flush');
+    await publishOk(srv, stream, { flush: token });
+    await client.waitFor((m) => m.type === 'event' && m.stream === stream && m.data?.flush === token, 5000, { what: 'flush sentinel' });
+  }
+
+  test('50 subscribers each see seq 1..500 in order, identical to history', { timeout: 60000 }, async () => {
+    const s = `fan/${uid('order')}`;
+    const subs = [];
+    for (let i = 0; i < 50; i++) subs.push(await connect());
+    await Promise.all(subs.map((c) => c.subscribe([s])));
+    // Four concurrent publishers, single events and small batches mixed.
+    let n = 0;
+    await pool(4, 4, async (w) => {
+      for (let k = 0; k < 25; k++) {
+        if (k % 5 === 0) {
+          await publishOk(srv, s, Array.from({ length: 5 }, (_, j) => ({ w, k, j })));
+          n += 5;
+        } else {
+          await publishOk(srv, s, { w, k });
+          n += 1;
+        }
+      }
+    });
+    assert.equal(n, 4 * (20 + 25));
+    // Top up to exactly 500 events.
+    await publishOk(srv, s, Array.from({ length: 500 - n }, (_, j) => ({ tail: j })));
+    const hist = await fullHistory(srv, s);
+    assert.equal(hist.length, 500);
+    await Promise.all(subs.map((c) => c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 500, 30000, { what: 'seq 500' })));
+    for (const [i, c] of subs.entries()) {
+      const ev = c.events(s);
+      assertContiguous(ev.map((e) => e.seq), 1, 500, `subscriber ${i}`);
+      for (let k = 0; k < 500; k++) {
+        if (JSON.stringify(ev[k].data) !== JSON.stringify(hist[k].data)) {
+          assert.fail(`subscriber ${i} seq ${k + 1}: ${JSON.stringify(ev[k].data)} != history ${JSON.stringify(hist[k].data)}`);
+        }
+      }
+      assert.equal(new Set(ev.map((e) => e.epoch)).size, 1);
+      assert.deepEqual(c.messages.filter((m) => m.type === 'gap'), [], `subscriber ${i} got a gap`);
+    }
+  });
+
+  test('a subscription without from starts live, right after latest_seq', { timeout: 10000 }, async () => {
+    const s = `fan/${uid('live')}`;
+    await publishOk(srv, s, Array.from({ length: 10 }, (_, i) => ({ i })));
+    const c = await connect();
+    const r = await c.subscribe([s]);
+    assert.deepEqual(r.streams.map((x) => [x.stream, x.latest_seq]), [[s, 10]]);
+    await publishOk(srv, s, { i: 10 });
+    const ev = await c.waitFor((m) => m.type === 'event' && m.stream === s);
+    assert.equal(ev.seq, 11, 'old events were replayed to a live subscription');
+    await flush(c, s);
+    assert.deepEqual(c.events(s).map((e) => e.seq), [11, 12]);
+  });
+
+  test('* matches exactly one segment', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('star')}`;
+    const c = await connect();
+    await c.subscribe([`${base}/*/temp`, `${base}/flush`]);
+    await publishOk(srv, `${base}/a/temp`, { v: 'a' });
+    await publishOk(srv, `${base}/b/temp`, { v: 'b' });
+    await publishOk(srv, `${base}/a/b/temp`, { v: 'deep' });
+    await publishOk(srv, `${base}/temp`, { v: 'shallow' });
+    await publishOk(srv, `${base}/a/temperature`, { v: 'prefix' });
+    await flush(c, `${base}/flush`);
+    const got = c.events().filter((e) => e.stream !== `${base}/flush`).map((e) => e.data.v);
+    assert.deepEqual(got, ['a', 'b']);
+  });
+
+  test('** matches any number of segments', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('dstar')}`;
+    const c = await connect();
+    await c.subscribe([`${base}/in/**`, `${base}/flush`]);
+    await publishOk(srv, `${base}/in/a`, { v: 1 });
+    await publishOk(srv, `${base}/in/a/b/c/d`, { v: 2 });
+    await publishOk(srv, `${base}/out/a`, { v: 3 });
+    await publishOk(srv, `${base}/inside/a`, { v: 4 });
+    await flush(c, `${base}/flush`);
+    const got = c.events().filter((e) => e.stream !== `${base}/flush`).map((e) => e.data.v);
+    assert.deepEqual(got, [1, 2]);
+  });
+
+  test('a stream created after subscribing to a matching pattern is delivered from seq 1', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('new')}`;
+    const c = await connect();
+    const r = await c.subscribe([`${base}/**`]);
+    assert.deepEqual(r.streams, [], 'nothing should match yet');
+    const s1 = `${base}/x/born-later`;
+    await publishOk(srv, s1, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await publishOk(srv, s1, { n: 4 });
+    const s2 = `${base}/y`;
+    await publishOk(srv, s2, { n: 1 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s1 && m.seq === 4);
+    await c.waitFor((m) => m.type === 'event' && m.stream === s2 && m.seq === 1);
+    assert.deepEqual(c.events(s1).map((e) => [e.seq, e.data.n]), [[1, 1], [2, 2], [3, 3], [4, 4]]);
+    assert.deepEqual(c.events(s2).map((e) => e.seq), [1]);
+  });
+
+  test('overlapping patterns deliver each event once', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('overlap')}`;
+    const s = `${base}/a/b`;
+    const c = await connect();
+    await c.subscribe([s, `${base}/*/b`, `${base}/**`]);
+    await publishOk(srv, s, [{ n: 1 }, { n: 2 }]);
+    await flush(c, s);
+    assert.deepEqual(c.events(s).map((e) => e.seq), [1, 2, 3]);
+  });
+
+  test('unsubscribe stops delivery; other subscriptions continue', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('unsub')}`;
+    const gone = `${base}/gone`;
+    const kept = `${base}/kept`;
+    const c = await connect();
+    await c.subscribe([gone]);
+    await c.subscribe([kept]);
+    await publishOk(srv, gone, { n: 1 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === gone && m.seq === 1);
+    const u = await c.request({ op: 'unsubscribe', streams: [gone] });
+    assert.equal(u.type, 'unsubscribed');
+    await publishOk(srv, gone, [{ n: 2 }, { n: 3 }]);
+    await flush(c, kept);
+    await sleep(200);
+    assert.deepEqual(c.events(gone).map((e) => e.seq), [1], 'events arrived after unsubscribe');
+    // A wildcard unsubscribe works the same way.
+    const w = await connect();
+    await w.subscribe([`${base}/**`]);
+    await publishOk(srv, gone, { n: 4 });
+    await w.waitFor((m) => m.type === 'event' && m.stream === gone && m.seq === 4);
+    await w.request({ op: 'unsubscribe', streams: [`${base}/**`] });
+    await w.subscribe([kept]);
+    await publishOk(srv, gone, { n: 5 });
+    await flush(w, kept);
+    await sleep(200);
+    assert.deepEqual(w.events(gone).map((e) => e.seq), [4]);
+  });
+
+  test('closing one subscriber does not disturb the others', { timeout: 15000 }, async () => {
+    const s = `fan/${uid('churn')}`;
+    const stay = await connect();
+    await stay.subscribe([s]);
+    for (let i = 0; i < 10; i++) {
+      const tmp = await connect();
+      await tmp.subscribe([s]);
+      await publishOk(srv, s, { i });
+      if (i % 2) tmp.terminate(); else tmp.close();
+    }
+    await stay.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 10);
+    assertContiguous(stay.events(s).map((e) => e.seq), 1, 10, 'survivor');
+  });
+});

@@ -1,0 +1,79 @@
+// Operational HTTP surface: /healthz, /readyz, /metrics (Prometheus text,
+// livehub_ prefix, counters that move), unknown routes, and a clean exit on
+// SIGTERM with subscribers attached.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  metricSum, parseMetrics, publishOk, rawGet, request, startServer, uid, until, WsClient,
+} from './harness.mjs';
+
+describe('operations', () => {
+  let srv;
+  before(async () => { srv = await startServer({}); });
+  after(async () => { await srv?.stop(); });
+
+  test('/healthz and /readyz answer 200', { timeout: 10000 }, async () => {
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
+    assert.equal((await request(srv, 'GET', '/readyz')).status, 200);
+  });
+
+  test('/metrics is Prometheus text whose publish counter counts events', { timeout: 10000 }, async () => {
+    const r = await request(srv, 'GET', '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') || '', /^text\/plain/);
+    const samples = parseMetrics(r.text);
+    assert.ok(samples.length > 0, 'no samples');
+    assert.ok(samples.some((x) => x.name === 'livehub_events_published_total'), 'livehub_events_published_total missing');
+    assert.ok(samples.some((x) => x.name === 'livehub_connections'), 'livehub_connections missing');
+    for (const x of samples) assert.ok(!Number.isNaN(x.value), `unparsable sample ${x.name}`);
+    // HELP/TYPE lines precede the livehub_ families.
+    assert.match(r.text, /^# TYPE livehub_events_published_total counter$/m);
+
+    const before = await metricSum(srv, 'livehub_events_published_total');
+    await publishOk(srv, `ops/${uid('m')}`, Array.from({ length: 7 }, (_, i) => ({ i })));
+    await publishOk(srv, `ops/${uid('m')}`, { one: 1 });
+    const afterSum = await metricSum(srv, 'livehub_events_published_total');
+    assert.equal(afterSum - before, 8, `counter moved by ${afterSum - before} for 8 events`);
+  });
+
+  test('livehub_connections follows WebSocket and SSE subscribers', { timeout: 15000 }, async () => {
+    const base = await metricSum(srv, 'livehub_connections');
+    const ws = await WsClient.connect(srv);
+    const sse = await rawGet(srv, '/v1/sse?streams=ops/x');
+    try {
+      await until(async () => (await metricSum(srv, 'livehub_connections')) === base + 2, 5000, 'connections +2');
+    } finally {
+      ws.terminate();
+      sse.req.destroy();
+    }
+    await until(async () => (await metricSum(srv, 'livehub_connections')) === base, 5000, 'connections back to baseline');
+  });
+
+  test('unknown routes are 404 and wrong methods are refused', { timeout: 10000 }, async () => {
+    assert.equal((await request(srv, 'GET', '/v1/nope')).status, 404);
+    const r = await request(srv, 'GET', '/v1/publish/ops/x');
+    assert.ok(r.status === 405 || r.status === 404, `GET on publish: ${r.status}`);
+    assert.equal((await request(srv, 'GET', `/v1/status/ops/${uid('none')}`)).status, 404);
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM with live subscribers exits cleanly within 5 s', { timeout: 20000 }, async () => {
+    const srv = await startServer({});
+    const ws = await WsClient.connect(srv);
+    await ws.subscribe(['ops/**']);
+    const sse = await rawGet(srv, '/v1/sse?streams=ops/**');
+    await publishOk(srv, 'ops/shutdown', { bye: true });
+    await ws.waitFor((m) => m.type === 'event');
+    const t0 = Date.now();
+    const res = await srv.stop(5000);
+    sse.req.destroy();
+    assert.equal(res.killed, false, `needed SIGKILL after 5 s; stderr:\n${srv.tail(10)}`);
+    assert.equal(res.code, 0, `exit code ${res.code} signal ${res.signal}; stderr:\n${srv.tail(10)}`);
+    assert.ok(Date.now() - t0 < 5000);
+    const closed = await ws.waitClose(2000);
+    assert.ok(closed.code === 1001 || closed.code === 1006 || closed.code === 1000, `close code ${closed.code}`);
+  });
+});

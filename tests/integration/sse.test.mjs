@@ -1,0 +1,186 @@
+// Server-Sent Events: framing (event/id/data, keep-alive comments), delivery
+// to a third-party EventSource client, and resume with Last-Event-ID (the
+// client's own reconnect, the header on a new client, and the query
+// parameter) with no loss and no duplicate; evicted ranges arrive as gaps.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  assertContiguous, publishOk, rawGet, sleep, SseClient, startServer, uid, until,
+} from './harness.mjs';
+
+// Splits raw SSE text into blocks of {event, id, data[], comments[]}.
+function parseBlocks(text) {
+  const blocks = [];
+  for (const raw of text.split(/\r?\n\r?\n/)) {
+    if (!raw.trim()) continue;
+    const b = { event: undefined, id: undefined, data: [], comments: [] };
+    for (const line of raw.split(/\r?\n/)) {
+      if (line.startsWith(':')) { b.comments.push(line); continue; }
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+      if (field === 'event') b.event = value;
+      else if (field === 'id') b.id = value;
+      else if (field === 'data') b.data.push(value);
+    }
+    blocks.push(b);
+  }
+  return blocks;
+}
+
+describe('SSE', () => {
+  let srv;
+  const open = [];
+  const sse = (...args) => { const c = SseClient.open(srv, ...args); open.push(c); return c; };
+
+  before(async () => {
+    srv = await startServer({
+      subscribers: { sse_keepalive_s: 1 },
+      streams: [{ pattern: 'tiny/**', history: { max_events: 10 } }],
+    });
+  });
+  after(async () => {
+    for (const c of open) c.close();
+    await srv?.stop();
+  });
+
+  test('framing: event type, id cursor, one JSON data line; keep-alive comments when idle', { timeout: 15000 }, async () => {
+    const s = `sse/${uid('frame')}`;
+    await publishOk(srv, s, { before: true });
+    const r = await rawGet(srv, `/v1/sse?streams=${encodeURIComponent(s)}`);
+    try {
+      assert.equal(r.status, 200);
+      assert.match(r.headers['content-type'] || '', /^text\/event-stream/);
+      await until(() => parseBlocks(r.text).some((b) => b.event === 'subscribed'), 5000, 'subscribed block');
+      await publishOk(srv, s, { n: 1 });
+      await until(() => parseBlocks(r.text).some((b) => b.event === 'event'), 5000, 'event block');
+      const blocks = parseBlocks(r.text).filter((b) => b.event !== undefined);
+      const sub = blocks.find((b) => b.event === 'subscribed');
+      assert.equal(JSON.parse(sub.data.join('\n')).type, 'subscribed');
+      const ev = blocks.find((b) => b.event === 'event');
+      assert.equal(ev.data.length, 1, 'one data line per message');
+      const msg = JSON.parse(ev.data[0]);
+      assert.deepEqual([msg.type, msg.stream, msg.seq, msg.data], ['event', s, 2, { n: 1 }]);
+      assert.ok(ev.id && ev.id.length > 0, 'event blocks carry an id: cursor');
+      // Idle for a while: keep-alive comments (sse_keepalive_s is 1).
+      const mark = r.text.length;
+      await until(() => /(^|\n):[^\n]*\n/.test(r.text.slice(mark)), 4000, 'a keep-alive comment line');
+    } finally {
+      r.req.destroy();
+    }
+  });
+
+  test('EventSource receives events of several patterns with ids', { timeout: 15000 }, async () => {
+    const base = `sse/${uid('es')}`;
+    const c = sse([`${base}/a`, `${base}/b/**`]);
+    await c.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, `${base}/a`, [{ v: 1 }, { v: 2 }]);
+    await publishOk(srv, `${base}/b/x/y`, { v: 3 });
+    await publishOk(srv, `${base}/c`, { v: 'not subscribed' });
+    await c.waitFor((m) => m.type === 'event' && m.data.stream === `${base}/b/x/y`, 5000, 'event on b/x/y');
+    await c.waitFor((m) => m.type === 'event' && m.data.stream === `${base}/a` && m.data.seq === 2, 5000, 'a seq 2');
+    await sleep(100);
+    const evs = c.events();
+    assert.deepEqual(evs.map((m) => m.data.data.v).sort(), [1, 2, 3]);
+    for (const m of evs) {
+      assert.equal(m.data.type, 'event');
+      assert.ok(m.id, 'event without id');
+    }
+    assert.equal(c.events(`${base}/a`).map((m) => m.data.seq).join(), '1,2');
+  });
+
+  test('EventSource reconnects by itself with Last-Event-ID: no loss, no duplicate', { timeout: 60000 }, async () => {
+    const base = `sse/${uid('auto')}`;
+    const streams = [`${base}/one`, `${base}/two`];
+    for (const s of streams) await publishOk(srv, s, { i: 'first' });
+    const c = sse(streams);
+    await c.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    const total = 600;
+    const pub = (async () => {
+      for (let i = 0; i < total; i++) {
+        await publishOk(srv, streams[i % 2], { i });
+        await sleep(3);
+      }
+    })();
+    for (let cut = 0; cut < 3; cut++) {
+      const target = c.events().length + 40;
+      await until(() => c.events().length >= target, 15000, `40 events before cut ${cut}`);
+      const opensBefore = c.opens;
+      c.cut(); // the library reconnects after 300 ms with Last-Event-ID
+      await until(() => c.opens > opensBefore, 10000, `reconnect ${cut}`);
+    }
+    await pub;
+    const last = total / 2 + 1;
+    for (const s of streams) {
+      await c.waitFor((m) => m.type === 'event' && m.data.stream === s && m.data.seq === last, 15000, `${s} seq ${last}`);
+    }
+    assert.ok(c.opens >= 4, `expected 4 connections, saw ${c.opens}`);
+    assert.deepEqual(c.messages.filter((m) => m.type === 'gap').map((m) => m.data), [], 'no gap expected');
+    for (const s of streams) {
+      assertContiguous(c.events(s).map((m) => m.data.seq), 2, last, s);
+    }
+  });
+
+  test('a new EventSource with the Last-Event-ID header resumes every stream', { timeout: 15000 }, async () => {
+    const base = `sse/${uid('hdr')}`;
+    const streams = [`${base}/x`, `${base}/y`];
+    for (const s of streams) await publishOk(srv, s, { n: 0 });
+    const a = sse(streams);
+    await a.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, streams[0], [{ n: 1 }, { n: 2 }]);
+    await publishOk(srv, streams[1], { n: 1 });
+    await a.waitFor((m) => m.type === 'event' && m.data.stream === streams[1] && m.data.seq === 2, 5000, 'y seq 2');
+    await a.waitFor((m) => m.type === 'event' && m.data.stream === streams[0] && m.data.seq === 3, 5000, 'x seq 3');
+    const cursor = a.events().at(-1).id;
+    assert.ok(cursor, 'no id on the last event');
+    a.close();
+    // Missed while away: x 4..6, y 3..4.
+    await publishOk(srv, streams[0], [{ n: 3 }, { n: 4 }, { n: 5 }]);
+    await publishOk(srv, streams[1], [{ n: 2 }, { n: 3 }]);
+    const b = sse(streams, { headers: { 'Last-Event-ID': cursor } });
+    await b.waitFor((m) => m.type === 'event' && m.data.stream === streams[0] && m.data.seq === 6, 5000, 'x seq 6');
+    await b.waitFor((m) => m.type === 'event' && m.data.stream === streams[1] && m.data.seq === 4, 5000, 'y seq 4');
+    await publishOk(srv, streams[1], { n: 4 });
+    await b.waitFor((m) => m.type === 'event' && m.data.stream === streams[1] && m.data.seq === 5, 5000, 'y seq 5 live');
+    assert.deepEqual(b.events(streams[0]).map((m) => m.data.seq), [4, 5, 6]);
+    assert.deepEqual(b.events(streams[1]).map((m) => m.data.seq), [3, 4, 5]);
+  });
+
+  test('last_event_id in the query resumes like the header', { timeout: 15000 }, async () => {
+    const s = `sse/${uid('query')}`;
+    await publishOk(srv, s, { n: 0 });
+    const a = sse([s]);
+    await a.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, s, [{ n: 1 }, { n: 2 }]);
+    const ev = await a.waitFor((m) => m.type === 'event' && m.data.seq === 3, 5000, 'seq 3');
+    a.close();
+    await publishOk(srv, s, [{ n: 3 }, { n: 4 }]);
+    const b = sse([s], { lastEventId: ev.id });
+    await b.waitFor((m) => m.type === 'event' && m.data.seq === 5, 5000, 'seq 5');
+    await publishOk(srv, s, { n: 5 });
+    await b.waitFor((m) => m.type === 'event' && m.data.seq === 6, 5000, 'seq 6');
+    assert.deepEqual(b.events(s).map((m) => [m.data.seq, m.data.data.n]), [[4, 3], [5, 4], [6, 5]]);
+  });
+
+  test('resuming past evicted history delivers event: gap, then the oldest held events', { timeout: 15000 }, async () => {
+    const s = `tiny/${uid('ssegap')}`;
+    await publishOk(srv, s, { n: 1 });
+    const a = sse([s]);
+    await a.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, s, { n: 2 });
+    const ev = await a.waitFor((m) => m.type === 'event' && m.data.seq === 2, 5000, 'seq 2');
+    a.close();
+    await publishOk(srv, s, Array.from({ length: 30 }, (_, i) => ({ n: 3 + i }))); // seq 3..32, 23..32 held
+    const b = sse([s], { lastEventId: ev.id });
+    await b.waitFor((m) => m.type === 'event' && m.data.seq === 32, 5000, 'seq 32');
+    const ordered = b.messages.filter((m) => m.type === 'gap' || m.type === 'event');
+    assert.equal(ordered[0].type, 'gap', `first should be a gap: ${JSON.stringify(ordered[0])}`);
+    assert.deepEqual(
+      [ordered[0].data.type, ordered[0].data.stream, ordered[0].data.from_seq, ordered[0].data.to_seq, ordered[0].data.reason],
+      ['gap', s, 3, 22, 'evicted'],
+    );
+    assertContiguous(ordered.slice(1).map((m) => m.data.seq), 23, 32, 'after gap');
+  });
+});
