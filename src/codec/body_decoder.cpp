@@ -14,7 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstring>
+#include <iterator>
 #include <unordered_map>
 #include <utility>
 
@@ -24,13 +24,14 @@ namespace livehub {
 namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-// A thread's parser keeps the buffers of the largest body it has seen; above
-// this it is replaced after the call so one huge body does not pin memory.
-constexpr size_t kMaxRetainedParserCapacity = 4 << 20;
+// A thread's parser and scratch buffer keep the size of the largest body seen;
+// above this they are freed after the call so one huge body does not pin memory.
+constexpr size_t kMaxRetainedCapacity = 4 << 20;
 // Client text echoed back in error messages is cut to this many bytes.
 constexpr size_t kMaxEchoedBytes = 120;
-// Nesting limit of the error-locating walk (the DOM parser's default limit).
-constexpr int kMaxLocateDepth = 1024;
+// Nesting limit of the error-locating walk; On-Demand asserts (and does not
+// check in release builds) past its own limit, 1024.
+constexpr int kMaxLocateDepth = 1000;
 
 // ---------------------------------------------------------------------------
 // Small text helpers
@@ -78,30 +79,20 @@ simdjson::dom::parser& Parser() {
   return parser;
 }
 
-void ReleaseHugeParser() {
-  if (Parser().capacity() > kMaxRetainedParserCapacity) Parser() = simdjson::dom::parser();
+// Copies `s` into the thread's scratch buffer followed by SIMDJSON_PADDING
+// zero bytes (for NDJSON lines and CSV numbers); valid until the next call.
+std::string& Scratch() {
+  thread_local std::string scratch;
+  return scratch;
+}
+std::string_view PaddedCopy(std::string_view s) {
+  Scratch().assign(s).append(simdjson::SIMDJSON_PADDING, '\0');
+  return std::string_view(Scratch().data(), s.size());
 }
 
-// A reusable copy of short texts (NDJSON lines, CSV numbers) with zeroed
-// SIMDJSON_PADDING bytes after the data.
-class PaddedBuffer {
- public:
-  std::string_view Assign(std::string_view s) {
-    if (buf_.size() < s.size() + simdjson::SIMDJSON_PADDING) {
-      buf_.resize(s.size() + simdjson::SIMDJSON_PADDING);
-    }
-    if (!s.empty()) std::memcpy(buf_.data(), s.data(), s.size());
-    std::memset(buf_.data() + s.size(), 0, simdjson::SIMDJSON_PADDING);
-    return std::string_view(buf_.data(), s.size());
-  }
-
- private:
-  std::vector<char> buf_;
-};
-
-PaddedBuffer& ScratchBuffer() {
-  thread_local PaddedBuffer buffer;
-  return buffer;
+void ReleaseHugeBuffers() {
+  if (Parser().capacity() > kMaxRetainedCapacity) Parser() = simdjson::dom::parser();
+  if (Scratch().capacity() > kMaxRetainedCapacity) std::string().swap(Scratch());
 }
 
 // `text` must be followed by SIMDJSON_PADDING readable bytes.
@@ -109,24 +100,21 @@ simdjson::error_code ValidateJson(std::string_view text) {
   return Parser().parse(text.data(), text.size(), false).error();
 }
 
+// simdjson has messages but no names for its error codes.
+// clang-format off
+constexpr const char* kErrorNames[] = {
+    "SUCCESS", "CAPACITY", "MEMALLOC", "TAPE_ERROR", "DEPTH_ERROR", "STRING_ERROR",
+    "T_ATOM_ERROR", "F_ATOM_ERROR", "N_ATOM_ERROR", "NUMBER_ERROR", "UTF8_ERROR", "UNINITIALIZED",
+    "EMPTY", "UNESCAPED_CHARS", "UNCLOSED_STRING", "UNSUPPORTED_ARCHITECTURE", "INCORRECT_TYPE",
+    "NUMBER_OUT_OF_RANGE", "INDEX_OUT_OF_BOUNDS", "NO_SUCH_FIELD", "IO_ERROR",
+    "INVALID_JSON_POINTER", "INVALID_URI_FRAGMENT", "UNEXPECTED_ERROR", "PARSER_IN_USE",
+    "OUT_OF_ORDER_ITERATION", "INSUFFICIENT_PADDING", "INCOMPLETE_ARRAY_OR_OBJECT",
+    "SCALAR_DOCUMENT_AS_VALUE", "OUT_OF_BOUNDS", "TRAILING_CONTENT"};
+// clang-format on
+static_assert(std::size(kErrorNames) == simdjson::NUM_ERROR_CODES, "simdjson error codes changed");
+
 const char* ErrorName(simdjson::error_code e) {
-  switch (e) {
-    case simdjson::CAPACITY: return "CAPACITY";
-    case simdjson::MEMALLOC: return "MEMALLOC";
-    case simdjson::TAPE_ERROR: return "TAPE_ERROR";
-    case simdjson::DEPTH_ERROR: return "DEPTH_ERROR";
-    case simdjson::STRING_ERROR: return "STRING_ERROR";
-    case simdjson::T_ATOM_ERROR: return "T_ATOM_ERROR";
-    case simdjson::F_ATOM_ERROR: return "F_ATOM_ERROR";
-    case simdjson::N_ATOM_ERROR: return "N_ATOM_ERROR";
-    case simdjson::NUMBER_ERROR: return "NUMBER_ERROR";
-    case simdjson::UTF8_ERROR: return "UTF8_ERROR";
-    case simdjson::EMPTY: return "EMPTY";
-    case simdjson::UNESCAPED_CHARS: return "UNESCAPED_CHARS";
-    case simdjson::UNCLOSED_STRING: return "UNCLOSED_STRING";
-    case simdjson::TRAILING_CONTENT: return "TRAILING_CONTENT";
-    default: return "ERROR";
-  }
+  return e >= 0 && e < simdjson::NUM_ERROR_CODES ? kErrorNames[e] : "UNKNOWN_ERROR";
 }
 
 // Walks `v` depth-first so that On-Demand meets the first error. When a
@@ -198,8 +186,16 @@ int64_t LocateJsonError(std::string_view text, simdjson::error_code error) {
   simdjson::padded_string_view padded(text.data(), text.size(),
                                       text.size() + simdjson::SIMDJSON_PADDING);
   if (parser.iterate(padded).get(doc)) return 1;  // stage 1 failed: no position
+  // A container root goes through get_value(): the document's own
+  // get_array()/get_object() reject a bad end before any element is visited.
   const char* at = nullptr;
-  WalkJson(doc, 0, &at);  // on success, a remaining token is trailing content
+  simdjson::ondemand::value root;
+  if (doc.get_value().get(root) == simdjson::SUCCESS) {
+    WalkJson(root, 0, &at);
+  } else {
+    WalkJson(doc, 0, &at);
+  }
+  // After a clean walk, the iterator's position is the trailing content.
   if (at == nullptr && doc.current_location().get(at) != simdjson::SUCCESS) return 1;
   if (at < text.data() || at > text.data() + text.size()) return 1;
   return LineAt(text, static_cast<size_t>(at - text.data()));
@@ -228,10 +224,10 @@ Status Minify(std::string_view text, std::string* out) {
 
 Status CheckRoomForEvent(const DecodeLimits& limits, size_t events, int64_t line) {
   if (events < limits.max_batch_events) return Status::Ok();
-  return Status::TooLarge("batch_too_large",
-                          LinePrefix(line) + "body has more than " +
-                              std::to_string(limits.max_batch_events) + " events, limit is " +
-                              std::to_string(limits.max_batch_events))
+  return Status::TooLarge("batch_too_large", LinePrefix(line) + "body has more than " +
+                                                 std::to_string(limits.max_batch_events) +
+                                                 " events, limit is " +
+                                                 std::to_string(limits.max_batch_events))
       .WithLine(line);
 }
 
@@ -288,8 +284,8 @@ Status AddArrayElements(std::string_view text, size_t open, const DecodeLimits& 
     if (IsJsonSpace(c)) continue;
     if ((c == ',' || c == ']' || c == '}') && depth == 0) {
       if (element_start != std::string_view::npos) {
-        Status s = AddJsonEvent(text.substr(element_start, i - element_start), element_line,
-                                limits, out);
+        Status s =
+            AddJsonEvent(text.substr(element_start, i - element_start), element_line, limits, out);
         if (!s.ok()) return s;
       }
       if (c != ',') return Status::Ok();
@@ -313,8 +309,8 @@ Status DecodeJson(std::string_view body, const DecodeLimits& limits,
   simdjson::padded_string padded(body.data(), body.size());
   std::string_view text(padded.data(), padded.size());
   if (auto e = ValidateJson(text)) return InvalidJson("bad_json", LocateJsonError(text, e), e);
-  const size_t first = static_cast<size_t>(
-      std::find_if_not(text.begin(), text.end(), IsJsonSpace) - text.begin());
+  const size_t first =
+      static_cast<size_t>(std::find_if_not(text.begin(), text.end(), IsJsonSpace) - text.begin());
   if (text[first] != '[') return AddJsonEvent(text, LineAt(text, first), limits, out);
   if (Status s = AddArrayElements(text, first, limits, out); !s.ok()) return s;
   if (out->empty()) return EmptyBatch("the JSON array is empty: nothing to publish");
@@ -330,7 +326,7 @@ Status DecodeNdjson(std::string_view body, const DecodeLimits& limits,
     pos = nl + 1;
     if (IsBlank(raw)) continue;
     if (Status s = CheckRoomForEvent(limits, out->size(), line); !s.ok()) return s;
-    const std::string_view text = ScratchBuffer().Assign(raw);
+    const std::string_view text = PaddedCopy(raw);
     if (auto e = ValidateJson(text)) return InvalidJson("bad_ndjson", line, e);
     if (Status s = AddJsonEvent(text, line, limits, out); !s.ok()) return s;
   }
@@ -341,6 +337,10 @@ Status DecodeNdjson(std::string_view body, const DecodeLimits& limits,
 // ---------------------------------------------------------------------------
 // CSV
 // ---------------------------------------------------------------------------
+
+Status BadCsv(int64_t line, const std::string& what) {
+  return Status::InvalidArgument("bad_csv", LinePrefix(line) + what).WithLine(line);
+}
 
 struct CsvField {
   std::string text;  // unescaped
@@ -378,8 +378,8 @@ class CsvReader {
  private:
   bool AtEnd() const { return pos_ >= text_.size(); }
   bool AtNewline() const {
-    return !AtEnd() && (text_[pos_] == '\n' ||
-                        (text_[pos_] == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n'));
+    return !AtEnd() && (text_[pos_] == '\n' || (text_[pos_] == '\r' && pos_ + 1 < text_.size() &&
+                                                text_[pos_ + 1] == '\n'));
   }
   // Consumes "\n" or "\r\n" at pos_, if there is one.
   bool ConsumeNewline() {
@@ -388,17 +388,14 @@ class CsvReader {
     ++line_;
     return true;
   }
-  Status Error(int64_t line, const std::string& what) const {
-    return Status::InvalidArgument("bad_csv", LinePrefix(line) + what).WithLine(line);
-  }
 
   // Reads up to the next ',' or line ending; a lone '\r' is data.
   Status ReadUnquoted(size_t column, CsvField* field) {
     const size_t start = pos_;
     while (!AtEnd() && text_[pos_] != ',' && !AtNewline()) {
       if (text_[pos_] == '"') {
-        return Error(line_, "quote inside unquoted field in column " + std::to_string(column) +
-                                " (quote the whole field and double the quote)");
+        return BadCsv(line_, "quote inside unquoted field in column " + std::to_string(column) +
+                                 " (quote the whole field and double the quote)");
       }
       ++pos_;
     }
@@ -416,8 +413,7 @@ class CsvReader {
     for (;;) {
       const size_t quote = text_.find('"', pos_);
       if (quote == std::string_view::npos) {
-        return Error(open_line,
-                     "unterminated quoted field in column " + std::to_string(column));
+        return BadCsv(open_line, "unterminated quoted field in column " + std::to_string(column));
       }
       const std::string_view chunk = text_.substr(pos_, quote - pos_);
       line_ += std::count(chunk.begin(), chunk.end(), '\n');
@@ -428,8 +424,8 @@ class CsvReader {
       ++pos_;
     }
     if (!AtEnd() && text_[pos_] != ',' && !AtNewline()) {
-      return Error(line_, "unexpected character after the closing quote in column " +
-                              std::to_string(column));
+      return BadCsv(line_, "unexpected character after the closing quote in column " +
+                               std::to_string(column));
     }
     return Status::Ok();
   }
@@ -467,7 +463,7 @@ bool IsJsonNumber(std::string_view s) {
   }
   if (i != s.size()) return false;
   if (!has_exponent && int_digits <= 18) return true;  // always in range
-  return ValidateJson(ScratchBuffer().Assign(s)) == simdjson::SUCCESS;
+  return ValidateJson(PaddedCopy(s)) == simdjson::SUCCESS;
 }
 
 void AppendCsvValue(const CsvField& field, std::string* out) {
@@ -491,17 +487,12 @@ Status ParseCsvHeader(const std::vector<CsvField>& fields, size_t count, int64_t
     const std::string& name = fields[i].text;
     const std::string column = std::to_string(i + 1);
     if (name.empty()) {
-      return Status::InvalidArgument("bad_csv",
-                                     LinePrefix(line) + "header column " + column + " has no name")
-          .WithLine(line);
+      return BadCsv(line, "header column " + column + " has no name");
     }
     auto [it, inserted] = seen.emplace(name, i + 1);
     if (!inserted) {
-      return Status::InvalidArgument("bad_csv", LinePrefix(line) + "duplicate column name " +
-                                                    Quoted(name) + " (columns " +
-                                                    std::to_string(it->second) + " and " +
-                                                    column + ")")
-          .WithLine(line);
+      return BadCsv(line, "duplicate column name " + Quoted(name) + " (columns " +
+                              std::to_string(it->second) + " and " + column + ")");
     }
     std::string key;
     AppendJsonString(&key, name);
@@ -517,10 +508,9 @@ Status ParseCsvHeader(const std::vector<CsvField>& fields, size_t count, int64_t
   return Status::Ok();
 }
 
-Status DecodeCsv(std::string_view body, const DecodeLimits& limits,
-                 std::vector<std::string>* out) {
+Status DecodeCsv(std::string_view body, const DecodeLimits& limits, std::vector<std::string>* out) {
   if (int64_t line = FirstInvalidUtf8Line(body); line != 0) {
-    return Status::InvalidArgument("bad_csv", LinePrefix(line) + "invalid UTF-8").WithLine(line);
+    return BadCsv(line, "invalid UTF-8");
   }
   CsvReader reader(body);
   std::vector<CsvField> fields;
@@ -536,11 +526,8 @@ Status DecodeCsv(std::string_view body, const DecodeLimits& limits,
     if (count == 0) break;
     const int64_t line = reader.record_line();
     if (count != keys.size()) {
-      return Status::InvalidArgument("bad_csv", LinePrefix(line) + "expected " +
-                                                    std::to_string(keys.size()) +
-                                                    " columns (header: " + header_list +
-                                                    ") but found " + std::to_string(count))
-          .WithLine(line);
+      return BadCsv(line, "expected " + std::to_string(keys.size()) + " columns (header: " +
+                              header_list + ") but found " + std::to_string(count));
     }
     if (s = CheckRoomForEvent(limits, out->size(), line); !s.ok()) return s;
     std::string event = "{";
@@ -586,12 +573,18 @@ Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& 
   if (body.substr(0, kUtf8Bom.size()) == kUtf8Bom) body.remove_prefix(kUtf8Bom.size());
   Status s;
   switch (format) {
-    case BodyFormat::kJson: s = DecodeJson(body, limits, out); break;
-    case BodyFormat::kNdjson: s = DecodeNdjson(body, limits, out); break;
-    case BodyFormat::kCsv: s = DecodeCsv(body, limits, out); break;
+    case BodyFormat::kJson:
+      s = DecodeJson(body, limits, out);
+      break;
+    case BodyFormat::kNdjson:
+      s = DecodeNdjson(body, limits, out);
+      break;
+    case BodyFormat::kCsv:
+      s = DecodeCsv(body, limits, out);
+      break;
   }
   if (!s.ok()) out->clear();
-  ReleaseHugeParser();
+  ReleaseHugeBuffers();
   return s;
 }
 
@@ -606,7 +599,7 @@ Status CompactJson(std::string_view json, std::string* out) {
     s = Minify(text, out);
   }
   if (!s.ok()) out->clear();
-  ReleaseHugeParser();
+  ReleaseHugeBuffers();
   return s;
 }
 

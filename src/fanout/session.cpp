@@ -60,9 +60,7 @@ void SubscriberSession::OnEvent(const EventPtr& ev) {
     DropOldestLocked(charge);
     if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
       // Still no room (in-flight bytes alone fill the budget): drop this one.
-      pending_gaps_.push_back({ev->stream, ev->seq, ev->seq});
-      ctx_->drops_slow_client->Add();
-      ++dropped_since_report_;
+      AddDroppedLocked(ev->stream, ev->seq);
       KickLocked();
       return;
     }
@@ -126,6 +124,20 @@ void SubscriberSession::KickLocked() {
   asio::post(ioc_, [self = shared_from_this()] { self->DoWrite(); });
 }
 
+void SubscriberSession::AddDroppedLocked(Stream* s, uint64_t seq) {
+  // Per stream, dropped seqs arrive in increasing order; extend the last
+  // range of that stream when contiguous.
+  auto g = std::find_if(pending_gaps_.rbegin(), pending_gaps_.rend(),
+                        [s](const PendingGap& p) { return p.stream == s; });
+  if (g != pending_gaps_.rend() && g->to_seq + 1 == seq) {
+    g->to_seq = seq;
+  } else {
+    pending_gaps_.push_back({s, seq, seq});
+  }
+  ctx_->drops_slow_client->Add();
+  ++dropped_since_report_;
+}
+
 void SubscriberSession::DropOldestLocked(size_t need_bytes) {
   // Hysteresis: free down to half the budget so a stalled client costs one
   // O(n) compaction per half-queue of events, not one per event.
@@ -136,17 +148,7 @@ void SubscriberSession::DropOldestLocked(size_t need_bytes) {
     if (it.kind == ItemKind::kEvent && queue_bytes_ + need_bytes > target) {
       queue_bytes_ -= it.charge();
       ctx_->queued_bytes->Add(-static_cast<int64_t>(it.charge()));
-      Stream* s = it.event->stream;
-      uint64_t seq = it.event->seq;
-      auto g = std::find_if(pending_gaps_.rbegin(), pending_gaps_.rend(),
-                            [s](const PendingGap& p) { return p.stream == s; });
-      if (g != pending_gaps_.rend() && g->to_seq + 1 == seq) {
-        g->to_seq = seq;
-      } else {
-        pending_gaps_.push_back({s, seq, seq});
-      }
-      ctx_->drops_slow_client->Add();
-      ++dropped_since_report_;
+      AddDroppedLocked(it.event->stream, it.event->seq);
       continue;
     }
     if (out != i) queue_[out] = std::move(it);
@@ -166,7 +168,11 @@ void SubscriberSession::DoWrite() {
   {
     std::lock_guard lock(mu_);
     if (write_in_flight_) return;
-    created.swap(new_streams_);
+    for (auto& entry : new_streams_) {
+      // Skip streams unsubscribed since they were created.
+      if (subs_.count(entry.first)) created.push_back(std::move(entry));
+    }
+    new_streams_.clear();
     // Gaps for events dropped by the slow-client policy go first: every
     // queued event of that stream is newer than the dropped range.
     for (const PendingGap& g : pending_gaps_) {
@@ -182,6 +188,7 @@ void SubscriberSession::DoWrite() {
       inflight_.push_back(std::move(item));
       inflight_bytes_ += inflight_.back().charge();
       queue_bytes_ += inflight_.back().charge();
+      ctx_->queued_bytes->Add(static_cast<int64_t>(inflight_.back().charge()));
     }
     pending_gaps_.clear();
     size_t batch_bytes = 0;

@@ -142,6 +142,7 @@ class SubscriberSession : public Subscriber,
   void PushLocked(OutItem item);  // requires mu_
   void KickLocked();              // requires mu_
   void DropOldestLocked(size_t need_bytes);
+  void AddDroppedLocked(Stream* stream, uint64_t seq);  // requires mu_
   void DoWrite();
   void OnWrite(boost::system::error_code ec, size_t bytes);
   // Catches up attachments within the queue budget; true if any went live.
