@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +16,8 @@
 #include "stream/pattern.h"
 
 namespace livehub {
+
+class SubscriberSession;
 
 enum class SlowClientPolicy { kDropOldest, kDisconnect };
 
@@ -47,6 +52,9 @@ struct FanoutContext {
   }
 
   std::atomic<uint64_t> next_session_id{1};
+  // Live sessions, so shutdown can close them (see CloseAllSessions).
+  std::mutex sessions_mu;
+  std::unordered_map<uint64_t, std::weak_ptr<SubscriberSession>> sessions;
   std::atomic<int64_t> connections{0};  // WS + SSE sessions alive
   // Metrics (owned by the registry).
   Gauge* ws_connections = nullptr;

@@ -1,9 +1,11 @@
 #include "fanout/session.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "core/json_writer.h"
 #include "core/log.h"
+#include "fanout/ws_codec.h"
 
 namespace livehub {
 namespace {
@@ -516,7 +518,42 @@ const std::string& SubscriberSession::CursorText() {
   return cursor_text_;
 }
 
+void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout) {
+  auto snapshot = [ctx] {
+    std::vector<std::shared_ptr<SubscriberSession>> live;
+    std::lock_guard lock(ctx->sessions_mu);
+    for (auto& [id, w] : ctx->sessions) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    return live;
+  };
+  auto wait_empty = [ctx](std::chrono::milliseconds t) {
+    auto deadline = std::chrono::steady_clock::now() + t;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(ctx->sessions_mu);
+        if (ctx->sessions.empty()) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  // First politely (WebSocket close 1001 after queued data), then hard.
+  for (auto& s : snapshot()) {
+    asio::post(s->ioc_, [s] { s->CloseAfterFlush(ws::kCloseGoingAway, "hub shutting down"); });
+  }
+  if (wait_empty(timeout / 2)) return;
+  for (auto& s : snapshot()) {
+    asio::post(s->ioc_, [s] { s->CloseNow("hub shutting down"); });
+  }
+  wait_empty(timeout / 2);
+}
+
 void SubscriberSession::Start() {
+  {
+    std::lock_guard lock(ctx_->sessions_mu);
+    ctx_->sessions[id_] = weak_from_this();
+  }
   ArmTimer();
   StartReading();
   ctx_->hub->SysEvent("open", ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() +
@@ -559,6 +596,10 @@ void SubscriberSession::CloseNow(std::string_view why) {
 void SubscriberSession::FinishClose() {
   if (closed_local_) return;
   closed_local_ = true;
+  {
+    std::lock_guard lock(ctx_->sessions_mu);
+    ctx_->sessions.erase(id_);
+  }
   boost::system::error_code ec;
   timer_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ec);

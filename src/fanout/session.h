@@ -15,6 +15,7 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,11 @@ struct StreamCursor {
 };
 using CursorMap = std::unordered_map<std::string, StreamCursor>;
 
+// Closes every live session on its own thread and waits (up to `timeout`)
+// until all have detached from their streams. Call before stopping the io
+// threads, so no session outlives them.
+void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
+
 class SubscriberSession : public Subscriber,
                           public StreamWatcher,
                           public std::enable_shared_from_this<SubscriberSession> {
@@ -53,6 +59,7 @@ class SubscriberSession : public Subscriber,
   void OnStreamCreated(Stream* stream) override;
 
   uint64_t id() const { return id_; }
+  friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };

@@ -8,6 +8,7 @@
 
 #include "core/json_writer.h"
 #include "core/log.h"
+#include "fanout/session.h"
 #include "fanout/sse_session.h"
 #include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
@@ -320,12 +321,16 @@ void Server::DoAccept() {
 }
 
 void Server::Stop() {
+  if (threads_.empty()) return;
   if (acceptor_) {
     asio::post(*contexts_[0], [this] {
       boost::system::error_code ec;
       acceptor_->close(ec);
     });
   }
+  // Sessions are owned by their streams' attachments (the Hub outlives the
+  // Server), so close them on their threads before those threads stop.
+  CloseAllSessions(fanout_, std::chrono::seconds(3));
   for (auto& g : guards_) g.reset();
   for (auto& c : contexts_) c->stop();
   for (auto& t : threads_) {

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  assertContiguous, fullHistory, pool, publishOk, sleep, startServer, uid, WsClient,
+  assertContiguous, fullHistory, pool, publishOk, sleep, startServer, uid, until, WsClient,
 } from './harness.mjs';
 
 describe('fan-out', () => {
@@ -119,6 +119,42 @@ describe('fan-out', () => {
     await c.waitFor((m) => m.type === 'event' && m.stream === s2 && m.seq === 1);
     assert.deepEqual(c.events(s1).map((e) => [e.seq, e.data.n]), [[1, 1], [2, 2], [3, 3], [4, 4]]);
     assert.deepEqual(c.events(s2).map((e) => e.seq), [1]);
+  });
+
+  test('an exact subscription to a stream that does not exist yet delivers it from seq 1', { timeout: 10000 }, async () => {
+    const s = `fan/${uid('exact-later')}`;
+    const c = await connect();
+    const r = await c.subscribe([s]);
+    assert.deepEqual(r.streams, []);
+    await publishOk(srv, s, [{ n: 1 }, { n: 2 }]);
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 2);
+    assert.deepEqual(c.events(s).map((e) => e.seq), [1, 2]);
+  });
+
+  test('max_hz coalesces deliveries into batches without dropping events', {
+    timeout: 20000,
+    todo: 'design.md §3/§4 coalescing (max_hz, "batch" messages); not in this round of the server',
+  }, async () => {
+    const s = `fan/${uid('hz')}`;
+    const c = await connect();
+    await c.subscribe([s], { max_hz: 2 });
+    const t0 = Date.now();
+    for (let i = 0; i < 60; i++) {
+      await publishOk(srv, s, { i });
+      await sleep(15);
+    }
+    const seqs = () => c.messages.flatMap((m) => {
+      if (m.stream !== s) return [];
+      if (m.type === 'event') return [m.seq];
+      if (m.type === 'batch') return m.events.map((e) => e.seq);
+      return [];
+    });
+    await until(() => seqs().length >= 60, 10000, 'all 60 events');
+    const elapsedS = (Date.now() - t0) / 1000;
+    assertContiguous(seqs(), 1, 60, 'coalesced');
+    const deliveries = c.messages.filter((m) => m.stream === s && (m.type === 'event' || m.type === 'batch')).length;
+    assert.ok(deliveries <= Math.ceil(elapsedS * 2) + 2, `${deliveries} deliveries in ${elapsedS.toFixed(1)} s at max_hz 2`);
+    assert.ok(c.messages.some((m) => m.type === 'batch'), 'no batch message');
   });
 
   test('overlapping patterns deliver each event once', { timeout: 10000 }, async () => {

@@ -355,8 +355,9 @@ export class WsClient {
 // ---------------------------------------------------------------------------
 
 export class RawWs {
-  constructor(sock) {
+  constructor(sock, { autoPong = true } = {}) {
     this.sock = sock;
+    this.autoPong = autoPong;
     this.buf = Buffer.alloc(0);
     this.messages = [];  // parsed JSON text frames
     this.close = null;   // {code, reason} from a close frame
@@ -369,7 +370,7 @@ export class RawWs {
     sock.on('error', (e) => { this.error = e; this.ended = true; this.onProgress(); });
   }
 
-  static connect(server, pathAndQuery, timeoutMs = 10000) {
+  static connect(server, pathAndQuery, timeoutMs = 10000, options = {}) {
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host: '127.0.0.1', port: server.port });
       const key = randomBytes(16).toString('base64');
@@ -383,7 +384,7 @@ export class RawWs {
         sock.off('data', onData);
         const status = head.subarray(0, end).toString('latin1');
         if (!/^HTTP\/1\.1 101/.test(status)) { sock.destroy(); reject(new Error(`raw handshake refused: ${status.split('\r\n')[0]}`)); return; }
-        const raw = new RawWs(sock);
+        const raw = new RawWs(sock, options);
         const rest = head.subarray(end + 4);
         if (rest.length) { raw.bytes += rest.length; raw._feed(rest); }
         resolve(raw);
@@ -420,7 +421,8 @@ export class RawWs {
       } else if (opcode === 8) {
         this.close = { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString('utf8') };
       } else if (opcode === 9) {
-        this.sendFrame(0xA, payload); // answer pings once reading
+        this.pings = (this.pings || 0) + 1;
+        if (this.autoPong) this.sendFrame(0xA, payload); // answer pings once reading
       }
     }
     this.onProgress();
@@ -562,6 +564,55 @@ export function rawGet(server, p, headers = {}) {
     req.on('error', reject);
     req.setTimeout(20000, () => req.destroy(new Error('rawGet timeout')));
   });
+}
+
+// A raw SSE connection over `net`, so a test can stop reading entirely.
+export class RawSse {
+  constructor(sock) {
+    this.sock = sock;
+    this.text = '';
+    this.ended = false;
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => { this.text += d; });
+    sock.on('end', () => { this.ended = true; });
+    sock.on('close', () => { this.ended = true; });
+    sock.on('error', (e) => { this.error = e; this.ended = true; });
+  }
+
+  static connect(server, pathAndQuery, headers = {}) {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ host: '127.0.0.1', port: server.port }, () => {
+        const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+        sock.write(`GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nAccept: text/event-stream\r\n${extra}\r\n`);
+        resolve(new RawSse(sock));
+      });
+      sock.once('error', reject);
+    });
+  }
+
+  // Every complete `data:` message, parsed, with its event type.
+  messages() {
+    const body = this.text.slice(this.text.indexOf('\r\n\r\n') + 4);
+    const out = [];
+    const blocks = body.split(/\r?\n\r?\n/);
+    blocks.pop(); // possibly incomplete
+    for (const block of blocks) {
+      let event;
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith('event:')) event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (!data.length) continue;
+      // Chunked transfer coding would interleave size lines; parse defensively.
+      try { out.push({ event, ...JSON.parse(data.join('\n')) }); } catch { out.push({ event, unparsable: data.join('\n') }); }
+    }
+    return out;
+  }
+
+  pause() { this.sock.pause(); }
+  resume() { this.sock.resume(); }
+  destroy() { this.sock.destroy(); }
 }
 
 // ---------------------------------------------------------------------------

@@ -88,6 +88,25 @@ describe('publish', () => {
     assert.deepEqual((await fullHistory(srv, s)).map((e) => e.data), lines);
   });
 
+  test('NDJSON accepts CRLF line ends and a last line without a newline', { timeout: 10000 }, async () => {
+    const s = `pub/${uid('crlf')}`;
+    const r = await publishOk(srv, s, '{"a":1}\r\n{"a":2}\r\n{"a":3}', 'application/x-ndjson');
+    assert.equal(r.last_seq, 3);
+    assert.deepEqual((await fullHistory(srv, s)).map((e) => e.data), [{ a: 1 }, { a: 2 }, { a: 3 }]);
+  });
+
+  test('CSV honours RFC 4180 quoting (commas, quotes and newlines inside fields)', { timeout: 10000 }, async () => {
+    const s = `pub/${uid('csvq')}`;
+    const body = 'name,comment\r\n"Smith, J","said ""hi"""\r\nplain,"two\nlines"\r\n';
+    const r = await publishOk(srv, s, body, 'text/csv');
+    assert.equal(r.last_seq, 2, 'two data rows');
+    const ev = await fullHistory(srv, s);
+    assert.deepEqual(ev.map((e) => e.data), [
+      { name: 'Smith, J', comment: 'said "hi"' },
+      { name: 'plain', comment: 'two\nlines' },
+    ]);
+  });
+
   test('CSV with a header row appends one object per data row', { timeout: 10000 }, async () => {
     const s = `pub/${uid('csv')}`;
     const r = await publishOk(srv, s, 'id,name,value\n1,alpha,10.5\n2,beta,-3\n3,gamma,0\n', 'text/csv');

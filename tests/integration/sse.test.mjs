@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  assertContiguous, publishOk, rawGet, sleep, SseClient, startServer, uid, until,
+  assertContiguous, fullHistory, publishOk, rawGet, request, sleep, SseClient, startServer, uid, until, WsClient,
 } from './harness.mjs';
 
 // Splits raw SSE text into blocks of {event, id, data[], comments[]}.
@@ -182,5 +182,33 @@ describe('SSE', () => {
       ['gap', s, 3, 22, 'evicted'],
     );
     assertContiguous(ordered.slice(1).map((m) => m.data.seq), 23, 32, 'after gap');
+  });
+  test('a payload with awkward numbers and strings survives HTTP -> WS, SSE and history unchanged', { timeout: 15000 }, async () => {
+    const s = `sse/${uid('payload')}`;
+    const data = {
+      f: [0.1, 1e-7, 1.7976931348623157e308, -0.5, 123456789.123456, 5e-324],
+      i: [0, -1, 9007199254740991, -9007199254740991],
+      s: 'é😀\u0000\t"\\/</script>\r\n\n\ndata: fake',
+      u: '\u2028\u2029\ufeff',
+      nested: { a: [[], {}, [null]], '': 'empty key', 'k.e/y': true },
+    };
+    await publishOk(srv, s, { warmup: true });
+    const ws = await WsClient.connect(srv);
+    await ws.subscribe([s]);
+    const es = sse([s]);
+    await es.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, s, data);
+    const viaWs = await ws.waitFor((m) => m.type === 'event' && m.seq === 2);
+    const viaSse = await es.waitFor((m) => m.type === 'event' && m.data.seq === 2, 5000, 'SSE seq 2');
+    ws.terminate();
+    assert.deepEqual(viaWs.data, data, 'WebSocket copy differs');
+    assert.deepEqual(viaSse.data.data, data, 'SSE copy differs');
+    assert.deepEqual((await fullHistory(srv, s))[1].data, data, 'history copy differs');
+    assert.equal(es.messages.filter((m) => m.data.unparsable).length, 0, 'an SSE block was not valid JSON');
+  });
+
+  test('a malformed pattern in ?streams= is refused with 400', { timeout: 10000 }, async () => {
+    const r = await request(srv, 'GET', '/v1/sse?streams=ok/one,bad//two');
+    assert.equal(r.status, 400, `status ${r.status}: ${r.text.slice(0, 200)}`);
   });
 });

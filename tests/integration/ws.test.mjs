@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  fullHistory, publishOk, startServer, status, uid, WsClient,
+  fullHistory, publishOk, RawWs, startServer, status, uid, WsClient,
 } from './harness.mjs';
 
 const MAX_SUBS = 8;
@@ -20,6 +20,7 @@ describe('WebSocket ops', () => {
   before(async () => {
     srv = await startServer({
       limits: { max_subscriptions_per_connection: MAX_SUBS, max_ws_message_bytes: MAX_WS_MSG },
+      subscribers: { ws_ping_interval_s: 1 },
     });
   });
   after(async () => {
@@ -80,6 +81,27 @@ describe('WebSocket ops', () => {
     assert.deepEqual(ev.data, { hello: 'world' });
     assert.equal(typeof ev.ts, 'number');
     assert.equal(typeof ev.epoch, 'string');
+  });
+
+  test('pipelined publish ops are answered in order with consecutive seqs', { timeout: 10000 }, async () => {
+    const c = await connect();
+    const s = `wsop/${uid('pipe')}`;
+    const from = c.messages.length;
+    for (let i = 0; i < 50; i++) c.send({ op: 'publish', id: 500 + i, stream: s, data: { i } });
+    await c.waitFor((m) => m.id === 549, 5000, { from, what: 'reply 549' });
+    const replies = c.messages.slice(from).filter((m) => m.type === 'published');
+    assert.deepEqual(replies.map((m) => m.id), Array.from({ length: 50 }, (_, i) => 500 + i));
+    assert.deepEqual(replies.map((m) => m.first_seq), Array.from({ length: 50 }, (_, i) => 1 + i));
+    assert.deepEqual((await fullHistory(srv, s)).map((e) => e.data.i), Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  test('the hub pings an idle connection (ws_ping_interval_s 1)', { timeout: 10000 }, async () => {
+    const c = await connect();
+    const pinged = new Promise((resolve) => c.ws.once('ping', resolve));
+    const t0 = Date.now();
+    await Promise.race([pinged, new Promise((_, rej) => setTimeout(() => rej(new Error('no ping within 4 s')), 4000))]);
+    assert.ok(Date.now() - t0 < 4000);
+    assert.equal(c.closed, null, 'a client that answers pings must stay open');
   });
 
   test('subscriptions lists the current patterns after subscribe and unsubscribe', { timeout: 10000 }, async () => {
@@ -213,5 +235,28 @@ describe('WebSocket ops', () => {
     // The server is fine afterwards.
     const d = await connect();
     assert.equal((await d.request({ op: 'ping' })).type, 'pong');
+  });
+});
+
+describe('dead WebSocket peers', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ subscribers: { ws_ping_interval_s: 1, ws_pong_timeout_s: 1 } });
+  });
+  after(async () => { await srv?.stop(); });
+
+  test('a peer that never answers pings is closed', { timeout: 15000 }, async () => {
+    const raw = await RawWs.connect(srv, '/v1/ws', 5000, { autoPong: false });
+    const live = await WsClient.connect(srv); // answers pings: must survive
+    try {
+      const t0 = Date.now();
+      await raw.waitUntil(() => raw.ended || raw.close, 8000, 'the silent peer to be closed');
+      assert.ok(Date.now() - t0 >= 900, 'closed before any ping could have been missed');
+      assert.equal(live.closed, null, 'a peer that answers pings was closed too');
+      assert.equal((await live.request({ op: 'ping' })).type, 'pong');
+    } finally {
+      raw.destroy();
+      live.terminate();
+    }
   });
 });
