@@ -13,8 +13,13 @@ PACKAGES=(
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks
   clang                 # libFuzzer targets (make fuzz)
-  nodejs npm            # integration tests drive the hub with npm's ws and eventsource
 )
+# Node.js and npm drive the integration tests (npm's ws and eventsource).
+# Some machines carry a nodesource nodejs that bundles npm and conflicts with
+# Debian's npm package, so these are checked by command, not by package.
+NODE_PACKAGES=()
+command -v node >/dev/null 2>&1 || NODE_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || NODE_PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -22,6 +27,7 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+missing+=("${NODE_PACKAGES[@]}")
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
