@@ -1,3 +1,4 @@
+#include <cmath>
 #include "app/config.h"
 
 #include <yaml-cpp/yaml.h>
@@ -63,7 +64,12 @@ class Walker {
         return Fail(path, "cannot read '" + (n.IsScalar() ? n.Scalar() : std::string("?")) +
                               "' as a number of seconds");
       }
+      if (std::isnan(s)) return Fail(path, "must be a number of seconds, not NaN");
       if (s < 0) return Fail(path, "must not be negative");
+      // A year is far beyond any sensible timeout or age, and keeps the
+      // millisecond arithmetic well inside int64.
+      constexpr double kMaxSeconds = 366.0 * 24 * 3600 * 100;
+      if (!(s <= kMaxSeconds)) return Fail(path, "must be at most 100 years (3162240000 s)");
       *out_ms = static_cast<int64_t>(s * 1000);
     };
   }

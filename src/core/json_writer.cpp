@@ -1,3 +1,4 @@
+#include <charconv>
 #include "core/json_writer.h"
 
 #include <cmath>
@@ -37,18 +38,11 @@ JsonWriter& JsonWriter::Double(double v) {
     out_->append("null");  // JSON has no NaN/Inf
     return *this;
   }
+  // std::to_chars without a format gives the shortest text that round-trips,
+  // choosing between fixed and exponent form by length ("100", "1e+06").
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-  // Prefer the shortest representation that round-trips.
-  for (int prec = 1; prec < 17; ++prec) {
-    char tmp[32];
-    int m = std::snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-    if (std::strtod(tmp, nullptr) == v) {
-      out_->append(tmp, m);
-      return *this;
-    }
-  }
-  out_->append(buf, n);
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out_->append(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
   return *this;
 }
 

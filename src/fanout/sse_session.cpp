@@ -33,8 +33,11 @@ Result<CursorMap> ParseSseCursor(std::string_view text) {
     uint64_t seq = 0;
     if (at == std::string_view::npos || colon == std::string_view::npos || colon < at ||
         at == 0 || colon == at + 1 ||
-        std::from_chars(entry.data() + colon + 1, entry.data() + entry.size(), seq).ptr !=
-            entry.data() + entry.size() ||
+        [&] {
+          auto [ptr, ec] = std::from_chars(entry.data() + colon + 1,
+                                           entry.data() + entry.size(), seq);
+          return ec != std::errc() || ptr != entry.data() + entry.size();
+        }() ||
         colon + 1 == entry.size()) {
       return Status::InvalidArgument(
           "bad_cursor", "Last-Event-ID entry '" + std::string(entry.substr(0, 120)) +

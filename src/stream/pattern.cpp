@@ -67,8 +67,12 @@ Status ValidateStreamName(std::string_view name, bool allow_system) {
       continue;
     }
     if (!IsNameChar(c)) {
-      std::string shown = (c >= 0x20 && c < 0x7f) ? std::string(1, c) : "\\x" + std::to_string(
-                                                                              (unsigned char)c);
+      std::string shown(1, c);
+      if (c < 0x20 || c >= 0x7f) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const auto byte = static_cast<unsigned char>(c);
+        shown = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+      }
       return Status::InvalidArgument("bad_stream_name",
                                      "stream name has an invalid character '" + shown +
                                          "' at offset " + std::to_string(i) +

@@ -78,6 +78,32 @@ describe('fan-out', () => {
     assert.deepEqual(c.events(s).map((e) => e.seq), [11, 12]);
   });
 
+  test('live subscriptions racing a busy publisher start exactly after their latest_seq', { timeout: 30000 }, async () => {
+    const s = `fan/${uid('race')}`;
+    await publishOk(srv, s, { i: -1 });
+    let stop = false;
+    let sent = 0;
+    const pub = (async () => {
+      while (!stop && sent < 3000) { await publishOk(srv, s, { i: sent }); sent += 1; }
+    })();
+    const subs = [];
+    for (let k = 0; k < 20; k++) {
+      const c = await connect();
+      const r = await c.subscribe([s]);
+      subs.push({ c, latest: r.streams.find((x) => x.stream === s).latest_seq });
+      await sleep(20);
+    }
+    stop = true;
+    await pub;
+    const last = sent + 1;
+    for (const [k, { c, latest }] of subs.entries()) {
+      if (latest === last) continue;
+      await c.waitFor((m) => m.type === 'event' && m.seq === last, 10000, { what: `subscriber ${k} seq ${last}` });
+      assertContiguous(c.events(s).map((e) => e.seq), latest + 1, last, `subscriber ${k} (subscribed at latest_seq ${latest})`);
+    }
+    assert.ok(new Set(subs.map((x) => x.latest)).size > 5, 'subscriptions did not interleave with publishing');
+  });
+
   test('* matches exactly one segment', { timeout: 10000 }, async () => {
     const base = `fan/${uid('star')}`;
     const c = await connect();
@@ -90,6 +116,20 @@ describe('fan-out', () => {
     await flush(c, `${base}/flush`);
     const got = c.events().filter((e) => e.stream !== `${base}/flush`).map((e) => e.data.v);
     assert.deepEqual(got, ['a', 'b']);
+  });
+
+  test('* also works as a glob inside one segment (prefix-*)', { timeout: 10000 }, async () => {
+    const base = `fan/${uid('glob')}`;
+    const c = await connect();
+    await c.subscribe([`${base}/E13-*`, `${base}/flush`]);
+    await publishOk(srv, `${base}/E13-F03`, { v: 'yes1' });
+    await publishOk(srv, `${base}/E13-`, { v: 'yes-empty-rest' });
+    await publishOk(srv, `${base}/E14-F01`, { v: 'no-prefix' });
+    await publishOk(srv, `${base}/E13-F03/x`, { v: 'no-deeper' });
+    await publishOk(srv, `${base}/xE13-F03`, { v: 'no-infix' });
+    await flush(c, `${base}/flush`);
+    const got = c.events().filter((e) => e.stream !== `${base}/flush`).map((e) => e.data.v);
+    assert.deepEqual(got, ['yes1', 'yes-empty-rest']);
   });
 
   test('** matches any number of segments', { timeout: 10000 }, async () => {

@@ -567,13 +567,16 @@ export function rawGet(server, p, headers = {}) {
 }
 
 // A raw SSE connection over `net`, so a test can stop reading entirely.
+// Decodes `Transfer-Encoding: chunked` itself.
 export class RawSse {
   constructor(sock) {
     this.sock = sock;
-    this.text = '';
+    this.raw = Buffer.alloc(0);   // bytes not yet decoded
+    this.head = null;             // response head once complete
+    this.chunked = false;
+    this.body = Buffer.alloc(0);  // decoded body bytes
     this.ended = false;
-    sock.setEncoding('utf8');
-    sock.on('data', (d) => { this.text += d; });
+    sock.on('data', (d) => { this.raw = Buffer.concat([this.raw, d]); this._decode(); });
     sock.on('end', () => { this.ended = true; });
     sock.on('close', () => { this.ended = true; });
     sock.on('error', (e) => { this.error = e; this.ended = true; });
@@ -590,22 +593,51 @@ export class RawSse {
     });
   }
 
-  // Every complete `data:` message, parsed, with its event type.
+  _decode() {
+    if (!this.head) {
+      const end = this.raw.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      this.head = this.raw.subarray(0, end).toString('latin1');
+      this.chunked = /^transfer-encoding:\s*chunked/im.test(this.head);
+      this.raw = this.raw.subarray(end + 4);
+    }
+    if (!this.chunked) {
+      this.body = Buffer.concat([this.body, this.raw]);
+      this.raw = Buffer.alloc(0);
+      return;
+    }
+    for (;;) {
+      const eol = this.raw.indexOf('\r\n');
+      if (eol < 0) return;
+      const size = parseInt(this.raw.subarray(0, eol).toString('latin1'), 16);
+      if (Number.isNaN(size)) throw new Error(`bad chunk size line: ${this.raw.subarray(0, eol)}`);
+      if (this.raw.length < eol + 2 + size + 2) return;
+      this.body = Buffer.concat([this.body, this.raw.subarray(eol + 2, eol + 2 + size)]);
+      this.raw = this.raw.subarray(eol + 2 + size + 2);
+      if (size === 0) return;
+    }
+  }
+
+  get text() { return this.body.toString('utf8'); }
+
+  // Every complete block that has `data:`, parsed, with its event type and id.
   messages() {
-    const body = this.text.slice(this.text.indexOf('\r\n\r\n') + 4);
-    const out = [];
-    const blocks = body.split(/\r?\n\r?\n/);
+    const blocks = this.text.split(/\r?\n\r?\n/);
     blocks.pop(); // possibly incomplete
+    const out = [];
     for (const block of blocks) {
       let event;
+      let id;
       const data = [];
       for (const line of block.split(/\r?\n/)) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
+        if (line.startsWith('event:')) event = line.slice(6).replace(/^ /, '');
+        else if (line.startsWith('id:')) id = line.slice(3).replace(/^ /, '');
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
       }
       if (!data.length) continue;
-      // Chunked transfer coding would interleave size lines; parse defensively.
-      try { out.push({ event, ...JSON.parse(data.join('\n')) }); } catch { out.push({ event, unparsable: data.join('\n') }); }
+      let msg;
+      try { msg = JSON.parse(data.join('\n')); } catch { msg = { unparsable: data.join('\n') }; }
+      out.push({ ...msg, sse_event: event, sse_id: id });
     }
     return out;
   }

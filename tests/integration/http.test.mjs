@@ -51,6 +51,35 @@ describe('operations', () => {
     await until(async () => (await metricSum(srv, 'livehub_connections')) === base, 5000, 'connections back to baseline');
   });
 
+  test('$sys/events carries connection open/close lifecycle events to subscribers', { timeout: 10000 }, async () => {
+    const watcher = await WsClient.connect(srv);
+    try {
+      const r = await watcher.subscribe(['$sys/events']);
+      assert.equal(r.streams[0]?.stream, '$sys/events', JSON.stringify(r));
+      const from = watcher.messages.length;
+      const other = await WsClient.connect(srv);
+      await watcher.waitFor((m) => m.type === 'event' && m.stream === '$sys/events' && m.data?.event === 'open', 5000, { from, what: 'open event' });
+      other.terminate();
+      await watcher.waitFor((m) => m.type === 'event' && m.stream === '$sys/events' && m.data?.event === 'close', 5000, { from, what: 'close event' });
+      // `**` is for user streams; $sys/ must be asked for by name.
+      const all = await watcher.subscribe(['**']);
+      assert.ok(!all.streams.some((x) => x.stream.startsWith('$sys/')), JSON.stringify(all.streams));
+    } finally {
+      watcher.terminate();
+    }
+  });
+
+  test('$sys/events answers status and history like any other stream', { timeout: 10000 }, async () => {
+    const ws = await WsClient.connect(srv); // guarantees at least one lifecycle event
+    ws.terminate();
+    const h = await request(srv, 'GET', '/v1/history/$sys/events?from_seq=1&limit=5');
+    assert.equal(h.status, 200, h.text.slice(0, 200));
+    assert.ok(h.json.events.length > 0);
+    const st = await request(srv, 'GET', '/v1/status/$sys/events');
+    assert.equal(st.status, 200, `status of $sys/events: ${st.status} ${st.text.slice(0, 200)}`);
+    assert.ok(st.json.latest_seq >= h.json.events.at(-1).seq);
+  });
+
   test('unknown routes are 404 and wrong methods are refused', { timeout: 10000 }, async () => {
     assert.equal((await request(srv, 'GET', '/v1/nope')).status, 404);
     const r = await request(srv, 'GET', '/v1/publish/ops/x');

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  assertContiguous, metricSum, publishOk, startServer, uid, until, WsClient,
+  assertContiguous, metricSum, publishOk, request, startServer, uid, until, WsClient,
 } from './harness.mjs';
 
 const SUBSCRIBERS = 1000;
@@ -50,5 +50,31 @@ describe('load', () => {
 
     for (const c of clients) c.terminate();
     await until(async () => (await metricSum(srv, 'livehub_connections')) === 0, 15000, 'livehub_connections back to 0 after closing all');
+  });
+});
+
+describe('limits.max_connections', () => {
+  let srv;
+  const clients = [];
+  before(async () => { srv = await startServer({ limits: { max_connections: 5 } }); });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await srv?.stop();
+  });
+
+  test('subscriber connections beyond the limit are refused; a freed slot can be reused', { timeout: 20000 }, async () => {
+    for (let i = 0; i < 5; i++) clients.push(await WsClient.connect(srv));
+    await assert.rejects(WsClient.connect(srv), /refused|HTTP|closed|socket hang up/i, 'a 6th WebSocket was accepted');
+    const sse = await request(srv, 'GET', '/v1/sse?streams=lim/x');
+    assert.ok(sse.status >= 400, `a 6th (SSE) connection got HTTP ${sse.status}`);
+    // Plain HTTP is not a subscriber connection and keeps working.
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
+    // Every admitted connection still works.
+    for (const c of clients) assert.equal((await c.request({ op: 'ping' })).type, 'pong');
+    clients.shift().terminate();
+    await until(async () => {
+      try { clients.push(await WsClient.connect(srv)); return true; } catch { return false; }
+    }, 5000, 'a slot to free up');
+    assert.equal(clients.length, 5);
   });
 });

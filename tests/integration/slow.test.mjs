@@ -11,17 +11,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  assertContiguous, publishOk, RawWs, sleep, startServer, streamPath, uid, WsClient,
+  assertContiguous, publishOk, RawSse, RawWs, sleep, startServer, streamPath, uid, until, WsClient,
 } from './harness.mjs';
 
 const EVENTS = 2000;
 const PAD = 'x'.repeat(8000);
 
-// Publishes EVENTS x 8 KB in batches of 4 (32 KB, under queue_bytes), each
-// once the healthy subscriber has the previous one: the healthy client never
-// lags, while the stalled one falls ~16 MB behind.
+// Publishes EVENTS x 8 KB in batches of 2 (16 KB), each once the healthy
+// subscriber has the previous one: the healthy client never lags, while the
+// stalled one falls ~16 MB behind. (The hub may still count a batch the
+// client already has until its write-completion runs, so a batch must stay
+// well under half of queue_bytes.)
 async function publishFlood(srv, s, healthy) {
-  const per = 4;
+  const per = 2;
   for (let b = 0; b < EVENTS / per; b++) {
     const from = healthy.messages.length;
     const r = await publishOk(srv, s, Array.from({ length: per }, (_, j) => ({ i: b * per + j, pad: PAD })));
@@ -80,7 +82,7 @@ describe('slow clients', () => {
     });
   });
   after(async () => {
-    for (const c of clients) { if (c instanceof RawWs) c.destroy(); else c.terminate(); }
+    for (const c of clients) { if (c instanceof WsClient) c.terminate(); else c.destroy(); }
     await srv?.stop();
   });
 
@@ -111,6 +113,30 @@ describe('slow clients', () => {
     // And the connection is still usable.
     raw.sendJson({ op: 'ping', id: 99 });
     await raw.waitFor((m) => m.type === 'pong' && m.id === 99, 5000, 'pong after catching up');
+  });
+
+  test('drop_oldest over SSE: a stalled reader gets event: gap (slow_client) accounting for every seq', { timeout: 90000 }, async () => {
+    const s = `fast/${uid('ssedrop')}`;
+    const healthy = await WsClient.connect(srv);
+    clients.push(healthy);
+    await healthy.subscribe([s]);
+    const raw = await RawSse.connect(srv, `/v1/sse?streams=${streamPath(s)}`);
+    clients.push(raw);
+    await until(() => raw.messages().some((m) => m.type === 'subscribed'), 5000, 'SSE subscribed');
+    raw.pause();
+
+    await publishFlood(srv, s, healthy);
+    assertContiguous(healthy.events(s).map((e) => e.seq), 1, EVENTS, 'healthy subscriber');
+    await sleep(500);
+    raw.resume();
+    await until(() => raw.messages().some((m) => m.type === 'event' && m.seq === EVENTS) || raw.ended, 30000, `SSE reader to reach seq ${EVENTS}`);
+    assert.equal(raw.ended, false, 'drop_oldest must not end the SSE response');
+    const msgs = raw.messages();
+    const { events, gaps } = accountFor(msgs, s, EVENTS);
+    assert.ok(gaps.length > 0, `no gap after stalling through ${EVENTS} x 8 KB events (got ${events.length} events)`);
+    for (const m of msgs) {
+      if (m.type === 'gap' || m.type === 'event') assert.equal(m.sse_event, m.type, 'SSE event: line must carry the message type');
+    }
   });
 
   test('drop_oldest: a burst bigger than queue_bytes reaches a reading client as events and gaps, in order', { timeout: 30000 }, async () => {
@@ -153,5 +179,27 @@ describe('slow clients', () => {
     // The healthy subscriber is unaffected and still live.
     await publishOk(srv, s, { i: EVENTS });
     await healthy.waitFor((m) => m.type === 'event' && m.seq === EVENTS + 1, 5000, { what: 'healthy live after the cut' });
+  });
+});
+
+describe('shutdown with a stalled client', () => {
+  test('SIGTERM exits within 5 s even while a write to a stalled client is pending', { timeout: 60000 }, async () => {
+    const srv = await startServer({ history: { max_bytes: 64 * 1024 * 1024 }, subscribers: { queue_bytes: 65536 } });
+    const s = `fast/${uid('term')}`;
+    const raw = await stalledSubscriber(srv, s);
+    try {
+      for (let b = 0; b < 25; b++) {
+        await publishOk(srv, s, Array.from({ length: 50 }, (_, j) => ({ i: b * 50 + j, pad: PAD })));
+      }
+      await sleep(300);
+      const t0 = Date.now();
+      const res = await srv.stop(5000);
+      assert.equal(res.killed, false, `needed SIGKILL: a stalled subscriber blocked shutdown; stderr:\n${srv.tail(10)}`);
+      assert.ok(Date.now() - t0 < 5000);
+      assert.equal(res.code, 0, `exit code ${res.code} signal ${res.signal}`);
+    } finally {
+      raw.destroy();
+      await srv.stop();
+    }
   });
 });

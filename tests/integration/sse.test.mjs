@@ -123,6 +123,24 @@ describe('SSE', () => {
     }
   });
 
+  test('the cursor survives a second drop right after reconnecting (before any new event)', { timeout: 20000 }, async () => {
+    const s = `sse/${uid('twice')}`;
+    await publishOk(srv, s, { n: 1 });
+    const c = sse([s]);
+    await c.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    await publishOk(srv, s, [{ n: 2 }, { n: 3 }, { n: 4 }]);
+    await c.waitFor((m) => m.type === 'event' && m.data.seq === 4, 5000, 'seq 4');
+    const subscribedCount = () => c.messages.filter((m) => m.type === 'subscribed').length;
+    c.cut(); // reconnects with Last-Event-ID = cursor after seq 4
+    await until(() => subscribedCount() === 2, 5000, 'second subscribed');
+    c.cut(); // drop again before any event arrived on the new connection
+    await publishOk(srv, s, [{ n: 5 }, { n: 6 }, { n: 7 }]); // published while away
+    await until(() => subscribedCount() === 3, 5000, 'third subscribed');
+    await publishOk(srv, s, { n: 8 });
+    await c.waitFor((m) => m.type === 'event' && m.data.seq === 8, 5000, 'seq 8');
+    assertContiguous(c.events(s).map((m) => m.data.seq), 2, 8, 'events across two quick reconnects');
+  });
+
   test('a new EventSource with the Last-Event-ID header resumes every stream', { timeout: 15000 }, async () => {
     const base = `sse/${uid('hdr')}`;
     const streams = [`${base}/x`, `${base}/y`];

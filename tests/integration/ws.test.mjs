@@ -104,6 +104,22 @@ describe('WebSocket ops', () => {
     assert.equal(c.closed, null, 'a client that answers pings must stay open');
   });
 
+  test('a near-limit event (900 KB) reaches WS subscribers intact', { timeout: 15000 }, async () => {
+    const s = `wsop/${uid('large')}`;
+    const a = await connect();
+    const b = await connect();
+    await a.subscribe([s]);
+    await b.subscribe([s]);
+    const big = { blob: Array.from({ length: 900 }, (_, i) => String(i % 10).repeat(1000)).join('') };
+    await publishOk(srv, s, [{ small: 1 }, big, { small: 3 }]);
+    for (const c of [a, b]) {
+      await c.waitFor((m) => m.type === 'event' && m.seq === 3, 10000, { what: 'seq 3' });
+      assert.deepEqual(c.events(s).map((e) => e.seq), [1, 2, 3]);
+      assert.equal(c.events(s)[1].data.blob.length, big.blob.length);
+      assert.equal(c.events(s)[1].data.blob, big.blob);
+    }
+  });
+
   test('subscriptions lists the current patterns after subscribe and unsubscribe', { timeout: 10000 }, async () => {
     const c = await connect();
     const base = `wsop/${uid('subs')}`;
@@ -182,11 +198,11 @@ describe('WebSocket ops', () => {
     assert.equal(c.closed, null);
   });
 
-  test('subscribing to a malformed pattern is bad_stream_name', { timeout: 10000 }, async () => {
+  test('subscribing to a malformed pattern is bad_pattern', { timeout: 10000 }, async () => {
     const c = await connect();
     const bad = await c.request({ op: 'subscribe', streams: ['a//b'] });
     assert.equal(bad.type, 'error', JSON.stringify(bad));
-    assert.equal(bad.code, 'bad_stream_name', JSON.stringify(bad));
+    assert.equal(bad.code, 'bad_pattern', JSON.stringify(bad));
     assert.equal((await c.request({ op: 'ping' })).type, 'pong');
   });
 
