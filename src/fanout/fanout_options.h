@@ -19,6 +19,9 @@ namespace livehub {
 
 class SubscriberSession;
 
+// Upper bound of a subscription's max_hz (deliveries per second per stream).
+constexpr double kMaxHz = 1000;
+
 enum class SlowClientPolicy { kDropOldest, kDisconnect };
 
 struct SlowClientRule {
@@ -67,6 +70,7 @@ struct FanoutContext {
   Counter* drops_slow_client = nullptr;
   Counter* disconnects_slow_client = nullptr;
   Counter* gaps_evicted = nullptr;
+  Counter* coalesced_flushes = nullptr;
   Histogram* delivery_latency = nullptr;
 
   void InitMetrics(MetricsRegistry* m) {
@@ -83,6 +87,9 @@ struct FanoutContext {
         "disconnects_total", "Connections closed by the hub, by reason.", "reason=\"slow_client\"");
     gaps_evicted = m->GetCounter("gaps_total", "Gap messages sent, by reason.",
                                  "reason=\"evicted\"");
+    coalesced_flushes = m->GetCounter(
+        "coalesced_flushes_total",
+        "Deliveries of events held back by a subscription's max_hz (batch or single).");
     delivery_latency = m->GetHistogram(
         "delivery_latency_seconds", "Publish to socket-write completion latency per delivery.");
   }

@@ -22,7 +22,8 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
       ioc_(ioc),
       socket_(std::move(socket)),
       id_(ctx->next_session_id.fetch_add(1)),
-      timer_(ioc) {
+      timer_(ioc),
+      coalesce_timer_(ioc) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -41,17 +42,23 @@ void SubscriberSession::OnEvent(const EventPtr& ev) {
   std::lock_guard lock(mu_);
   if (closed_ || closing_) return;
   const size_t charge = ev->charge();
+  auto it = coalesced_subs_ || queue_bytes_ + charge > ctx_->options.queue_bytes
+                ? subs_.find(ev->stream)
+                : subs_.end();
   if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
-    auto it = subs_.find(ev->stream);
     SlowClientPolicy policy =
         it != subs_.end() ? it->second.policy : ctx_->PolicyFor(ev->stream->name());
     if (policy == SlowClientPolicy::kDisconnect) {
       ctx_->disconnects_slow_client->Add();
       closing_ = true;
       // Drop what is pending: the client is gone for us; in-flight bytes stay.
-      for (size_t i = head_; i < queue_.size(); ++i) queue_bytes_ -= queue_[i].charge();
+      for (size_t i = head_; i < queue_.size(); ++i) {
+        queue_bytes_ -= queue_[i].charge();
+        ctx_->queued_bytes->Add(-static_cast<int64_t>(queue_[i].charge()));
+      }
       queue_.clear();
       head_ = 0;
+      for (auto& [s, sub] : subs_) DropHeldLocked(sub, false);
       std::string reason = "slow consumer: outbound queue exceeded " +
                            std::to_string(ctx_->options.queue_bytes) + " bytes";
       asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
@@ -66,6 +73,9 @@ void SubscriberSession::OnEvent(const EventPtr& ev) {
       KickLocked();
       return;
     }
+  }
+  if (it != subs_.end() && it->second.interval_ns && HoldLocked(ev->stream, it->second, ev)) {
+    return;
   }
   OutItem item;
   item.kind = ItemKind::kEvent;
@@ -107,7 +117,17 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
     asio::post(ioc_, [stream, a] { stream->Detach(a); });
     return;
   }
-  subs_[stream] = StreamSub{a, ctx_->PolicyFor(stream->name())};
+  StreamSub sub;
+  sub.attachment = a;
+  sub.policy = ctx_->PolicyFor(stream->name());
+  for (const PatternSub& p : patterns_) {
+    if (p.pattern.Matches(stream->name())) {
+      sub.interval_ns = p.interval_ns;  // the first matching subscription decides
+      break;
+    }
+  }
+  if (sub.interval_ns) ++coalesced_subs_;
+  subs_[stream] = std::move(sub);
   new_streams_.emplace_back(stream, std::move(a));
   ctx_->subscriptions->Add(1);
   KickLocked();  // the session thread starts its catch-up
@@ -147,16 +167,130 @@ void SubscriberSession::DropOldestLocked(size_t need_bytes) {
   size_t out = head_;
   for (size_t i = head_; i < queue_.size(); ++i) {
     OutItem& it = queue_[i];
-    if (it.kind == ItemKind::kEvent && queue_bytes_ + need_bytes > target) {
+    const bool droppable = it.kind == ItemKind::kEvent || !it.batch.empty();
+    if (droppable && queue_bytes_ + need_bytes > target) {
       queue_bytes_ -= it.charge();
       ctx_->queued_bytes->Add(-static_cast<int64_t>(it.charge()));
-      AddDroppedLocked(it.event->stream, it.event->seq);
+      if (it.event) AddDroppedLocked(it.event->stream, it.event->seq);
+      for (const EventPtr& e : it.batch) AddDroppedLocked(e->stream, e->seq);
       continue;
     }
     if (out != i) queue_[out] = std::move(it);
     ++out;
   }
   queue_.resize(out);
+  // Held (coalesced) events are newer than anything queued of their stream,
+  // so they go last.
+  for (auto& [s, sub] : subs_) {
+    if (queue_bytes_ + need_bytes <= target) break;
+    DropHeldLocked(sub, true);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Coalescing (max_hz)
+// ---------------------------------------------------------------------------
+
+bool SubscriberSession::HoldLocked(Stream* stream, StreamSub& sub, const EventPtr& ev) {
+  const int64_t now = MonoNowNs();
+  if (sub.held.empty() && now >= sub.next_flush_ns) {
+    sub.next_flush_ns = now + sub.interval_ns;
+    return false;  // under the rate: deliver at once
+  }
+  const size_t charge = ev->charge();
+  sub.held.push_back(ev);
+  sub.held_bytes += charge;
+  queue_bytes_ += charge;
+  ctx_->queued_bytes->Add(static_cast<int64_t>(charge));
+  // A burst larger than a quarter of the queue goes out early: coalescing
+  // trades rate for latency, never for loss.
+  if (sub.held_bytes > ctx_->options.queue_bytes / 4) {
+    FlushLocked(stream, sub, now);
+    return true;
+  }
+  if (sub.held.size() == 1 && (coalesce_due_ns_ == 0 || sub.next_flush_ns < coalesce_due_ns_)) {
+    coalesce_due_ns_ = sub.next_flush_ns;
+    asio::post(ioc_, [self = shared_from_this()] { self->ArmCoalesceTimer(); });
+  }
+  return true;
+}
+
+void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns) {
+  if (sub.held.empty()) return;
+  sub.next_flush_ns = now_ns + sub.interval_ns;
+  queue_bytes_ -= sub.held_bytes;
+  ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
+  OutItem item;
+  if (sub.held.size() == 1) {
+    item.kind = ItemKind::kEvent;
+    item.event = std::move(sub.held.front());
+  } else {
+    item.kind = ItemKind::kControl;
+    item.type = "batch";
+    item.stream = stream;
+    item.seq = sub.held.back()->seq;
+    JsonWriter w(&item.text);
+    w.BeginObject().Field("type", "batch").Field("stream", stream->name());
+    w.Field("epoch", stream->epoch()).Key("events").BeginArray();
+    for (const EventPtr& e : sub.held) {
+      w.BeginObject().Field("seq", e->seq).Field("ts", e->ts_ms).Key("data").Raw(e->data());
+      w.EndObject();
+    }
+    w.EndArray().EndObject();
+    item.batch_charge = sub.held_bytes;
+    item.batch = std::move(sub.held);
+  }
+  sub.held.clear();
+  sub.held_bytes = 0;
+  ctx_->coalesced_flushes->Add();
+  PushLocked(std::move(item));
+}
+
+void SubscriberSession::DropHeldLocked(StreamSub& sub, bool count_as_dropped) {
+  if (count_as_dropped) {
+    for (const EventPtr& e : sub.held) AddDroppedLocked(e->stream, e->seq);
+  }
+  queue_bytes_ -= sub.held_bytes;
+  ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
+  sub.held.clear();
+  sub.held_bytes = 0;
+}
+
+void SubscriberSession::ArmCoalesceTimer() {
+  if (closed_local_) return;
+  int64_t due;
+  {
+    std::lock_guard lock(mu_);
+    due = coalesce_due_ns_;
+  }
+  if (due == 0) return;
+  coalesce_timer_.expires_after(std::chrono::nanoseconds(std::max<int64_t>(0, due - MonoNowNs())));
+  coalesce_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->OnCoalesceTimer(ec);
+  });
+}
+
+void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
+  if (ec || closed_local_) return;  // re-armed (cancelled) or closed
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || closing_) return;
+    const int64_t now = MonoNowNs();
+    int64_t next = 0;
+    for (auto& [stream, sub] : subs_) {
+      if (sub.held.empty()) continue;
+      // Within a millisecond of due counts as due: timers fire a little late
+      // or early, and a 1 ms re-arm would only add a wake-up.
+      if (sub.next_flush_ns <= now + 1'000'000) {
+        FlushLocked(stream, sub, now);
+      } else if (next == 0 || sub.next_flush_ns < next) {
+        next = sub.next_flush_ns;
+      }
+    }
+    coalesce_due_ns_ = next;
+    if (next == 0) return;
+  }
+  ArmCoalesceTimer();
 }
 
 // ---------------------------------------------------------------------------
@@ -252,12 +386,15 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   uint32_t counts[32] = {};
   uint64_t n = 0, sum = 0;
   Histogram* h = ctx_->delivery_latency;
-  for (const OutItem& it : inflight_) {
-    if (it.kind != ItemKind::kEvent) continue;
-    int64_t d = std::max<int64_t>(0, now - it.event->mono_ns);
+  auto account = [&](const Event& e) {
+    int64_t d = std::max<int64_t>(0, now - e.mono_ns);
     ++counts[std::min<size_t>(h->BucketFor(d), 31)];
     ++n;
     sum += static_cast<uint64_t>(d);
+  };
+  for (const OutItem& it : inflight_) {
+    if (it.event) account(*it.event);
+    for (const EventPtr& e : it.batch) account(*e);
   }
   if (n) {
     h->AddBatch(counts, n, sum);
@@ -310,7 +447,8 @@ bool SubscriberSession::RunCatchUp() {
 // ---------------------------------------------------------------------------
 
 bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& texts,
-                                  const CursorMap& from, bool absent_from_start) {
+                                  const CursorMap& from, bool absent_from_start, double max_hz) {
+  const int64_t interval_ns = max_hz > 0 ? static_cast<int64_t>(1e9 / max_hz) : 0;
   std::vector<Pattern> parsed;
   for (const std::string& t : texts) {
     auto p = Pattern::Parse(t);
@@ -361,7 +499,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
         [&](Stream* s) { existing.push_back(s); });
     {
       std::lock_guard lock(mu_);
-      patterns_.push_back(PatternSub{p, watch});
+      patterns_.push_back(PatternSub{p, watch, interval_ns});
     }
     for (Stream* s : existing) {
       {
@@ -381,7 +519,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
           start = first;
         }
       }
-      uint64_t attached_at = AttachStream(s, start);
+      uint64_t attached_at = AttachStream(s, start, interval_ns);
       // For a live subscription, latest_seq is exactly the position it
       // starts after; for a resume, the stream's current latest.
       uint64_t latest = start == 0 ? attached_at - 1 : s->latest_seq();
@@ -395,12 +533,18 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   return true;
 }
 
-uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq) {
+uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq,
+                                         int64_t interval_ns) {
   auto a = stream->Attach(shared_from_this(), start_seq);
   const uint64_t start = a->start_seq;
   {
     std::lock_guard lock(mu_);
-    subs_[stream] = StreamSub{a, ctx_->PolicyFor(stream->name())};
+    StreamSub sub;
+    sub.attachment = a;
+    sub.policy = ctx_->PolicyFor(stream->name());
+    sub.interval_ns = interval_ns;
+    if (interval_ns) ++coalesced_subs_;
+    subs_[stream] = std::move(sub);
   }
   ctx_->subscriptions->Add(1);
   cursor_[stream] = start - 1;
@@ -432,6 +576,8 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
         continue;
       }
       detach.emplace_back(it->first, it->second.attachment);
+      DropHeldLocked(it->second, false);  // the client no longer wants them
+      if (it->second.interval_ns) --coalesced_subs_;
       it = subs_.erase(it);
     }
   }
@@ -602,6 +748,7 @@ void SubscriberSession::FinishClose() {
   }
   boost::system::error_code ec;
   timer_.cancel();
+  coalesce_timer_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   std::unordered_map<Stream*, StreamSub> subs;

@@ -68,9 +68,15 @@ class SubscriberSession : public Subscriber,
     EventPtr event;              // kEvent
     std::string text;            // kControl: JSON message; kRaw: wire bytes
     const char* type = "";       // kControl: message type (SSE `event:`)
-    Stream* stream = nullptr;    // kControl gap: cursor update
+    Stream* stream = nullptr;    // kControl gap/batch: cursor update
     uint64_t seq = 0;
-    size_t charge() const { return event ? event->charge() : text.size() + sizeof(OutItem); }
+    // kControl "batch" (max_hz coalescing): the events it carries, for
+    // slow-client drop accounting and delivery metrics.
+    std::vector<EventPtr> batch;
+    size_t batch_charge = 0;
+    size_t charge() const {
+      return event ? event->charge() : text.size() + sizeof(OutItem) + batch_charge;
+    }
   };
 
   // Wire format hooks (session thread). AppendWire appends, for each item,
@@ -91,10 +97,12 @@ class SubscriberSession : public Subscriber,
   // Subscribes to `patterns` (validated first, all or nothing). `from`
   // resumes listed streams; other matching streams start live, or from seq 1
   // with absent_from_start (an SSE resume: a stream missing from the cursor
-  // was created after it). Replies `subscribed` (with "id" if id >= 0) or an
-  // error. Returns false if it sent an error.
+  // was created after it). `max_hz` > 0 coalesces each newly subscribed
+  // stream to at most that many deliveries per second (see HoldLocked).
+  // Replies `subscribed` (with "id" if id >= 0) or an error. Returns false if
+  // it sent an error.
   bool Subscribe(int64_t id, const std::vector<std::string>& patterns, const CursorMap& from,
-                 bool absent_from_start = false);
+                 bool absent_from_start = false, double max_hz = 0);
   void Unsubscribe(int64_t id, const std::vector<std::string>& patterns);
   std::vector<std::string> PatternTexts() const;
 
@@ -131,11 +139,18 @@ class SubscriberSession : public Subscriber,
  private:
   struct StreamSub {
     std::shared_ptr<Attachment> attachment;
-    SlowClientPolicy policy;
+    SlowClientPolicy policy = SlowClientPolicy::kDropOldest;
+    // Coalescing (max_hz > 0): events held until next_flush_ns, then sent
+    // as one "batch" message. Held bytes count in queue_bytes_.
+    int64_t interval_ns = 0;  // 0: every event is delivered at once
+    int64_t next_flush_ns = 0;
+    std::vector<EventPtr> held;
+    size_t held_bytes = 0;
   };
   struct PatternSub {
     Pattern pattern;
     uint64_t watch_id;
+    int64_t interval_ns;  // for streams created later (see StreamSub)
   };
   struct PendingGap {
     Stream* stream;
@@ -145,11 +160,18 @@ class SubscriberSession : public Subscriber,
 
   // Attaches a stream for catch-up from start_seq (0 = live edge) and
   // returns the first seq it will deliver. Must not hold mu_.
-  uint64_t AttachStream(Stream* stream, uint64_t start_seq);
+  uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns);
   void PushLocked(OutItem item);  // requires mu_
   void KickLocked();              // requires mu_
   void DropOldestLocked(size_t need_bytes);
   void AddDroppedLocked(Stream* stream, uint64_t seq);  // requires mu_
+  // Coalescing (requires mu_): HoldLocked returns true if `ev` was held
+  // rather than due for delivery now; FlushLocked queues what `sub` holds.
+  bool HoldLocked(Stream* stream, StreamSub& sub, const EventPtr& ev);
+  void FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns);
+  void DropHeldLocked(StreamSub& sub, bool count_as_dropped);
+  void ArmCoalesceTimer();
+  void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();
   void OnWrite(boost::system::error_code ec, size_t bytes);
   // Catches up attachments within the queue budget; true if any went live.
@@ -159,6 +181,7 @@ class SubscriberSession : public Subscriber,
   void FinishClose();
 
   asio::steady_timer timer_;
+  asio::steady_timer coalesce_timer_;
 
   mutable std::mutex mu_;
   // --- guarded by mu_ ---
@@ -170,6 +193,8 @@ class SubscriberSession : public Subscriber,
   bool closing_ = false;            // a graceful close is under way
   bool close_queued_ = false;       // ...and its final bytes are queued
   std::vector<PendingGap> pending_gaps_;
+  size_t coalesced_subs_ = 0;       // subs_ entries with interval_ns > 0
+  int64_t coalesce_due_ns_ = 0;     // earliest flush the timer is set for (0: none)
   uint64_t dropped_since_report_ = 0;
   std::unordered_map<Stream*, StreamSub> subs_;
   std::vector<PatternSub> patterns_;

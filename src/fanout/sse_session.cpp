@@ -16,7 +16,11 @@ constexpr std::string_view kHead =
     "Access-Control-Allow-Origin: *\r\n"
     "Transfer-Encoding: chunked\r\n"
     "\r\n";
-constexpr std::string_view kRetry = "retry: 1000\n\n";
+// No blank line after it: the field joins the `subscribed` block that
+// follows. A lone blank line would make a client that (against the spec)
+// keeps a half-received block across reconnects dispatch that stale block —
+// npm eventsource 2.x does, and would see the last event before the cut twice.
+constexpr std::string_view kRetry = "retry: 1000\n";
 
 }  // namespace
 
@@ -54,10 +58,23 @@ SseSession::SseSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket so
   ctx_->sse_connections->Add(1);
 }
 
-void SseSession::Run(std::vector<std::string> patterns, CursorMap resume, bool resuming) {
+void SseSession::Run(std::vector<std::string> patterns, CursorMap resume, bool resuming,
+                     double max_hz) {
   Start();
   EnqueueRaw(std::string(kRetry));
-  Subscribe(-1, patterns, resume, resuming);
+  Subscribe(-1, patterns, resume, resuming, max_hz);
+}
+
+Result<double> ParseMaxHz(std::string_view text) {
+  double hz = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), hz);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !(hz > 0 && hz <= kMaxHz)) {
+    return Status::InvalidArgument(
+        "bad_request", "max_hz '" + std::string(text.substr(0, 40)) +
+                           "' must be a number of deliveries per second per stream, greater "
+                           "than 0 and at most " + std::to_string(static_cast<int>(kMaxHz)));
+  }
+  return hz;
 }
 
 void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
@@ -101,7 +118,7 @@ void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
         lit("\ndata: ");
         lit(it.text);
         if (it.stream) CursorAdvance(it.stream, it.seq);
-        if (std::string_view(it.type) == "gap" || std::string_view(it.type) == "subscribed") {
+        if (it.stream || std::string_view(it.type) == "subscribed") {  // gap, batch
           lit("\nid: ");
           own(CursorText());
         }

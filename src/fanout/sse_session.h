@@ -17,6 +17,9 @@ namespace livehub {
 // Error reason "bad_cursor" naming the bad entry.
 Result<CursorMap> ParseSseCursor(std::string_view text);
 
+// Parses a `max_hz` query value: a number in (0, kMaxHz].
+Result<double> ParseMaxHz(std::string_view text);
+
 class SseSession final : public SubscriberSession {
  public:
   SseSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket);
@@ -25,7 +28,8 @@ class SseSession final : public SubscriberSession {
   // Session thread: writes the response head, subscribes, starts I/O.
   // `resume` non-empty means a reconnect: streams missing from it start at
   // seq 1.
-  void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming);
+  void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming,
+           double max_hz = 0);
 
  protected:
   void EncodeBatch(std::vector<OutItem>& items, std::string* scratch,

@@ -201,7 +201,14 @@ void WsSession::HandleOp(std::string_view text) {
         from.emplace(std::string(field.key), std::move(c));
       }
     }
-    Subscribe(id, streams, from);
+    double max_hz = 0;
+    if (simdjson::dom::element hv; !doc["max_hz"].get(hv)) {
+      if (hv.get(max_hz) || !(max_hz > 0 && max_hz <= kMaxHz)) {
+        return bad("\"max_hz\" must be a number of deliveries per second per stream, "
+                   "greater than 0 and at most " + std::to_string(static_cast<int>(kMaxHz)));
+      }
+    }
+    Subscribe(id, streams, from, false, max_hz);
     return;
   }
   if (op == "subscriptions") {

@@ -213,10 +213,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       Count("bad_cursor");
       return WriteError(cursor.status(), false);
     }
+    double max_hz = 0;
+    if (auto q = view.query.find("max_hz"); q != view.query.end()) {
+      auto hz = ParseMaxHz(q->second);
+      if (!hz.ok()) {
+        Count("bad_request");
+        return WriteError(hz.status(), false);
+      }
+      max_hz = *hz;
+    }
     if (AtConnectionLimit()) return;
     stream_.expires_never();
     auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
-    session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty());
+    session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
   }
 
   void WriteError(const Status& st, bool keep_alive) { Write(ErrorResponse(st), keep_alive); }

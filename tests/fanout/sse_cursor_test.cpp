@@ -67,5 +67,20 @@ TEST(ParseSseCursorTest, ErrorNamesTheBadEntry) {
       << m.status().message();
 }
 
+TEST(ParseMaxHzTest, AcceptsPositiveRatesUpToTheLimit) {
+  EXPECT_DOUBLE_EQ(*ParseMaxHz("10"), 10.0);
+  EXPECT_DOUBLE_EQ(*ParseMaxHz("0.5"), 0.5);
+  EXPECT_DOUBLE_EQ(*ParseMaxHz("1000"), kMaxHz);
+}
+
+TEST(ParseMaxHzTest, RejectsZeroNegativeTooLargeAndText) {
+  for (std::string_view bad : {"0", "-1", "1000.5", "1e9", "fast", "", "10hz", "nan", "inf"}) {
+    auto hz = ParseMaxHz(bad);
+    ASSERT_FALSE(hz.ok()) << "'" << bad << "' read as " << *hz;
+    EXPECT_EQ(hz.status().reason(), "bad_request");
+    EXPECT_NE(hz.status().message().find("max_hz"), std::string::npos) << hz.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace livehub

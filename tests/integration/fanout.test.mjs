@@ -173,7 +173,6 @@ describe('fan-out', () => {
 
   test('max_hz coalesces deliveries into batches without dropping events', {
     timeout: 20000,
-    todo: 'design.md §3/§4 coalescing (max_hz, "batch" messages); not in this round of the server',
   }, async () => {
     const s = `fan/${uid('hz')}`;
     const c = await connect();

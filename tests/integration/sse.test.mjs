@@ -229,4 +229,37 @@ describe('SSE', () => {
     const r = await request(srv, 'GET', '/v1/sse?streams=ok/one,bad//two');
     assert.equal(r.status, 400, `status ${r.status}: ${r.text.slice(0, 200)}`);
   });
+  test('?max_hz= batches events (event: batch), ids resume after the batch with no loss', { timeout: 20000 }, async () => {
+    const s = `sse/${uid('hz')}`;
+    const es = sse([s], { query: '&max_hz=4' });
+    await es.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+    const seqsOf = () => es.messages.flatMap((m) => {
+      if (m.data.stream !== s) return [];
+      if (m.type === 'event') return [m.data.seq];
+      if (m.type === 'batch') return m.data.events.map((e) => e.seq);
+      return [];
+    });
+    for (let i = 0; i < 4; i++) await publishOk(srv, s, Array.from({ length: 10 }, (_, j) => ({ i, j })));
+    await until(() => seqsOf().length >= 40, 8000, '40 events');
+    assertContiguous(seqsOf(), 1, 40, 'coalesced SSE');
+    const batch = es.messages.find((m) => m.type === 'batch');
+    assert.ok(batch, 'no batch block');
+    const last = batch.data.events[batch.data.events.length - 1].seq;
+    assert.ok(batch.id.includes(`${s}@${batch.data.epoch}:${last}`), `batch id ${batch.id} does not end at ${last}`);
+    // The library reconnects with the id of the last block: nothing twice.
+    es.cut();
+    await until(() => es.opens >= 2, 5000, 'reconnect');
+    await publishOk(srv, s, [{ after: 1 }, { after: 2 }]);
+    await until(() => seqsOf().length >= 42, 8000, '42 events');
+    await sleep(300);
+    assertContiguous(seqsOf(), 1, 42, 'after resume');
+  });
+
+  test('a bad ?max_hz= is refused with 400 naming the parameter', { timeout: 10000 }, async () => {
+    for (const v of ['0', '-1', 'fast', '1e9']) {
+      const r = await request(srv, 'GET', `/v1/sse?streams=ok/one&max_hz=${v}`);
+      assert.equal(r.status, 400, `max_hz=${v}: status ${r.status}`);
+      assert.match(r.text, /max_hz/);
+    }
+  });
 });

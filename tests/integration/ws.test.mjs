@@ -198,6 +198,18 @@ describe('WebSocket ops', () => {
     assert.equal(c.closed, null);
   });
 
+  test('a bad max_hz is bad_request and subscribes nothing', { timeout: 10000 }, async () => {
+    const c = await connect();
+    for (const v of [0, -5, 'fast', 1e9]) {
+      const r = await c.request({ op: 'subscribe', streams: ['ok/one'], max_hz: v });
+      assert.equal(r.type, 'error', JSON.stringify(r));
+      assert.equal(r.code, 'bad_request');
+      assert.match(r.message, /max_hz/);
+    }
+    const subs = await c.request({ op: 'subscriptions' });
+    assert.deepEqual(subs.streams, []);
+  });
+
   test('subscribing to a malformed pattern is bad_pattern', { timeout: 10000 }, async () => {
     const c = await connect();
     const bad = await c.request({ op: 'subscribe', streams: ['a//b'] });
