@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz bench clean
+.PHONY: all deps build run test unit integration asan fuzz bench microbench clean
 
 all: build
 
@@ -57,6 +57,10 @@ fuzz: deps
 ## Fan-out benchmark (see docs/benchmarks.md).
 bench: build
 	./$(BUILD)/livehub bench fanout --subscribers 1000 --rate 1000 --duration 10
+
+## Google Benchmark micro-benchmarks of the hot paths (event build, fan-out, decoding).
+microbench: build
+	./$(BUILD)/livehub_microbench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -3,7 +3,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +14,7 @@
 #include <simdjson.h>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "app/commands.h"
 #include "core/json_writer.h"
@@ -125,8 +128,13 @@ int RunPublish(const PublishFlags& f) {
     beast::flat_buffer buf;
     http::response<http::string_body> res;
     http::read(stream, buf, res);
-    std::cout << res.body() << "\n";
-    return res.result_int() == 200 ? 0 : 1;
+    if (res.result_int() == 200) {
+      std::cout << res.body() << "\n";
+      return 0;
+    }
+    // The hub's JSON error names the line and the problem; keep it whole.
+    std::cerr << "livehub publish: HTTP " << res.result_int() << ": " << res.body() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "livehub publish: " << f.url << ": " << e.what() << "\n";
     return 1;
@@ -140,6 +148,17 @@ int RunPublish(const PublishFlags& f) {
 namespace {
 
 using Cursor = std::map<std::string, std::pair<std::string, uint64_t>>;  // stream -> epoch, seq
+
+// SIGINT/SIGTERM end `tail` between messages, never between printing an
+// event and saving the cursor past it, so a restart repeats nothing.
+std::atomic<bool> g_in_message{false};
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void OnTailSignal(int) {
+  if (!g_in_message.load()) _exit(0);  // printed and saved: safe to go
+  g_stop.store(true);                  // finish this message first
+}
 
 void LoadCursor(const std::string& path, Cursor* c) {
   std::ifstream in(path);
@@ -193,6 +212,8 @@ int RunTail(const TailFlags& f) {
   }
   Cursor cursor;
   if (!f.cursor_file.empty()) LoadCursor(f.cursor_file, &cursor);
+  std::signal(SIGINT, OnTailSignal);
+  std::signal(SIGTERM, OnTailSignal);
   uint64_t printed = 0;
   int backoff_ms = 1000;
   std::mt19937 rng(std::random_device{}());
@@ -219,6 +240,7 @@ int RunTail(const TailFlags& f) {
         simdjson::dom::element doc;
         std::string_view type;
         if (parser.parse(msg).get(doc) || doc["type"].get(type)) continue;
+        g_in_message.store(true);
         if (type == "event") {
           std::string_view stream, epoch;
           uint64_t seq = 0;
@@ -249,6 +271,8 @@ int RunTail(const TailFlags& f) {
           SaveCursor(f.cursor_file, cursor);
           dirty = false;
         }
+        g_in_message.store(false);
+        if (g_stop.load()) return 0;
         if (f.count && printed >= f.count) return 0;
         if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) {
           backoff_ms = 1000;  // healthy for a while: reset the backoff

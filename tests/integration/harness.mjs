@@ -126,7 +126,7 @@ export class Server {
 
 // Starts `livehub serve` with `config` (an object written as YAML) and waits
 // for its `"msg":"listening"` log line to learn the port.
-export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [] } = {}) {
+export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`livehub binary not found at ${BIN}; build it (cmake -S . -B build -G Ninja && ninja -C build livehub) or set LIVEHUB_BIN`);
   }
@@ -134,7 +134,7 @@ export async function startServer(config = {}, { startTimeoutMs = 15000, extraAr
   const cfgPath = path.join(dir, 'config.yaml');
   const dataDir = path.join(dir, 'data');
   writeFileSync(cfgPath, toYaml(config));
-  const args = ['serve', '--listen', '127.0.0.1:0', '--no-demo', '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
+  const args = ['serve', '--listen', '127.0.0.1:0', ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   proc._lines = [];
