@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  assertContiguous, publishOk, RawSse, RawWs, sleep, startServer, streamPath, uid, until, WsClient,
+  assertContiguous, metricSum, publishOk, RawSse, RawWs, sleep, startServer, streamPath, uid, until, WsClient,
 } from './harness.mjs';
 
 const EVENTS = 2000;
@@ -163,13 +163,23 @@ describe('slow clients', () => {
     const raw = await stalledSubscriber(srv, s);
     clients.push(raw);
 
+    // The hub gives a stalled peer a 2 s grace to take its close frame, so
+    // the client starts reading again as soon as the hub has decided to cut
+    // it (the flood itself can take longer than that under ASan).
+    const disconnectsBefore = await metricSum(srv, 'livehub_disconnects_total');
+    let floodDone = false;
+    const watcher = (async () => {
+      await until(async () => floodDone || await metricSum(srv, 'livehub_disconnects_total') > disconnectsBefore,
+        60000, 'the slow-client disconnect');
+      raw.resume();
+    })();
     await publishFlood(srv, s, healthy);
+    floodDone = true;
+    await watcher;
     await healthy.waitFor((m) => m.type === 'event' && m.seq === EVENTS, 30000, { what: `healthy seq ${EVENTS}` });
     assertContiguous(healthy.events(s).map((e) => e.seq), 1, EVENTS, 'healthy subscriber');
     assert.equal(healthy.closed, null);
 
-    await sleep(1000);
-    raw.resume();
     await raw.waitUntil(() => raw.close || raw.ended, 30000, 'the stalled client to be closed');
     const got = raw.messages.filter((m) => m.type === 'event').length;
     assert.ok(got < EVENTS, `the stalled client received all ${EVENTS} events; it should have been cut off`);
