@@ -56,7 +56,12 @@ fuzz: deps
 
 ## Fan-out benchmark (see docs/benchmarks.md).
 bench: build
-	./$(BUILD)/livehub bench fanout --subscribers 1000 --rate 1000 --duration 10
+	./$(BUILD)/livehub bench ramp --spawn --taskset-hub 0 --taskset-self 1 --subscribers 1000 \
+	  --payload 100 --duration 5 --keep-going --rates 10,200,500,1000,2000 --transport ws
+	./$(BUILD)/livehub bench ramp --spawn --taskset-hub 0 --taskset-self 1 --subscribers 1000 \
+	  --payload 100 --duration 5 --keep-going --rates 10,200,500,1000 --transport sse
+	./$(BUILD)/livehub bench fanout --idle --spawn --taskset-hub 0 --taskset-self 1 \
+	  --subscribers 10000 --hold 5
 
 ## Google Benchmark micro-benchmarks of the hot paths (event build, fan-out, decoding).
 microbench: build
