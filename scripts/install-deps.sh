@@ -9,6 +9,7 @@ PACKAGES=(
   libsimdjson-dev       # JSON parsing on the hot path
   libssl-dev            # SHA-1 for the WebSocket handshake, TLS later
   libyaml-cpp-dev       # config
+  libsqlite3-dev sqlite3  # the embedded store (sqlite3: backups, inspection)
   libcli11-dev          # command line
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks

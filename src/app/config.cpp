@@ -150,6 +150,14 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
         {"max_age_s", w.Seconds(&h->max_age_ms)},
     };
   };
+  auto retention_handlers = [&](RetentionLimits* r) {
+    return std::map<std::string, Walker::Handler>{
+        {"max_events", w.Scalar<uint64_t>(&r->max_events)},
+        {"max_bytes", w.Scalar<uint64_t>(&r->max_bytes)},
+        {"max_age_s", w.Seconds(&r->max_age_ms)},
+    };
+  };
+  std::string durability;
   size_t max_event_bytes = c.http.decode.max_event_bytes;
   std::map<std::string, Walker::Handler> top = {
       {"listen", w.Scalar<std::string>(&listen)},
@@ -179,6 +187,17 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
        [&](const YAML::Node& n, const std::string& p) {
          w.Map(n, p, history_handlers(&c.hub.history));
        }},
+      {"store",
+       [&](const YAML::Node& n, const std::string& p) {
+         w.Map(n, p,
+               {{"enabled", w.Scalar<bool>(&c.store_enabled)},
+                {"durability", w.Scalar<std::string>(&durability)},
+                {"max_queue_events", w.Scalar<size_t>(&c.store.max_queue_events, 1000)},
+                {"max_db_bytes", w.Scalar<uint64_t>(&c.store.max_db_bytes)},
+                {"retention", [&](const YAML::Node& rn, const std::string& rp) {
+                   w.Map(rn, rp, retention_handlers(&c.hub.retention));
+                 }}});
+       }},
       {"freshness",
        [&](const YAML::Node& n, const std::string& p) {
          w.Map(n, p, {{"warn_after_s", w.Seconds(&c.hub.warn_after_ms)},
@@ -197,23 +216,40 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
        }},
       {"streams",
        [&](const YAML::Node& n, const std::string& p) {
-         if (!n.IsSequence()) return w.Fail(p, "must be a list of {pattern, history, slow_client}");
+         if (!n.IsSequence()) {
+           return w.Fail(p, "must be a list of {pattern, history, slow_client, durability, "
+                            "retention}");
+         }
          for (size_t i = 0; i < n.size(); ++i) {
            std::string ip = p + "[" + std::to_string(i) + "]";
-           std::string pattern, policy;
+           std::string pattern, policy, dur;
            HistoryLimits h = c.hub.history;  // note: defaults as parsed so far
-           bool has_history = false;
+           RetentionLimits r = c.hub.retention;
+           bool has_history = false, has_retention = false;
            w.Map(n[i], ip,
                  {{"pattern", w.Scalar<std::string>(&pattern)},
                   {"slow_client", w.Scalar<std::string>(&policy)},
+                  {"durability", w.Scalar<std::string>(&dur)},
                   {"history", [&](const YAML::Node& hn, const std::string& hp) {
                      has_history = true;
                      w.Map(hn, hp, history_handlers(&h));
+                   }},
+                  {"retention", [&](const YAML::Node& rn, const std::string& rp) {
+                     has_retention = true;
+                     w.Map(rn, rp, retention_handlers(&r));
                    }}});
            if (!w.status().ok()) return;
            auto parsed = Pattern::Parse(pattern);
            if (!parsed.ok()) return w.Fail(ip + ".pattern", parsed.status().message());
-           if (has_history) c.hub.rules.push_back(StreamRule{*parsed, h});
+           StreamRule rule{*parsed, std::nullopt, std::nullopt, std::nullopt};
+           if (has_history) rule.history = h;
+           if (has_retention) rule.retention = r;
+           if (!dur.empty()) {
+             auto d = ParseDurability(dur);
+             if (!d.ok()) return w.Fail(ip + ".durability", d.status().message());
+             rule.durability = *d;
+           }
+           if (rule.history || rule.retention || rule.durability) c.hub.rules.push_back(rule);
            if (!policy.empty()) {
              auto pol = ParsePolicy(policy);
              if (!pol.ok()) return w.Fail(ip + ".slow_client", pol.status().message());
@@ -225,6 +261,14 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   w.Map(root, "", top);
   if (!w.status().ok()) return w.status();
   c.http.decode.max_event_bytes = max_event_bytes;
+  if (!durability.empty()) {
+    auto d = ParseDurability(durability);
+    if (!d.ok()) {
+      return Status::InvalidArgument("bad_config",
+                                     source + ": store.durability: " + d.status().message());
+    }
+    c.hub.durability = *d;
+  }
   if (!listen.empty()) {
     if (Status st = SetListen(&c, listen); !st.ok()) {
       return Status::InvalidArgument("bad_config", source + ": listen: " + st.message());

@@ -18,6 +18,8 @@ struct Config {
   FanoutOptions fanout;
   HubOptions hub;
   std::string data_dir = "./livehub-data";
+  bool store_enabled = true;  // false: every stream is memory-only
+  StoreOptions store;         // path is set from data_dir
   bool demo = true;
   int64_t demo_interval_ms = 100;  // demo sensors publish at 10 Hz
   std::string log_level = "info";

@@ -51,7 +51,17 @@ int RunServe(const ServeFlags& flags) {
   }
 
   MetricsRegistry metrics;
-  Hub hub(config.hub, SystemClock::Get(), &metrics);
+  std::unique_ptr<Store> store;
+  if (config.store_enabled) {
+    config.store.path = (std::filesystem::path(config.data_dir) / "livehub.db").string();
+    auto opened = Store::Open(config.store, &metrics);
+    if (!opened.ok()) {
+      std::cerr << "livehub: " << opened.status().message() << "\n";
+      return 2;
+    }
+    store = std::move(*opened);
+  }
+  Hub hub(config.hub, SystemClock::Get(), &metrics, store.get());
   FanoutContext fanout;
   fanout.hub = &hub;
   fanout.options = config.fanout;
@@ -96,6 +106,9 @@ int RunServe(const ServeFlags& flags) {
   });
   stopped.get_future().wait_for(std::chrono::seconds(2));
   server.Stop();
+  // Commit what is queued and mark the store cleanly closed, while the
+  // streams its callbacks refer to still exist.
+  store.reset();
   LogLine(LogLevel::kInfo, "stopped");
   return 0;
 }

@@ -50,6 +50,9 @@ class Status {
   static Status Unavailable(std::string message) {
     return Status(StatusCode::kUnavailable, "unavailable", std::move(message));
   }
+  static Status Unavailable(std::string reason, std::string message) {
+    return Status(StatusCode::kUnavailable, std::move(reason), std::move(message));
+  }
   static Status Internal(std::string message) {
     return Status(StatusCode::kInternal, "internal", std::move(message));
   }

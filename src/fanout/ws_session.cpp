@@ -235,18 +235,28 @@ void WsSession::HandleOp(std::string_view text) {
     simdjson::dom::element data;
     if (doc["data"].get(data)) return bad("op 'publish' needs a field \"data\"");
     std::vector<std::string> one{simdjson::minify(data)};
-    auto ack = ctx_->hub->Publish(name, one);
-    if (!ack.ok()) {
-      count_error(ack.status().reason().c_str());
-      return SendError(id, ack.status().reason(), ack.status().message());
-    }
-    std::string reply;
-    JsonWriter w(&reply);
-    w.BeginObject().Field("type", "published");
-    if (id >= 0) w.Field("id", id);
-    w.Field("stream", ack->stream).Field("epoch", ack->epoch);
-    w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
-    return EnqueueControl("published", std::move(reply));
+    // A `sync` stream answers after the commit, from the store's thread;
+    // EnqueueControl is thread-safe and the capture keeps the session alive.
+    auto reply = [self = std::static_pointer_cast<WsSession>(shared_from_this()),
+                  id](const Result<PublishAck>& ack) {
+      if (!ack.ok()) {
+        self->ctx_->hub->metrics()
+            ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
+                         "reason=\"" + ack.status().reason() + "\"")
+            ->Add();
+        return self->SendError(id, ack.status().reason(), ack.status().message());
+      }
+      std::string json;
+      JsonWriter w(&json);
+      w.BeginObject().Field("type", "published");
+      if (id >= 0) w.Field("id", id);
+      w.Field("stream", ack->stream).Field("epoch", ack->epoch);
+      w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+      self->EnqueueControl("published", std::move(json));
+    };
+    auto ack = ctx_->hub->Publish(name, one, false, reply);
+    if (ack) reply(*ack);
+    return;
   }
   if (op == "status" || op == "history") {
     std::string_view name;

@@ -61,7 +61,21 @@ Result<uint64_t> QueryUint(const HttpRequestView& req, std::string_view key, uin
   return v;
 }
 
-HttpResponse Publish(const RestContext& ctx, const HttpRequestView& req, std::string_view name) {
+HttpResponse PublishReply(const Result<PublishAck>& ack) {
+  if (!ack.ok()) {
+    HttpResponse r = ErrorResponse(ack.status());
+    if (ack.status().code() == StatusCode::kUnavailable) r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Field("stream", ack->stream).Field("epoch", ack->epoch);
+  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+  return Json(200, std::move(body));
+}
+
+std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestView& req,
+                                    std::string_view name) {
   // curl -d sends application/x-www-form-urlencoded by default; a publish
   // body is never a form, so read it as JSON.
   std::string_view ct = req.content_type;
@@ -84,13 +98,12 @@ HttpResponse Publish(const RestContext& ctx, const HttpRequestView& req, std::st
         ->Add();
     return ErrorResponse(st);
   }
-  auto ack = ctx.hub->Publish(name, events);
-  if (!ack.ok()) return ErrorResponse(ack.status());
-  std::string body;
-  JsonWriter w(&body);
-  w.BeginObject().Field("stream", ack->stream).Field("epoch", ack->epoch);
-  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
-  return Json(200, std::move(body));
+  auto ack = ctx.hub->Publish(name, events, false,
+                              [reply = ctx.reply_later](Result<PublishAck> committed) {
+                                reply(PublishReply(committed));
+                              });
+  if (!ack) return std::nullopt;  // sync: the reply follows the commit
+  return PublishReply(*ack);
 }
 
 HttpResponse Streams(const RestContext& ctx) {
@@ -182,7 +195,7 @@ HttpResponse ErrorResponse(const Status& st) {
   return r;
 }
 
-HttpResponse HandleRest(const RestContext& ctx, const HttpRequestView& req) {
+std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequestView& req) {
   const std::string& p = req.path;
   auto method_is = [&](std::string_view m) { return req.method == m; };
   auto not_allowed = [&](const char* allowed) {

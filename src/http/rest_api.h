@@ -4,7 +4,9 @@
 // Thread safety: thread-safe (the Hub is).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +37,9 @@ struct RestContext {
   Hub* hub;
   DecodeLimits decode;
   const std::string* index_html;
+  // For replies that come later (a publish to a `sync` stream answers after
+  // the commit): called once, from another thread.
+  std::function<void(HttpResponse)> reply_later;
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad
@@ -45,6 +50,7 @@ Status ParseTarget(std::string_view target, std::string* path,
 // {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code.
 HttpResponse ErrorResponse(const Status& st);
 
-HttpResponse HandleRest(const RestContext& ctx, const HttpRequestView& req);
+// The response, or nullopt when it will come through ctx.reply_later.
+std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequestView& req);
 
 }  // namespace livehub

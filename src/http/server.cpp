@@ -122,10 +122,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (view.path == "/v1/sse") return StartSse(view);
     view.content_type = req[http::field::content_type];
     view.body = req.body();
-    RestContext ctx{server_->hub(), server_->options().decode, &server_->index_html()};
-    HttpResponse r = HandleRest(ctx, view);
+    const bool keep_alive = req.keep_alive();
+    RestContext ctx{server_->hub(), server_->options().decode, &server_->index_html(),
+                    [self = shared_from_this(), keep_alive](HttpResponse r) {
+                      asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
+                        self->Reply(std::move(r), keep_alive);
+                      });
+                    }};
+    std::optional<HttpResponse> r = HandleRest(ctx, view);
+    if (r) Reply(std::move(*r), keep_alive);
+  }
+
+  void Reply(HttpResponse r, bool keep_alive) {
     if (r.status >= 400) Count("status_" + std::to_string(r.status));
-    Write(std::move(r), req.keep_alive());
+    Write(std::move(r), keep_alive);
   }
 
   bool AtConnectionLimit() {

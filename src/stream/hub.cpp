@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <future>
 #include <random>
 
 #include "core/json_writer.h"
@@ -9,8 +10,8 @@
 
 namespace livehub {
 
-Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics)
-    : options_(std::move(options)), clock_(clock), metrics_(metrics) {
+Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics, Store* store)
+    : options_(std::move(options)), clock_(clock), metrics_(metrics), store_(store) {
   events_published_ = metrics_->GetCounter("events_published_total",
                                            "Events appended to streams (all sources).");
   bytes_published_ =
@@ -20,6 +21,68 @@ Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics)
   epoch_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
                 static_cast<uint64_t>(clock_->NowMs());
   metrics_->AddCollector([this](std::string* out) { RenderStreamMetrics(out); });
+  if (store_) RestoreFromStore();
+}
+
+Durability Hub::DurabilityFor(std::string_view name) const {
+  if (!store_ || name.starts_with(kSysPrefix)) return Durability::kMemory;
+  for (const StreamRule& r : options_.rules) {
+    if (r.durability && r.pattern.Matches(name)) return *r.durability;
+  }
+  return options_.durability;
+}
+
+HistoryLimits Hub::HistoryFor(std::string_view name) const {
+  for (const StreamRule& r : options_.rules) {
+    if (r.history && r.pattern.Matches(name)) return *r.history;
+  }
+  return options_.history;
+}
+
+RetentionLimits Hub::RetentionFor(std::string_view name) const {
+  for (const StreamRule& r : options_.rules) {
+    if (r.retention && r.pattern.Matches(name)) return *r.retention;
+  }
+  return options_.retention;
+}
+
+void Hub::RestoreFromStore() {
+  const bool crashed = store_->previous_run_crashed();
+  size_t restored = 0, new_epochs = 0;
+  for (const StoredStream& ss : store_->loaded()) {
+    const Durability d = DurabilityFor(ss.name);
+    if (d == Durability::kMemory || !ValidateStreamName(ss.name).ok()) continue;
+    // After a crash an `async` stream may have acknowledged (and delivered)
+    // events that never reached the disk: its seqs would be reused for other
+    // data. A new epoch tells every client to reset instead.
+    std::string epoch = ss.epoch;
+    if (crashed && d == Durability::kAsync) {
+      epoch = NewEpoch();
+      ++new_epochs;
+    }
+    const HistoryLimits limits = HistoryFor(ss.name);
+    auto stream = std::make_unique<Stream>(ss.name, epoch, limits, clock_);
+    const int64_t id = store_->AddStream(ss.name, epoch, ss.created_ms, ss.last_seq);
+    store_->SetRetention(id, RetentionFor(ss.name));
+    stream->SetStorage(StreamStorage{store_, id, d});
+    std::vector<StoredEvent> rows;
+    const uint64_t want = std::min<uint64_t>(limits.max_events, ss.events);
+    if (want > 0) {
+      (void)store_->Read(id, ss.last_seq - want + 1, ss.last_seq, want, limits.max_bytes, &rows);
+    }
+    std::vector<EventPtr> recent;
+    const int64_t mono = clock_->MonoNs();
+    for (const StoredEvent& r : rows) {
+      recent.push_back(MakeEvent(stream.get(), ss.name, epoch, r.seq, r.ts_ms, mono, r.data));
+    }
+    stream->Restore(ss.last_seq + 1, ss.last_ts_ms, recent);
+    streams_.emplace(ss.name, std::move(stream));
+    ++restored;
+  }
+  LogLine(LogLevel::kInfo, "store restored",
+          ",\"streams\":" + std::to_string(restored) + ",\"new_epochs\":" +
+              std::to_string(new_epochs) + ",\"previous_run_crashed\":" +
+              (crashed ? "true" : "false"));
 }
 
 std::string Hub::NewEpoch() {
@@ -58,15 +121,13 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
                                 " streams, limits.max_streams is " +
                                 std::to_string(options_.max_streams));
   }
-  HistoryLimits limits = options_.history;
-  for (const StreamRule& rule : options_.rules) {
-    if (rule.pattern.Matches(name)) {
-      limits = rule.history;
-      break;
-    }
-  }
-  auto stream = std::make_unique<Stream>(std::string(name), NewEpoch(), limits, clock_);
+  auto stream = std::make_unique<Stream>(std::string(name), NewEpoch(), HistoryFor(name), clock_);
   Stream* s = stream.get();
+  if (Durability d = DurabilityFor(name); d != Durability::kMemory) {
+    const int64_t id = store_->AddStream(s->name(), s->epoch(), clock_->NowMs(), 0);
+    store_->SetRetention(id, RetentionFor(name));
+    s->SetStorage(StreamStorage{store_, id, d});
+  }
   streams_.emplace(std::string(name), std::move(stream));
   streams_created_->Add();
   // Wildcard subscribers get the new stream before its first event.
@@ -77,21 +138,38 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   return s;
 }
 
-Result<PublishAck> Hub::Publish(std::string_view name, const std::vector<std::string>& datas,
-                                bool allow_system) {
+std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
+                                               const std::vector<std::string>& datas,
+                                               bool allow_system, PublishDone on_commit) {
+  using R = Result<PublishAck>;
   if (!allow_system && name.starts_with(kSysPrefix)) {
-    return Status::PermissionDenied("streams under '$sys/' are written only by the hub");
+    return R(Status::PermissionDenied("streams under '$sys/' are written only by the hub"));
   }
-  if (Status st = ValidateStreamName(name, allow_system); !st.ok()) return st;
-  if (datas.empty()) return Status::InvalidArgument("empty_batch", "nothing to publish");
+  if (Status st = ValidateStreamName(name, allow_system); !st.ok()) return R(st);
+  if (datas.empty()) return R(Status::InvalidArgument("empty_batch", "nothing to publish"));
   auto stream = GetOrCreate(name);
-  if (!stream.ok()) return stream.status();
-  PublishAck ack = (*stream)->Append(datas);
+  if (!stream.ok()) return R(stream.status());
+  auto result = (*stream)->Append(datas, std::move(on_commit));
+  if (result && !result->ok()) {
+    metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                         "reason=\"" + result->status().reason() + "\"")
+        ->Add();
+    return result;
+  }
   events_published_->Add(datas.size());
   size_t bytes = 0;
   for (const auto& d : datas) bytes += d.size();
   bytes_published_->Add(bytes);
-  return ack;
+  return result;
+}
+
+Result<PublishAck> Hub::Publish(std::string_view name, const std::vector<std::string>& datas,
+                                bool allow_system) {
+  auto done = std::make_shared<std::promise<Result<PublishAck>>>();
+  auto now = Publish(name, datas, allow_system,
+                     [done](Result<PublishAck> r) { done->set_value(std::move(r)); });
+  if (now) return std::move(*now);
+  return done->get_future().get();
 }
 
 Stream* Hub::Find(std::string_view name) const {

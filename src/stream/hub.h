@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -22,14 +23,20 @@
 
 namespace livehub {
 
+// Per stream-pattern settings; for each setting the first rule that sets it
+// wins, else the default in HubOptions applies.
 struct StreamRule {
   Pattern pattern;
-  HistoryLimits history;
+  std::optional<HistoryLimits> history;
+  std::optional<Durability> durability;
+  std::optional<RetentionLimits> retention;
 };
 
 struct HubOptions {
   size_t max_streams = 100'000;
   HistoryLimits history;          // default for every stream
+  Durability durability = Durability::kAsync;  // with a store; `$sys/` is always memory
+  RetentionLimits retention;      // stored history, default for every stream
   std::vector<StreamRule> rules;  // first matching rule wins
   int64_t warn_after_ms = 10'000;   // freshness: "warn" when the latest event is this old
   int64_t stale_after_ms = 60'000;  // ...and "stale" from this age
@@ -45,12 +52,21 @@ class StreamWatcher {
 
 class Hub {
  public:
-  Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics);
+  // With a store, the streams it holds are restored (seq, epoch, recent
+  // history); after a crash, `async` streams start a new epoch because their
+  // last acknowledged events may be gone.
+  Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics, Store* store = nullptr);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
   // Validates the name, creates the stream if needed, appends atomically.
-  // allow_system lets the hub itself write "$sys/..." streams.
+  // allow_system lets the hub itself write "$sys/..." streams. Returns the
+  // result at once, or nullopt for a `sync` stream: `on_commit` then gets it
+  // from the store's writer thread once committed (see Stream::Append).
+  std::optional<Result<PublishAck>> Publish(std::string_view stream,
+                                            const std::vector<std::string>& datas,
+                                            bool allow_system, PublishDone on_commit);
+  // The same, waiting for the commit of a `sync` stream.
   Result<PublishAck> Publish(std::string_view stream, const std::vector<std::string>& datas,
                              bool allow_system = false);
 
@@ -76,6 +92,7 @@ class Hub {
   const Clock* clock() const { return clock_; }
   MetricsRegistry* metrics() const { return metrics_; }
   const HubOptions& options() const { return options_; }
+  Store* store() const { return store_; }
 
  private:
   struct WatchEntry {
@@ -86,10 +103,15 @@ class Hub {
   Result<Stream*> GetOrCreate(std::string_view name);
   std::string NewEpoch();
   void RenderStreamMetrics(std::string* out) const;
+  void RestoreFromStore();
+  Durability DurabilityFor(std::string_view name) const;
+  HistoryLimits HistoryFor(std::string_view name) const;
+  RetentionLimits RetentionFor(std::string_view name) const;
 
   const HubOptions options_;
   const Clock* clock_;
   MetricsRegistry* metrics_;
+  Store* store_;
   Counter* events_published_;
   Counter* bytes_published_;
   Counter* streams_created_;

@@ -9,44 +9,141 @@ Stream::Stream(std::string name, std::string epoch, HistoryLimits limits, const 
       created_ms_(clock->NowMs()),
       ring_(limits) {}
 
-PublishAck Stream::Append(const std::vector<std::string>& datas) {
-  PublishAck ack{name_, epoch_, 0, 0};
+void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms,
+                     const std::vector<EventPtr>& recent) {
   std::lock_guard lock(mu_);
+  ring_.ResetTo(recent.empty() ? next_seq : recent.front()->seq);
+  for (const EventPtr& ev : recent) evicted_ += ring_.Append(ev);
+  if (ring_.next_seq() != next_seq) ring_.ResetTo(next_seq);  // not contiguous: serve from store
+  next_seq_ = next_seq;
+  latest_ts_ms_ = latest_ts_ms;
+}
+
+void Stream::AppendLocked(const EventPtr& ev) {
+  evicted_ += ring_.Append(ev);
+  for (const auto& a : attachments_) {
+    if (a->live) {
+      a->next_seq = ev->seq + 1;
+      a->subscriber->OnEvent(ev);
+    }
+  }
+}
+
+std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>& datas,
+                                                 PublishDone on_commit) {
+  PublishAck ack{name_, epoch_, 0, 0};
+  Store* store = storage_.durability == Durability::kMemory ? nullptr : storage_.store;
+  std::lock_guard lock(mu_);
+  if (store) {
+    if (Status st = store->Writable(); !st.ok()) return Result<PublishAck>(st);
+  }
   const int64_t now_ms = clock_->NowMs();
   const int64_t mono = clock_->MonoNs();
   // ts never goes backwards within a stream, even if the wall clock does.
   const int64_t ts = now_ms > latest_ts_ms_ ? now_ms : latest_ts_ms_;
-  ack.first_seq = ring_.next_seq();
+  ack.first_seq = next_seq_;
+  std::vector<StoreRecord> records;
+  if (store) records.reserve(datas.size());
+  const bool sync = store && storage_.durability == Durability::kSync;
   for (const std::string& data : datas) {
-    EventPtr ev = MakeEvent(this, name_, epoch_, ring_.next_seq(), ts, mono, data);
+    EventPtr ev = MakeEvent(this, name_, epoch_, next_seq_++, ts, mono, data);
     bytes_in_ += data.size();
-    evicted_ += ring_.Append(ev);
-    for (const auto& a : attachments_) {
-      if (a->live) {
-        a->next_seq = ev->seq + 1;
-        a->subscriber->OnEvent(ev);
-      }
+    if (store) records.push_back(StoreRecord{ev->seq, ts, ev->data(), ev});
+    if (sync) {
+      pending_.push_back(std::move(ev));
+    } else {
+      AppendLocked(ev);
     }
   }
-  ack.last_seq = ring_.next_seq() - 1;
+  ack.last_seq = next_seq_ - 1;
   events_in_ += datas.size();
   latest_ts_ms_ = ts;
   CountRateLocked(now_ms, datas.size());
-  return ack;
+  if (!store) return Result<PublishAck>(std::move(ack));
+  if (!sync) {
+    store->Enqueue(storage_.id, std::move(records), nullptr);
+    return Result<PublishAck>(std::move(ack));
+  }
+  // Queued under the stream lock, so commits (FIFO) come in seq order.
+  store->Enqueue(storage_.id, std::move(records),
+                 [this, ack, done = std::move(on_commit)]() mutable {
+                   CommitPending(ack.last_seq);
+                   if (done) done(Result<PublishAck>(std::move(ack)));
+                 });
+  return std::nullopt;
+}
+
+PublishAck Stream::Append(const std::vector<std::string>& datas) {
+  auto r = Append(datas, nullptr);
+  return r && r->ok() ? std::move(**r) : PublishAck{name_, epoch_, 0, 0};
+}
+
+void Stream::CommitPending(uint64_t last_seq) {
+  std::lock_guard lock(mu_);
+  while (!pending_.empty() && pending_.front()->seq <= last_seq) {
+    AppendLocked(pending_.front());
+    pending_.pop_front();
+  }
+}
+
+std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limit,
+                                         size_t max_bytes) const {
+  std::vector<EventPtr> out;
+  if (!storage_.store || from > to) return out;
+  std::vector<StoredEvent> rows;
+  if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
+  const int64_t mono = clock_->MonoNs();
+  out.reserve(rows.size());
+  for (const StoredEvent& r : rows) {
+    out.push_back(MakeEvent(const_cast<Stream*>(this), name_, epoch_, r.seq, r.ts_ms, mono,
+                            r.data));
+  }
+  return out;
+}
+
+uint64_t Stream::OldestAvailableLocked() const {
+  uint64_t first = ring_.first_seq();
+  if (storage_.store) first = std::min(first, storage_.store->FirstSeq(storage_.id));
+  return first;
 }
 
 Status Stream::Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out, bool* has_more,
                     uint64_t* next_seq) const {
-  std::lock_guard lock(mu_);
   if (from_seq == 0) from_seq = 1;
-  const uint64_t first = ring_.first_seq();
-  if (from_seq < first) {
-    return Status::Evicted("seq " + std::to_string(from_seq) + " of stream '" + name_ +
-                           "' is no longer held; the oldest available seq is " +
-                           std::to_string(first))
-        .WithDetail(first);
+  uint64_t ring_first;
+  {
+    std::lock_guard lock(mu_);
+    ring_first = ring_.first_seq();
   }
   uint64_t seq = from_seq;
+  if (seq < ring_first && storage_.store) {
+    // Older than memory: read the store (outside the lock).
+    std::vector<EventPtr> stored = ReadStored(seq, ring_first - 1, limit, 64u << 20);
+    for (EventPtr& ev : stored) {
+      if (ev->seq != seq) break;  // a hole (retention ran meanwhile): stop here
+      out->push_back(std::move(ev));
+      ++seq;
+    }
+    if (out->size() >= limit || (!out->empty() && seq < ring_first)) {
+      *has_more = true;
+      *next_seq = seq;
+      return Status::Ok();
+    }
+  }
+  std::lock_guard lock(mu_);
+  const uint64_t first = ring_.first_seq();
+  if (seq < first) {
+    if (!out->empty()) {  // memory moved on while we read the store: next call
+      *has_more = true;
+      *next_seq = seq;
+      return Status::Ok();
+    }
+    const uint64_t oldest = OldestAvailableLocked();
+    return Status::Evicted("seq " + std::to_string(from_seq) + " of stream '" + name_ +
+                           "' is no longer held; the oldest available seq is " +
+                           std::to_string(oldest))
+        .WithDetail(oldest);
+  }
   while (seq < ring_.next_seq() && out->size() < limit) {
     out->push_back(*ring_.Find(seq));
     ++seq;
@@ -60,7 +157,7 @@ std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint
   auto a = std::make_shared<Attachment>();
   a->subscriber = std::move(sub);
   std::lock_guard lock(mu_);
-  const uint64_t live_seq = ring_.next_seq();
+  const uint64_t live_seq = ring_.next_seq();  // sync: pending events come later
   a->next_seq = (start_seq == 0 || start_seq > live_seq) ? live_seq : start_seq;
   // Never live at attach: the subscriber's own thread flips it with
   // CatchUp(), so it can send its `subscribed` reply before any event.
@@ -82,9 +179,30 @@ void Stream::Detach(const std::shared_ptr<Attachment>& a) {
 }
 
 bool Stream::CatchUp(Attachment* a, size_t budget_bytes) {
-  std::lock_guard lock(mu_);
-  bool live = a->live;
-  if (!live) DeliverCatchUpLocked(a, budget_bytes, &live);
+  std::unique_lock lock(mu_);
+  if (a->live) return true;
+  if (storage_.store && a->next_seq < ring_.first_seq()) {
+    // Older than memory: read a budget's worth from the store without
+    // holding the lock (publishers keep going), then deliver under it.
+    // Only this subscriber's thread moves a catching-up attachment.
+    const uint64_t from = a->next_seq, to = ring_.first_seq() - 1;
+    lock.unlock();
+    std::vector<EventPtr> stored = ReadStored(from, to, 10'000, budget_bytes);
+    lock.lock();
+    if (!stored.empty()) {
+      for (const EventPtr& ev : stored) {
+        if (ev->seq < a->next_seq) continue;
+        if (ev->seq > a->next_seq) {
+          a->subscriber->OnGap(this, a->next_seq, ev->seq - 1, "evicted");
+        }
+        a->subscriber->OnEvent(ev);
+        a->next_seq = ev->seq + 1;
+      }
+      return false;  // the next call continues (from the store or memory)
+    }
+  }
+  bool live = false;
+  DeliverCatchUpLocked(a, budget_bytes, &live);
   return live;
 }
 
@@ -143,7 +261,7 @@ uint64_t Stream::latest_seq() const {
 
 uint64_t Stream::first_seq() const {
   std::lock_guard lock(mu_);
-  return ring_.first_seq();
+  return OldestAvailableLocked();
 }
 
 size_t Stream::EvictExpired() {

@@ -8,8 +8,11 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +20,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "stream/event.h"
+#include "store/store.h"
 #include "stream/history_ring.h"
 
 namespace livehub {
@@ -72,6 +76,14 @@ struct PublishAck {
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
 };
+using PublishDone = std::function<void(Result<PublishAck>)>;
+
+// Where a stream's events are kept beyond memory (see store/store.h).
+struct StreamStorage {
+  Store* store = nullptr;  // null: memory only
+  int64_t id = 0;          // the stream's id in the store
+  Durability durability = Durability::kMemory;
+};
 
 class Stream {
  public:
@@ -82,12 +94,27 @@ class Stream {
   const std::string& name() const { return name_; }
   const std::string& epoch() const { return epoch_; }
 
+  // Set once, before the stream is shared.
+  void SetStorage(StreamStorage storage) { storage_ = storage; }
+  const StreamStorage& storage() const { return storage_; }
+  // Restart: the next seq to assign and the newest stored events (ascending,
+  // ending at next_seq - 1), which become the in-memory history.
+  void Restore(uint64_t next_seq, int64_t latest_ts_ms, const std::vector<EventPtr>& recent);
+
   // Appends events (compact JSON data each) atomically: contiguous seqs, one
-  // ts, all delivered before any later append. Never fails.
+  // ts, all delivered before any later append. For `memory` and `async`
+  // streams the result is returned at once; for `sync` ones it returns
+  // nullopt and `on_commit` is called (on the store's writer thread) once the
+  // events are committed — only then are they delivered and in history.
+  // Fails only with `store_unavailable` (nothing sequenced).
+  std::optional<Result<PublishAck>> Append(const std::vector<std::string>& datas,
+                                           PublishDone on_commit);
+  // Memory and async streams only (tests, the demo).
   PublishAck Append(const std::vector<std::string>& datas);
 
-  // Copies up to `limit` events with seq >= from_seq into *out. Evicted if
-  // from_seq < first held seq (detail() is the oldest held seq).
+  // Copies up to `limit` events with seq >= from_seq into *out, from the
+  // store when memory no longer holds them. Evicted if from_seq is older
+  // than anything held (detail() is the oldest available seq).
   Status Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out, bool* has_more,
               uint64_t* next_seq) const;
 
@@ -112,6 +139,13 @@ class Stream {
 
  private:
   void DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live);
+  // Ring append + live delivery of a sequenced (and, if sync, committed) event.
+  void AppendLocked(const EventPtr& ev);
+  void CommitPending(uint64_t last_seq);
+  // Events [from, to] read back from the store, as shareable events.
+  std::vector<EventPtr> ReadStored(uint64_t from, uint64_t to, size_t limit,
+                                   size_t max_bytes) const;
+  uint64_t OldestAvailableLocked() const;
   void CountRateLocked(int64_t now_ms, size_t n);
 
   const std::string name_;
@@ -119,8 +153,12 @@ class Stream {
   const Clock* clock_;
   const int64_t created_ms_;
 
+  StreamStorage storage_;
+
   mutable std::mutex mu_;
   HistoryRing ring_;
+  uint64_t next_seq_ = 1;             // next seq to assign (ahead of ring_ while sync commits)
+  std::deque<EventPtr> pending_;      // sync: sequenced, not yet committed
   int64_t latest_ts_ms_ = 0;
   uint64_t events_in_ = 0;
   uint64_t bytes_in_ = 0;

@@ -181,12 +181,12 @@ TEST(ParseConfigTest, ReadsStreamRulesInOrder) {
   ASSERT_EQ(c.hub.rules.size(), 2u);
   EXPECT_EQ(c.hub.rules[0].pattern.text(), "market/**");
   EXPECT_TRUE(c.hub.rules[0].pattern.Matches("market/a/b"));
-  EXPECT_EQ(c.hub.rules[0].history.max_events, 100000u);
-  EXPECT_EQ(c.hub.rules[0].history.max_age_ms, 86'400'000);
-  EXPECT_EQ(c.hub.rules[0].history.max_bytes, 1000000u);  // from top-level history
+  EXPECT_EQ(c.hub.rules[0].history->max_events, 100000u);
+  EXPECT_EQ(c.hub.rules[0].history->max_age_ms, 86'400'000);
+  EXPECT_EQ(c.hub.rules[0].history->max_bytes, 1000000u);  // from top-level history
   EXPECT_EQ(c.hub.rules[1].pattern.text(), "debug/*");
-  EXPECT_EQ(c.hub.rules[1].history.max_events, 100u);
-  EXPECT_EQ(c.hub.rules[1].history.max_age_ms, 3'600'000);  // default
+  EXPECT_EQ(c.hub.rules[1].history->max_events, 100u);
+  EXPECT_EQ(c.hub.rules[1].history->max_age_ms, 3'600'000);  // default
 
   ASSERT_EQ(c.fanout.rules.size(), 2u);
   EXPECT_EQ(c.fanout.rules[0].pattern.text(), "market/**");

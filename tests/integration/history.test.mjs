@@ -13,9 +13,9 @@ describe('history, status and streams', () => {
   before(async () => {
     srv = await startServer({
       streams: [
-        { pattern: 'count/**', history: { max_events: 20 } },
-        { pattern: 'bytes/**', history: { max_bytes: 16384 } },
-        { pattern: 'aged/**', history: { max_age_s: 1 } },
+        { pattern: 'count/**', durability: 'memory', history: { max_events: 20 } },
+        { pattern: 'bytes/**', durability: 'memory', history: { max_bytes: 16384 } },
+        { pattern: 'aged/**', durability: 'memory', history: { max_age_s: 1 } },
       ],
     });
   });

@@ -29,7 +29,7 @@ describe('resume', () => {
   const connect = async (opts) => { const c = await WsClient.connect(srv, opts); clients.push(c); return c; };
 
   before(async () => {
-    srv = await startServer({ streams: [{ pattern: 'tiny/**', history: { max_events: 10 } }] });
+    srv = await startServer({ streams: [{ pattern: 'tiny/**', durability: 'memory', history: { max_events: 10 } }] });
   });
   after(async () => {
     for (const c of clients) c.terminate();

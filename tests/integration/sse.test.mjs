@@ -38,7 +38,7 @@ describe('SSE', () => {
   before(async () => {
     srv = await startServer({
       subscribers: { sse_keepalive_s: 1 },
-      streams: [{ pattern: 'tiny/**', history: { max_events: 10 } }],
+      streams: [{ pattern: 'tiny/**', durability: 'memory', history: { max_events: 10 } }],
     });
   });
   after(async () => {
