@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/clock.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 
 namespace livehub {
@@ -381,42 +382,27 @@ void Store::WriterLoop() {
           failure_ = st.message();
         }
         if (first) {
-          LogLine(LogLevel::kError, "store commit failed",
-                  ",\"error\":\"" + st.message() + "\",\"retry_ms\":500");
+          std::string err;
+          AppendJsonString(&err, st.message());
+          LogLine(LogLevel::kError, "store commit failed", ",\"error\":" + err + ",\"retry_ms\":500");
         }
         // Shutting down and still failing: give up after about 5 s.
         if (stopping && ++failed_tries_while_stopping > 10) break;
         if (stopping) std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        continue;  // retry the same batch
+        // The same batch is retried on the next turn; retention below may
+        // free the space the commit needs.
+      } else {
+        OnCommitted(batch, events, MonoNs() - t0);
       }
-      commit_latency_->ObserveNs(MonoNs() - t0);
-      commits_->Add();
-      committed_events_->Add(events);
-      bool recovered;
-      {
-        std::lock_guard lock(mu_);
-        recovered = !failure_.empty();
-        failure_.clear();
-        queued_events_ -= events;
-        queue_depth_->Set(static_cast<int64_t>(queued_events_));
-      }
-      if (recovered) LogLine(LogLevel::kInfo, "store commits resumed", "");
-      for (Op& op : batch) {
-        if (op.done) op.done();
-      }
-      {
-        std::lock_guard lock(mu_);
-        committed_ops_ += batch.size();
-      }
-      flushed_.notify_all();
-      batch.clear();
     }
     if (MonoNs() - last_retention_ns >= options_.retention_interval_ms * 1'000'000) {
       last_retention_ns = MonoNs();
       uint64_t deleted = 0;
       if (Status st = ApplyRetention(NowMs(), &deleted); !st.ok()) {
         failures_->Add();
-        LogLine(LogLevel::kWarn, "store retention failed", ",\"error\":\"" + st.message() + "\"");
+        std::string err;
+        AppendJsonString(&err, st.message());
+        LogLine(LogLevel::kWarn, "store retention failed", ",\"error\":" + err);
       }
       retention_deleted_->Add(deleted);
       Stmt pc(wdb_, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
@@ -429,6 +415,30 @@ void Store::WriterLoop() {
     Exec(wdb_, "UPDATE meta SET value='1' WHERE key='clean_shutdown'");
     Exec(wdb_, "PRAGMA wal_checkpoint(TRUNCATE)");
   }
+}
+
+void Store::OnCommitted(std::vector<Op>& batch, size_t events, int64_t latency_ns) {
+  commit_latency_->ObserveNs(latency_ns);
+  commits_->Add();
+  committed_events_->Add(events);
+  bool recovered;
+  {
+    std::lock_guard lock(mu_);
+    recovered = !failure_.empty();
+    failure_.clear();
+    queued_events_ -= events;
+    queue_depth_->Set(static_cast<int64_t>(queued_events_));
+  }
+  if (recovered) LogLine(LogLevel::kInfo, "store commits resumed", "");
+  for (Op& op : batch) {
+    if (op.done) op.done();
+  }
+  {
+    std::lock_guard lock(mu_);
+    committed_ops_ += batch.size();
+  }
+  flushed_.notify_all();
+  batch.clear();
 }
 
 Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {

@@ -147,6 +147,7 @@ class Store {
   Status Init();
   void WriterLoop();
   Status Commit(std::vector<Op>& ops, size_t* events, size_t* bytes);
+  void OnCommitted(std::vector<Op>& batch, size_t events, int64_t latency_ns);
   Status ApplyRetention(int64_t now_ms, uint64_t* deleted);
   Status DeletePrefix(int64_t id, StreamState* st, uint64_t keep_from_seq, uint64_t* deleted);
   Status Exec(sqlite3* db, const char* sql);
