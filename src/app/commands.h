@@ -2,6 +2,7 @@
 // code and prints errors a user can act on to stderr.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,11 @@ int RunTail(const TailFlags& flags);
 
 // `livehub bench <scenario> [flags]`; argv[0] is "bench".
 int RunBenchMain(int argc, char** argv);
+
+// Offline store tools (src/app/store_tool.cpp).
+int RunStoreCheck(const std::string& data_dir);
+int RunStoreExport(const std::string& data_dir, const std::string& stream, uint64_t from_seq);
+int RunStoreImport(const std::string& data_dir, const std::string& stream,
+                   const std::string& file);
 
 }  // namespace livehub

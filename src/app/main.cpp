@@ -47,7 +47,28 @@ int main(int argc, char** argv) {
   tail_cmd->add_flag("--quiet", tail.quiet_control,
                      "Print only events (not subscribed/gap/health messages)");
 
+  std::string store_dir = "./livehub-data", store_stream, store_file = "-";
+  uint64_t store_from = 1;
+  auto* store_cmd = app.add_subcommand("store", "Offline tools for the embedded store");
+  store_cmd->require_subcommand(1);
+  auto* store_check = store_cmd->add_subcommand(
+      "check", "Check integrity; list every stream with its seq range, events and bytes");
+  auto* store_export =
+      store_cmd->add_subcommand("export", "Write a stream's stored events to stdout as NDJSON");
+  store_export->add_option("stream", store_stream, "Stream name")->required();
+  store_export->add_option("--from-seq", store_from, "First seq to export (default 1)");
+  auto* store_import = store_cmd->add_subcommand(
+      "import", "Append events from `store export` NDJSON to a stream (new seqs)");
+  store_import->add_option("stream", store_stream, "Stream name")->required();
+  store_import->add_option("file", store_file, "NDJSON file, or - for stdin (default -)");
+  for (auto* c : {store_check, store_export, store_import}) {
+    c->add_option("--data-dir", store_dir, "Data directory (default ./livehub-data)");
+  }
+
   CLI11_PARSE(app, argc, argv);
+  if (*store_check) return livehub::RunStoreCheck(store_dir);
+  if (*store_export) return livehub::RunStoreExport(store_dir, store_stream, store_from);
+  if (*store_import) return livehub::RunStoreImport(store_dir, store_stream, store_file);
   if (*serve_cmd) return livehub::RunServe(serve);
   if (*check_cmd) return livehub::RunCheckConfig(check_file);
   if (*pub_cmd) return livehub::RunPublish(pub);

@@ -53,6 +53,11 @@ int RunServe(const ServeFlags& flags) {
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
   if (config.store_enabled) {
+    auto lock = LockDataDir(config.data_dir);  // held (fd open) until exit
+    if (!lock.ok()) {
+      std::cerr << "livehub: " << lock.status().message() << "\n";
+      return 2;
+    }
     config.store.path = (std::filesystem::path(config.data_dir) / "livehub.db").string();
     auto opened = Store::Open(config.store, &metrics);
     if (!opened.ok()) {

@@ -2,8 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/json_writer.h"
@@ -74,6 +80,27 @@ int64_t NowMs() { return SystemClock::Get()->NowMs(); }
 int64_t MonoNs() { return SystemClock::Get()->MonoNs(); }
 
 }  // namespace
+
+Result<int> LockDataDir(const std::string& dir) {
+  const std::string path = dir + "/LOCK";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Status::Unavailable("data_dir_unusable",
+                               "cannot open '" + path + "': " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    ssize_t n = ::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    return Status::Unavailable(
+        "data_dir_in_use", "the data directory '" + dir + "' is in use by another livehub (pid " +
+                               std::string(holder, n > 0 ? static_cast<size_t>(n) : 0) +
+                               "); stop it first or use another --data-dir");
+  }
+  std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+  return fd;
+}
 
 Result<Durability> ParseDurability(std::string_view text) {
   if (text == "memory") return Durability::kMemory;
@@ -161,11 +188,15 @@ Status Store::Init() {
     Stmt c(wdb_, "SELECT value FROM meta WHERE key='clean_shutdown'");
     if (c.ok() && c.Step() == SQLITE_ROW) previous_run_crashed_ = c.Text(0) != "1";
   }
-  if (Status st = Exec(wdb_,
-                       "INSERT OR REPLACE INTO meta VALUES('schema_version','1');"
-                       "INSERT OR REPLACE INTO meta VALUES('clean_shutdown','0');");
+  if (Status st = Exec(wdb_, "INSERT OR REPLACE INTO meta VALUES('schema_version','1')");
       !st.ok()) {
     return refuse(st.message());
+  }
+  if (!options_.tool) {
+    if (Status st = Exec(wdb_, "INSERT OR REPLACE INTO meta VALUES('clean_shutdown','0')");
+        !st.ok()) {
+      return refuse(st.message());
+    }
   }
   Stmt q(wdb_,
          "SELECT id,name,epoch,created_ms,first_seq,last_seq,last_ts_ms,events,bytes "
@@ -412,7 +443,7 @@ void Store::WriterLoop() {
   // Clean stop: everything queued is committed.
   std::lock_guard lock(mu_);
   if (queue_.empty() && batch.empty() && failure_.empty()) {
-    Exec(wdb_, "UPDATE meta SET value='1' WHERE key='clean_shutdown'");
+    if (!options_.tool) Exec(wdb_, "UPDATE meta SET value='1' WHERE key='clean_shutdown'");
     Exec(wdb_, "PRAGMA wal_checkpoint(TRUNCATE)");
   }
 }

@@ -51,7 +51,13 @@ struct StoreOptions {
   size_t max_batch_events = 50'000;    // events per transaction
   int64_t retention_interval_ms = 1000;
   uint64_t max_db_bytes = 0;           // 0: bounded by the disk only
+  bool tool = false;  // offline tools: keep the previous run's crash flag as it is
 };
+
+// Takes an exclusive lock on `dir`/LOCK so one data directory is used by one
+// process at a time (a hub, or an offline `livehub store` tool). Returns the
+// lock's file descriptor (keep it open), or an error naming the holder.
+Result<int> LockDataDir(const std::string& dir);
 
 struct StoredStream {
   int64_t id = 0;
