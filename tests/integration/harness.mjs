@@ -109,6 +109,14 @@ export class Server {
   // Last lines of the server's stderr, for failure messages.
   tail(n = 30) { return this.stderr.slice(-n).join('\n'); }
 
+  // kill -9: no shutdown path at all (crash tests).
+  async crash() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
+    live.delete(this.proc);
+    try { rmSync(this.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+
   // SIGTERM, then SIGKILL after `graceMs`. Returns {code, signal, killed}.
   async stop(graceMs = 5000) {
     let killed = false;
@@ -126,13 +134,14 @@ export class Server {
 
 // Starts `livehub serve` with `config` (an object written as YAML) and waits
 // for its `"msg":"listening"` log line to learn the port.
-export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false } = {}) {
+// `dataDir` keeps the store in a directory the caller owns (restart tests).
+export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false, dataDir: ownDataDir } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`livehub binary not found at ${BIN}; build it (cmake -S . -B build -G Ninja && ninja -C build livehub) or set LIVEHUB_BIN`);
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'livehub-it-'));
   const cfgPath = path.join(dir, 'config.yaml');
-  const dataDir = path.join(dir, 'data');
+  const dataDir = ownDataDir || path.join(dir, 'data');
   writeFileSync(cfgPath, toYaml(config));
   const args = ['serve', '--listen', '127.0.0.1:0', ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
