@@ -65,7 +65,7 @@ constexpr int kMaxStreams = 10'000;
 constexpr double kMaxDurationS = 600;
 constexpr double kMaxRate = 1'000'000;
 constexpr int kMaxPayload = 1 << 20;
-constexpr int kMaxPublishers = 64;
+constexpr int kMaxPublishers = 128;
 constexpr int kMaxPendingHandshakes = 256;   // connects in flight at once
 constexpr size_t kReadBufBytes = 256 << 10;  // one read() of the subscriber loop
 constexpr size_t kMaxHeadBytes = 16 << 10;   // HTTP response head
@@ -915,6 +915,7 @@ struct PublisherConfig {
   int payload = 100;
   double duration_s = 10;
   int connections = 16;  // keep-alive connections, one request in flight each
+  int batch = 1;         // events per request (a JSON array when > 1)
 };
 
 struct PublisherResult {
@@ -1052,15 +1053,22 @@ class Publisher {
     static constexpr std::string_view kOpen = "{\"t_ns\":", kPad = ",\"pad\":\"", kClose = "\"}";
     size_t fixed = kOpen.size() + static_cast<size_t>(t_len) + kPad.size() + kClose.size();
     size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
+    const size_t batch = static_cast<size_t>(cfg_.batch);
+    const size_t body = batch == 1 ? fixed + pad : 2 + batch * (fixed + pad) + (batch - 1);
     char head[256];
     int h = snprintf(head, sizeof head,
                      "POST /v1/publish/%s%u HTTP/1.1\r\nHost: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     kStreamPrefix, c.stream, host_header_.c_str(), fixed + pad);
+                     kStreamPrefix, c.stream, host_header_.c_str(), body);
     c.out.clear();  // keeps its capacity: no allocation per message
     c.out.append(head, static_cast<size_t>(h));
-    c.out.append(kOpen).append(t_ns, static_cast<size_t>(t_len)).append(kPad);
-    c.out.append(pad, 'x').append(kClose);
+    if (batch > 1) c.out.push_back('[');
+    for (size_t b = 0; b < batch; ++b) {
+      if (b) c.out.push_back(',');
+      c.out.append(kOpen).append(t_ns, static_cast<size_t>(t_len)).append(kPad);
+      c.out.append(pad, 'x').append(kClose);
+    }
+    if (batch > 1) c.out.push_back(']');
     c.out_off = 0;
     c.busy = true;
     ++result_.sent;
@@ -1115,7 +1123,7 @@ class Publisher {
       if (c.in.size() >= head_end + 4 + body_len) {
         int status = static_cast<int>(ParseU64(head, 9));
         if (status == 200) {
-          ++result_.published[c.stream];
+          result_.published[c.stream] += static_cast<uint64_t>(cfg_.batch);
         } else {
           ++result_.rejected;
           Note("publish to " + StreamName(static_cast<int>(c.stream)) + ": " +
@@ -1171,6 +1179,7 @@ struct BenchConfig {
   double drain_s = 2;
   double connect_timeout_s = 60;
   int publishers = 16;
+  int batch = 1;
   bool idle = false;
   double hold_s = 3;
   int hub_pid = 0;
@@ -1247,6 +1256,7 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   pc.payload = cfg.payload;
   pc.duration_s = cfg.duration_s;
   pc.connections = cfg.publishers;
+  pc.batch = cfg.batch;
   Publisher publisher(pc);
   std::string err;
   if (!publisher.Connect(&err)) {
@@ -1613,6 +1623,9 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
   cmd->add_option("--publishers", cfg->publishers,
                   "Publisher keep-alive connections, one request in flight each (default 16)")
       ->check(CLI::Range(1, kMaxPublishers));
+  cmd->add_option("--batch", cfg->batch,
+                  "Events per publish request, sent as a JSON array (default 1)")
+      ->check(CLI::Range(1, 10000));
   cmd->add_flag("--json", cfg->json, "Also print one JSON line per run");
 }
 
