@@ -50,6 +50,13 @@ int RunServe(const ServeFlags& flags) {
     return 2;
   }
 
+  if (config.demo) {
+    // Demo streams are stored like any other (so a restart shows resume
+    // working), but kept small: after the user's own rules, so those win.
+    StreamRule demo_rule{*Pattern::Parse("demo/**"), std::nullopt, std::nullopt,
+                         RetentionLimits{100'000, 64u << 20, 3'600'000}};
+    config.hub.rules.push_back(demo_rule);
+  }
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
   if (config.store_enabled) {

@@ -92,6 +92,14 @@ std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limi
   if (!storage_.store || from > to) return out;
   std::vector<StoredEvent> rows;
   if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
+  if ((rows.empty() || rows.front().seq != from) && storage_.store->Writable().ok()) {
+    // Memory may have evicted async events the writer has not committed
+    // yet (a burst larger than memory history): wait for the commit in
+    // progress (normally a few ms) rather than report them missing.
+    storage_.store->Flush(1000);
+    rows.clear();
+    if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
+  }
   const int64_t mono = clock_->MonoNs();
   out.reserve(rows.size());
   for (const StoredEvent& r : rows) {
