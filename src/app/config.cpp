@@ -194,6 +194,7 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                 {"durability", w.Scalar<std::string>(&durability)},
                 {"max_queue_events", w.Scalar<size_t>(&c.store.max_queue_events, 1000)},
                 {"max_db_bytes", w.Scalar<uint64_t>(&c.store.max_db_bytes)},
+                {"async_commit_delay_ms", w.Scalar<int64_t>(&c.store.async_commit_delay_ms)},
                 {"retention", [&](const YAML::Node& rn, const std::string& rp) {
                    w.Map(rn, rp, retention_handlers(&c.hub.retention));
                  }}});

@@ -306,10 +306,13 @@ void Store::Enqueue(int64_t stream_id, std::vector<StoreRecord> records,
   op.kind = Op::kEvents;
   op.stream_id = stream_id;
   op.records = std::move(records);
+  op.sync = static_cast<bool>(done);
   op.done = std::move(done);
+  const bool wake = idle_ || op.sync || queued_events_ >= options_.max_batch_events;
+  if (op.sync) ++queued_sync_ops_;
   queue_.push_back(std::move(op));
   ++enqueued_ops_;
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void Store::PutCursor(const std::string& source, const std::string& key,
@@ -389,13 +392,26 @@ void Store::WriterLoop() {
     {
       std::unique_lock lock(mu_);
       const bool retrying = !failure_.empty();
+      idle_ = true;
       cv_.wait_for(lock, std::chrono::milliseconds(retrying ? 500 : options_.retention_interval_ms),
                    [&] { return stop_ || (!retrying && !queue_.empty()); });
+      // Group commit for async-only work: gather for up to
+      // async_commit_delay_ms unless a sync publisher waits or the batch is
+      // full (enqueues do not wake us meanwhile: fewer wake-ups, fewer
+      // transactions).
+      if (!stop_ && !retrying && queued_sync_ops_ == 0 && options_.async_commit_delay_ms > 0) {
+        idle_ = false;
+        cv_.wait_for(lock, std::chrono::milliseconds(options_.async_commit_delay_ms), [&] {
+          return stop_ || queued_sync_ops_ > 0 || queued_events_ >= options_.max_batch_events;
+        });
+      }
+      idle_ = false;
       stopping = stop_;
       if (stop_ && queue_.empty() && batch.empty()) break;
       for (const Op& op : batch) batch_events += op.records.size();
       while (!queue_.empty() && batch_events < options_.max_batch_events) {
         batch_events += queue_.front().records.size();
+        if (queue_.front().sync) --queued_sync_ops_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -478,6 +494,15 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
     sqlite3_exec(wdb_, "ROLLBACK", nullptr, nullptr, nullptr);
     return st;
   };
+  // A batch with a `sync` publish waits for the WAL fsync (FULL); an
+  // all-async batch only writes the WAL (NORMAL: safe from a process crash,
+  // fsynced by the next FULL commit or checkpoint; see docs/operations.md).
+  const bool any_sync = std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.sync; });
+  if (any_sync != synchronous_full_) {
+    sqlite3_exec(wdb_, any_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                 nullptr, nullptr, nullptr);
+    synchronous_full_ = any_sync;
+  }
   if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("begin");
   }

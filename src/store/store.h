@@ -50,6 +50,7 @@ struct StoreOptions {
   size_t max_queue_events = 500'000;   // uncommitted events; past it publishes get 503
   size_t max_batch_events = 50'000;    // events per transaction
   int64_t retention_interval_ms = 1000;
+  int64_t async_commit_delay_ms = 2;   // async-only batches gather this long
   uint64_t max_db_bytes = 0;           // 0: bounded by the disk only
   bool tool = false;  // offline tools: keep the previous run's crash flag as it is
 };
@@ -107,7 +108,8 @@ class Store {
 
   // OK, or `store_unavailable` while commits fail or the queue is full.
   Status Writable() const;
-  // Queues events of one stream (ascending seqs). `done` may be empty.
+  // Queues events of one stream (ascending seqs). `done` may be empty; a
+  // non-empty `done` marks a `sync` publish: its transaction is fsynced.
   void Enqueue(int64_t stream_id, std::vector<StoreRecord> records, std::function<void()> done);
   // Queues a connector cursor, written in the same transaction as the events
   // queued before it.
@@ -133,6 +135,7 @@ class Store {
     int64_t stream_id = 0;
     std::vector<StoreRecord> records;
     std::function<void()> done;
+    bool sync = false;    // a publisher waits for this commit: fsync it
     std::string a, b, c;  // kStream: name, epoch; kCursor: source, key, value
     int64_t n = 0;        // kStream: created_ms
   };
@@ -161,6 +164,7 @@ class Store {
   const StoreOptions options_;
   sqlite3* wdb_ = nullptr;  // writer thread (and Init)
   sqlite3* rdb_ = nullptr;  // readers, under read_mu_
+  bool synchronous_full_ = true;  // writer thread
   std::mutex read_mu_;
   std::vector<StoredStream> loaded_;
   bool previous_run_crashed_ = false;
@@ -173,6 +177,8 @@ class Store {
   uint64_t enqueued_ops_ = 0;   // ops ever queued
   uint64_t committed_ops_ = 0;  // ops ever committed
   bool stop_ = false;
+  bool idle_ = false;              // the writer waits for work (wake it)
+  size_t queued_sync_ops_ = 0;     // sync publishes waiting in queue_
   std::string failure_;          // non-empty while commits fail
   std::unordered_map<int64_t, StreamState> streams_;  // guarded by mu_
   std::unordered_map<std::string, int64_t> ids_;      // name -> id, guarded by mu_
