@@ -233,7 +233,18 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     return r;
   }
   if (p == "/healthz") return Json(200, "{\"status\":\"ok\"}");
-  if (p == "/readyz") return Json(200, "{\"status\":\"ready\"}");
+  if (p == "/readyz") {
+    // Not ready while the store cannot commit: publishes would get 503.
+    if (Store* store = ctx.hub->store()) {
+      if (Status st = store->Writable(); !st.ok()) {
+        std::string body;
+        JsonWriter w(&body);
+        w.BeginObject().Field("status", "not_ready").Field("store", st.message()).EndObject();
+        return Json(503, std::move(body));
+      }
+    }
+    return Json(200, "{\"status\":\"ready\"}");
+  }
   if (p == "/" || p == "/index.html") return Index(ctx);
   return ErrorResponse(Status::NotFound("no route for " + std::string(req.method) + " " + p));
 }

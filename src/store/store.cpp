@@ -157,8 +157,9 @@ Status Store::Init() {
         "store_damaged",
         "the store '" + path + "' cannot be opened: " + why +
             ". livehub will not start over a damaged store. Run `livehub store check --data-dir "
-            "DIR` to see what is wrong, `livehub store repair --data-dir DIR` to salvage what "
-            "is readable, or restore the file from a backup (see docs/operations.md)");
+            "DIR` to see what is wrong; then restore the file from a backup, salvage rows with "
+            "the sqlite3 shell's .recover, or move it aside to start empty on purpose (see "
+            "docs/operations.md, Faults)");
   };
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &wdb_, flags, nullptr) != SQLITE_OK) {

@@ -213,6 +213,9 @@ describe('store: faults', () => {
       assert.match(refused.json.error.message, /full/);
       assert.equal(refused.headers.get('retry-after'), '1');
       assert.ok(await metricSum(srv, 'livehub_store_failures_total') > 0);
+      const notReady = await request(srv, 'GET', '/readyz');
+      assert.equal(notReady.status, 503, 'readyz while the store is full');
+      assert.match(notReady.json.store, /full/);
       // Retention frees space; publishing works again.
       let ok;
       await until(async () => {
@@ -223,6 +226,7 @@ describe('store: faults', () => {
       assert.equal(ok.first_seq, accepted.at(-1) + 1, 'seqs continue after the refusals');
       const st = (await request(srv, 'GET', `/v1/status/${s}`)).json;
       assert.equal(st.latest_seq, ok.last_seq);
+      assert.equal((await request(srv, 'GET', '/readyz')).status, 200);
     } finally {
       await srv.stop();
     }
