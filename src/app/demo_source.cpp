@@ -49,7 +49,7 @@ void DemoSource::Tick() {
     w.Field("humidity_pct", std::round(s.humidity * 10) / 10);
     w.Field("pm25", std::round(s.pm25 * 10) / 10).Field("co2_ppm", std::round(s.co2));
     w.EndObject();
-    (void)hub_->Publish(s.stream, {data});
+    (void)hub_->Publish(s.stream, {data}, false, nullptr);  // never waits for a commit
   }
   // Tickers trade on roughly every third tick, at random.
   std::uniform_int_distribution<int> coin(0, 2);
@@ -61,7 +61,7 @@ void DemoSource::Tick() {
     w.BeginObject().Field("price", std::round(k.price * 100) / 100);
     w.Field("size", std::round(std::abs(noise(rng_)) * 1000) / 1000 + 0.001);
     w.Field("side", coin(rng_) ? "buy" : "sell").EndObject();
-    (void)hub_->Publish(k.stream, {data});
+    (void)hub_->Publish(k.stream, {data}, false, nullptr);
   }
 }
 

@@ -117,6 +117,9 @@ int RunServe(const ServeFlags& flags) {
     stopped.set_value();
   });
   stopped.get_future().wait_for(std::chrono::seconds(2));
+  // Commit what is queued while the io threads still run, so sync publishes
+  // in flight get their replies before the connections close.
+  if (store) store->Flush(5000);
   server.Stop();
   // Commit what is queued and mark the store cleanly closed, while the
   // streams its callbacks refer to still exist.

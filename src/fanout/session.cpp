@@ -93,6 +93,10 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
   if (reason == "evicted") ctx_->gaps_evicted->Add();
   std::lock_guard lock(mu_);
   if (closed_ || closing_) return;
+  // Events held by max_hz are older than the gap: they go first.
+  if (auto it = subs_.find(stream); it != subs_.end() && !it->second.held.empty()) {
+    FlushLocked(stream, it->second, MonoNowNs());
+  }
   OutItem item;
   item.kind = ItemKind::kControl;
   item.text = std::move(json);
@@ -377,6 +381,7 @@ void SubscriberSession::DoWrite() {
 
 void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   write_in_flight_ = false;
+  if (closed_local_) return;  // FinishClose already released everything
   if (ec) return CloseNow("write failed: " + ec.message());
   const int64_t now = MonoNowNs();
   last_write_ns_ = now;
@@ -494,12 +499,20 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
       if (dup) continue;
     }
     std::vector<Stream*> existing;
+    {
+      // Registered before watching, so a stream created meanwhile finds
+      // this pattern's max_hz in OnStreamCreated.
+      std::lock_guard lock(mu_);
+      patterns_.push_back(PatternSub{p, 0, interval_ns});
+    }
     uint64_t watch = ctx_->hub->Watch(
         p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
         [&](Stream* s) { existing.push_back(s); });
     {
       std::lock_guard lock(mu_);
-      patterns_.push_back(PatternSub{p, watch, interval_ns});
+      for (PatternSub& ps : patterns_) {
+        if (ps.watch_id == 0 && ps.pattern.text() == p.text()) ps.watch_id = watch;
+      }
     }
     for (Stream* s : existing) {
       {
@@ -711,6 +724,8 @@ void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
   {
     std::lock_guard lock(mu_);
     if (close_queued_) return;
+    // Events held by max_hz go out before the close, not silently never.
+    for (auto& [stream, sub] : subs_) FlushLocked(stream, sub, MonoNowNs());
     closing_ = true;  // no more events or replies
   }
   SendClose(code, reason);  // raw items are still accepted while closing
@@ -772,6 +787,7 @@ void SubscriberSession::FinishClose() {
   ctx_->subscriptions->Add(-static_cast<int64_t>(subs.size()));
   catching_up_.clear();
   inflight_.clear();
+  inflight_bytes_ = 0;
   cursor_.clear();
 }
 

@@ -250,6 +250,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
+    // A deferred reply (sync publish) may come long after the read timer
+    // was armed: give the write its own deadline.
+    stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
                         if (ec || !keep_alive) return self->Close();

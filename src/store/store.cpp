@@ -180,7 +180,7 @@ Status Store::Init() {
     Stmt v(wdb_, "SELECT value FROM meta WHERE key='schema_version'");
     if (!v.ok()) return refuse(sqlite3_errmsg(wdb_));
     if (v.Step() == SQLITE_ROW) {
-      if (std::stoi(v.Text(0)) != kSchemaVersion) {
+      if (v.Text(0) != std::to_string(kSchemaVersion)) {
         return refuse("schema version " + v.Text(0) + " is not " + std::to_string(kSchemaVersion));
       }
     }
@@ -371,6 +371,12 @@ uint64_t Store::FirstSeq(int64_t stream_id) const {
   return it == streams_.end() ? 1 : it->second.first_seq;
 }
 
+uint64_t Store::LastSeq(int64_t stream_id) const {
+  std::lock_guard lock(mu_);
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? 0 : it->second.last_seq;
+}
+
 bool Store::Flush(int64_t timeout_ms) {
   std::unique_lock lock(mu_);
   const uint64_t target = enqueued_ops_;
@@ -410,7 +416,10 @@ void Store::WriterLoop() {
       stopping = stop_;
       if (stop_ && queue_.empty() && batch.empty()) break;
       for (const Op& op : batch) batch_events += op.records.size();
-      while (!queue_.empty() && batch_events < options_.max_batch_events) {
+      // A failing batch is retried as it is: growing it could keep a
+      // size-related failure (a full store) from ever clearing.
+      while (!queue_.empty() && batch_events < options_.max_batch_events &&
+             (batch.empty() || failure_.empty())) {
         batch_events += queue_.front().records.size();
         if (queue_.front().sync) --queued_sync_ops_;
         batch.push_back(std::move(queue_.front()));

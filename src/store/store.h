@@ -120,8 +120,10 @@ class Store {
   // first, up to `limit` events or about `max_bytes` of data.
   Status Read(int64_t stream_id, uint64_t from_seq, uint64_t to_seq, size_t limit,
               size_t max_bytes, std::vector<StoredEvent>* out);
-  // Oldest stored seq of a stream (last_seq + 1 if none).
+  // Oldest stored seq of a stream (last_seq + 1 if none), and the newest
+  // committed one.
   uint64_t FirstSeq(int64_t stream_id) const;
+  uint64_t LastSeq(int64_t stream_id) const;
 
   // Blocks until everything queued before the call is committed (or
   // `timeout_ms` passes). Returns false on timeout.

@@ -68,7 +68,9 @@ void Hub::RestoreFromStore() {
     std::vector<StoredEvent> rows;
     const uint64_t want = std::min<uint64_t>(limits.max_events, ss.events);
     if (want > 0) {
-      (void)store_->Read(id, ss.last_seq - want + 1, ss.last_seq, want, limits.max_bytes, &rows);
+      // No byte cap here (`want` bounds it): the ring trims to its limits,
+      // keeping the newest, so history always reaches the watermark.
+      (void)store_->Read(id, ss.last_seq - want + 1, ss.last_seq, want, SIZE_MAX, &rows);
     }
     std::vector<EventPtr> recent;
     const int64_t mono = clock_->MonoNs();

@@ -92,7 +92,8 @@ std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limi
   if (!storage_.store || from > to) return out;
   std::vector<StoredEvent> rows;
   if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
-  if ((rows.empty() || rows.front().seq != from) && storage_.store->Writable().ok()) {
+  if ((rows.empty() || rows.front().seq != from) && from > storage_.store->LastSeq(storage_.id) &&
+      storage_.store->Writable().ok()) {
     // Memory may have evicted async events the writer has not committed
     // yet (a burst larger than memory history): wait for the commit in
     // progress (normally a few ms) rather than report them missing.
