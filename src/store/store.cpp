@@ -529,6 +529,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
   // Per-stream totals after this batch, applied to streams_ only on success.
   struct Delta {
     uint64_t last_seq = 0;
+    int64_t first_ts = -1;
     int64_t last_ts = 0;
     uint64_t events = 0;
     uint64_t bytes = 0;
@@ -560,6 +561,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
           if (ins.Step() != SQLITE_DONE) return fail("write events");
           ins.Reset();
           d.last_seq = std::max(d.last_seq, r.seq);
+          if (d.first_ts < 0) d.first_ts = r.ts_ms;
           d.last_ts = std::max(d.last_ts, r.ts_ms);
           ++d.events;
           d.bytes += r.data.size();
@@ -579,7 +581,10 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
     std::lock_guard lock(mu_);
     for (auto& [id, d] : deltas) {
       StreamState st = streams_[id];
-      if (st.events == 0) st.first_seq = st.last_seq + 1;
+      if (st.events == 0) {
+        st.first_seq = st.last_seq + 1;
+        st.first_ts_ms = d.first_ts;
+      }
       st.last_seq = std::max(st.last_seq, d.last_seq);
       st.last_ts_ms = std::max(st.last_ts_ms, d.last_ts);
       st.events += d.events;
@@ -604,6 +609,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
     cur_st.last_ts_ms = st.last_ts_ms;
     cur_st.events = st.events;
     cur_st.bytes = st.bytes;
+    cur_st.first_ts_ms = st.first_ts_ms;
   }
   return Status::Ok();
 }
@@ -624,7 +630,10 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
       keep_from = std::max(keep_from, st.last_seq - r.max_events + 1);
     }
     // Age and bytes: walk the oldest rows (ts grows with seq within a stream).
-    const bool check_age = r.max_age_ms > 0;
+    // Skip the age scan while the oldest stored event is known to be young
+    // enough: one query per stream per pass would not scale to many streams.
+    const bool check_age = r.max_age_ms > 0 &&
+                           !(st.first_ts_ms >= 0 && st.first_ts_ms >= now_ms - r.max_age_ms);
     const bool check_bytes = r.max_bytes && st.bytes > r.max_bytes;
     if (check_age || check_bytes) {
       Stmt q(wdb_,
@@ -633,6 +642,8 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
       if (!q.ok()) return Status::Unavailable("store_unavailable", DbError(wdb_, "retention"));
       uint64_t bytes = st.bytes;
       uint64_t from = st.first_seq;
+      uint64_t first_kept_seq = 0;
+      int64_t first_kept_ts = -1;
       bool more = true;
       while (more) {
         q.Bind(1, id).Bind(2, static_cast<int64_t>(from));
@@ -643,7 +654,11 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
           const uint64_t seq = static_cast<uint64_t>(q.Int(0));
           const bool old = check_age && q.Int(1) < now_ms - r.max_age_ms;
           const bool over = check_bytes && bytes > r.max_bytes;
-          if (!old && !over) break;
+          if (!old && !over) {
+            first_kept_seq = seq;
+            first_kept_ts = q.Int(1);
+            break;
+          }
           bytes -= static_cast<uint64_t>(q.Int(2));
           keep_from = std::max(keep_from, seq + 1);
           from = seq + 1;
@@ -651,6 +666,8 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
         }
         q.Reset();
       }
+      std::lock_guard lock(mu_);
+      streams_[id].first_ts_ms = keep_from <= first_kept_seq ? first_kept_ts : -1;
     }
     if (keep_from > st.first_seq) {
       if (Status s = DeletePrefix(id, &st, keep_from, deleted); !s.ok()) return s;
@@ -686,6 +703,8 @@ Status Store::DeletePrefix(int64_t id, StreamState* st, uint64_t keep_from, uint
   *deleted += static_cast<uint64_t>(n);
   std::lock_guard lock(mu_);
   StreamState& cur = streams_[id];
+  // first_ts_ms may now be older than the oldest kept event (ts grows with
+  // seq): that only makes the next age check scan, never skip wrongly.
   cur.first_seq = std::max(cur.first_seq, keep_from);
   cur.events -= std::min<uint64_t>(cur.events, static_cast<uint64_t>(n));
   cur.bytes -= std::min<uint64_t>(cur.bytes, static_cast<uint64_t>(b));

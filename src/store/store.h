@@ -150,6 +150,7 @@ class Store {
     int64_t last_ts_ms = 0;
     uint64_t events = 0;
     uint64_t bytes = 0;
+    int64_t first_ts_ms = -1;  // ts of the oldest stored event; -1: not known
     RetentionLimits retention;
     bool has_retention = false;
   };
