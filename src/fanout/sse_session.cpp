@@ -80,61 +80,73 @@ Result<double> ParseMaxHz(std::string_view text) {
 void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
                              std::vector<asio::const_buffer>* bufs) {
   // Pieces point either into scratch (by offset, resolved once scratch stops
-  // growing) or at memory the items own.
+  // growing) or at memory the items own. The small per-subscriber glue
+  // ("\nid: <cursor>\n\n" + the next "event: event\ndata: ") is copied into
+  // scratch and merged into one piece, so an event costs two iovecs: the
+  // shared JSON and one glue run.
   struct Piece {
     const char* ext;
     size_t off;
     size_t len;
+    bool glue;
   };
   std::vector<Piece> pieces;
-  pieces.reserve(items.size() * 5 + 2);
-  auto lit = [&](std::string_view s) { pieces.push_back({s.data(), 0, s.size()}); };
-  auto own = [&](std::string_view s) {
-    size_t off = scratch->size();
+  pieces.reserve(items.size() * 2 + 4);
+  auto lit = [&](std::string_view s) { pieces.push_back({s.data(), 0, s.size(), false}); };
+  auto glue = [&](std::string_view s) {
+    if (!pieces.empty() && pieces.back().glue) {
+      pieces.back().len += s.size();  // scratch grows contiguously
+    } else {
+      pieces.push_back({nullptr, scratch->size(), s.size(), true});
+    }
     scratch->append(s);
-    pieces.push_back({nullptr, off, s.size()});
   };
   if (!head_sent_) {
     lit(kHead);
     head_sent_ = true;
   }
   const size_t chunk_hdr = pieces.size();
-  pieces.push_back({nullptr, 0, 0});  // chunk size line, filled below
+  pieces.push_back({nullptr, 0, 0, false});  // chunk size line, filled below
   size_t body = 0;
   for (OutItem& it : items) {
-    size_t before = pieces.size();
+    const size_t before = scratch->size();
+    size_t ext_bytes = 0;
+    auto shared = [&](std::string_view s) {
+      lit(s);
+      ext_bytes += s.size();
+    };
     switch (it.kind) {
       case ItemKind::kEvent:
-        lit("event: event\ndata: ");
-        lit(it.event->json());
-        lit("\nid: ");
+        glue("event: event\ndata: ");
+        shared(it.event->json());
+        glue("\nid: ");
         CursorAdvance(it.event->stream, it.event->seq);
-        own(CursorText());
-        lit("\n\n");
+        glue(CursorText());
+        glue("\n\n");
         break;
       case ItemKind::kControl:
-        lit("event: ");
-        lit(it.type);
-        lit("\ndata: ");
-        lit(it.text);
+        glue("event: ");
+        glue(it.type);
+        glue("\ndata: ");
+        shared(it.text);
         if (it.stream) CursorAdvance(it.stream, it.seq);
         if (it.stream || std::string_view(it.type) == "subscribed") {  // gap, batch
-          lit("\nid: ");
-          own(CursorText());
+          glue("\nid: ");
+          glue(CursorText());
         }
-        lit("\n\n");
+        glue("\n\n");
         break;
       case ItemKind::kRaw:
-        lit(it.text);
+        shared(it.text);
         break;
     }
-    for (size_t i = before; i < pieces.size(); ++i) body += pieces[i].len;
+    body += scratch->size() - before + ext_bytes;
   }
   char line[24];
   int n = snprintf(line, sizeof line, "%zx\r\n", body);
   size_t off = scratch->size();
   scratch->append(line, static_cast<size_t>(n));
-  pieces[chunk_hdr] = {nullptr, off, static_cast<size_t>(n)};
+  pieces[chunk_hdr] = {nullptr, off, static_cast<size_t>(n), false};
   lit("\r\n");
   for (const Piece& p : pieces) {
     if (p.len == 0) continue;
