@@ -35,6 +35,7 @@ unit:
 	cd $(BIN_DIR) && ctest --output-on-failure -j $(JOBS)
 	./$(BIN_DIR)/body_decoder_fuzz fuzz/corpus/body_decoder
 	./$(BIN_DIR)/ws_frame_fuzz fuzz/corpus/ws_frame
+	./$(BIN_DIR)/request_fuzz fuzz/corpus/request
 
 integration:
 	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
@@ -50,9 +51,10 @@ asan: deps tests/integration/node_modules/.package-lock.json
 ## libFuzzer runs of the network-facing parsers (60 s each).
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIVEHUB_FUZZ=ON
-	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz
+	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz request_fuzz
 	./$(FUZZ_BUILD)/body_decoder_fuzz -max_total_time=60 fuzz/corpus/body_decoder
 	./$(FUZZ_BUILD)/ws_frame_fuzz -max_total_time=60 fuzz/corpus/ws_frame
+	./$(FUZZ_BUILD)/request_fuzz -max_total_time=60 fuzz/corpus/request
 
 ## Fan-out benchmark (see docs/benchmarks.md).
 bench: build
