@@ -599,7 +599,7 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
     s->Detach(a);
     cursor_.erase(s);
     cursor_dirty_ = true;
-    std::erase_if(catching_up_, [&](auto& e) { return e.first == s; });
+    std::erase_if(catching_up_, [stream = s](auto& e) { return e.first == stream; });
   }
   ctx_->subscriptions->Add(-static_cast<int64_t>(detach.size()));
   std::string reply;

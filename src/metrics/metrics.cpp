@@ -132,8 +132,9 @@ std::string MetricsRegistry::Render() const {
     std::lock_guard lock(mu_);
     for (const auto& [name, fam] : families_) {
       AppendFamilyHeader(&out, name, fam.help, fam.type);
-      auto series = [&](const std::string& labels) {
-        return "livehub_" + name + (labels.empty() ? "" : "{" + labels + "}");
+      // (clang before 16 cannot capture a structured binding)
+      auto series = [&family = name](const std::string& labels) {
+        return "livehub_" + family + (labels.empty() ? "" : "{" + labels + "}");
       };
       for (const auto& [labels, c] : fam.counters) {
         out += series(labels) + " " + std::to_string(c->value()) + "\n";
