@@ -72,7 +72,10 @@ constexpr size_t kMaxHeadBytes = 16 << 10;   // HTTP response head
 constexpr size_t kMaxSseBlockBytes = 4 << 20;
 constexpr int64_t kReplyTimeoutNs = 10'000'000'000;  // publisher: after the last send
 constexpr int kHubStartTimeoutMs = 15'000;
-constexpr char kStreamPrefix[] = "bench/s";
+// Streams are <prefix><i>. Each run gets its own prefix, so a server that
+// outlives the run (a peer, or `--url`) never replays an earlier run's
+// messages into this one.
+std::string g_stream_prefix = "bench/s";
 
 int64_t MonoNs() {
   timespec ts;
@@ -80,7 +83,7 @@ int64_t MonoNs() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::string StreamName(int i) { return kStreamPrefix + std::to_string(i); }
+std::string StreamName(int i) { return g_stream_prefix + std::to_string(i); }
 
 std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -445,6 +448,13 @@ class HubProcess {
 
 enum class Transport { kWs, kSse };
 
+// Which server the tool talks to (`--peer`): livehub's own protocol, or
+// Nchan's (POST /pub/<id>, WebSocket/EventSource on /sub/<id>, raw payloads:
+// the per-stream message number "k" in the payload stands in for the seq).
+// Set once from the command line before any loop starts.
+enum class Peer { kLivehub, kNchan };
+Peer g_peer = Peer::kLivehub;
+
 struct SubscriberStats {
   uint64_t subscribed = 0;       // connections that got their `subscribed`
   uint64_t failed = 0;           // connect / handshake failures
@@ -599,8 +609,11 @@ class SubscriberLoop {
   }
 
   void BuildRequest(Conn& c, uint32_t index) {
-    std::string target = (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
-                         StreamName(static_cast<int>(c.stream));
+    std::string target =
+        g_peer == Peer::kNchan
+            ? "/sub/" + StreamName(static_cast<int>(c.stream))
+            : (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
+                  StreamName(static_cast<int>(c.stream));
     c.out = "GET " + target + " HTTP/1.1\r\nHost: " + host_header_ + "\r\n";
     if (transport_ == Transport::kWs) {
       uint8_t nonce[16];
@@ -667,6 +680,8 @@ class SubscriberLoop {
       std::string().swap(c.head);
       std::string().swap(c.accept);
       c.state = State::kOpen;
+      // Nchan has no `subscribed` message: the open stream is the subscription.
+      if (g_peer == Peer::kNchan) OnJson(c, "{\"type\":\"subscribed\"}", now);
     }
     if (data.empty() || c.state != State::kOpen) return;
     if (transport_ == Transport::kWs) {
@@ -812,13 +827,15 @@ class SubscriberLoop {
       size_t b = t + 8, e = json.find('"', b);
       if (e != std::string_view::npos) type = json.substr(b, e - b);
     }
-    if (type == "event") {
-      size_t p = json.find("\"seq\":");  // the envelope's seq comes before data
+    const bool raw = g_peer == Peer::kNchan && type != "subscribed";
+    if (type == "event" || raw) {
+      // livehub: the envelope's seq (before data); a peer: the payload's k.
+      size_t p = json.find(raw ? "\"k\":" : "\"seq\":");
       if (p == std::string_view::npos) {
         ++stats_.other_messages;
         return;
       }
-      uint64_t seq = ParseU64(json, p + 6);
+      uint64_t seq = ParseU64(json, p + (raw ? 4 : 6));
       ++stats_.events;
       if (seq == c.last_seq + 1) {
         c.last_seq = seq;
@@ -829,7 +846,7 @@ class SubscriberLoop {
         stats_.missing += seq - c.last_seq - 1;
         c.last_seq = seq;
       }
-      if (size_t t = json.find("\"t_ns\":", p); t != std::string_view::npos) {
+      if (size_t t = json.find("\"t_ns\":", raw ? 0 : p); t != std::string_view::npos) {
         stats_.latency.Record(now - static_cast<int64_t>(ParseU64(json, t + 7)));
       }
       if (stats_.first_event_ns == 0) stats_.first_event_ns = now;
@@ -1048,18 +1065,24 @@ class Publisher {
   void Send(size_t i, uint64_t k) {
     Conn& c = conns_[i];
     c.stream = static_cast<uint32_t>(k % static_cast<uint64_t>(cfg_.streams));
-    char t_ns[24];
-    int t_len = snprintf(t_ns, sizeof t_ns, "%lld", static_cast<long long>(MonoNs()));
-    static constexpr std::string_view kOpen = "{\"t_ns\":", kPad = ",\"pad\":\"", kClose = "\"}";
+    // "k": this message's number within its stream (1, 2, ...), which a
+    // peer without seqs delivers as is; t_ns: send time for latency.
+    char t_ns[48];
+    const uint64_t per_stream = k / static_cast<uint64_t>(cfg_.streams) + 1;
+    int t_len = snprintf(t_ns, sizeof t_ns, "%llu,\"t_ns\":%lld",
+                         static_cast<unsigned long long>(per_stream),
+                         static_cast<long long>(MonoNs()));
+    static constexpr std::string_view kOpen = "{\"k\":", kPad = ",\"pad\":\"", kClose = "\"}";
     size_t fixed = kOpen.size() + static_cast<size_t>(t_len) + kPad.size() + kClose.size();
     size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
     const size_t batch = static_cast<size_t>(cfg_.batch);
     const size_t body = batch == 1 ? fixed + pad : 2 + batch * (fixed + pad) + (batch - 1);
     char head[256];
     int h = snprintf(head, sizeof head,
-                     "POST /v1/publish/%s%u HTTP/1.1\r\nHost: %s\r\n"
+                     "POST %s%s%u HTTP/1.1\r\nHost: %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     kStreamPrefix, c.stream, host_header_.c_str(), body);
+                     g_peer == Peer::kNchan ? "/pub/" : "/v1/publish/", g_stream_prefix.c_str(), c.stream,
+                     host_header_.c_str(), body);
     c.out.clear();  // keeps its capacity: no allocation per message
     c.out.append(head, static_cast<size_t>(h));
     if (batch > 1) c.out.push_back('[');
@@ -1122,7 +1145,7 @@ class Publisher {
       size_t body_len = ParseU64(HeaderValue(head, "content-length"), 0);
       if (c.in.size() >= head_end + 4 + body_len) {
         int status = static_cast<int>(ParseU64(head, 9));
-        if (status == 200) {
+        if (status >= 200 && status < 300) {  // Nchan answers 201/202
           result_.published[c.stream] += static_cast<uint64_t>(cfg_.batch);
         } else {
           ++result_.rejected;
@@ -1171,6 +1194,7 @@ struct BenchConfig {
   std::string url = "http://127.0.0.1:8080";
   bool spawn = false;
   std::string transport = "ws";
+  std::string peer = "livehub";
   int subscribers = 1000;
   int streams = 1;
   double rate = 0;
@@ -1237,6 +1261,8 @@ double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate) {
   FanoutResult r;
   r.offered_rate = rate;
+  static int run_number = 0;
+  g_stream_prefix = "bench/" + std::to_string(::getpid()) + "-" + std::to_string(++run_number) + "/s";
   SubscriberLoop loop(cfg.transport == "sse" ? Transport::kSse : Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
   loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9));
@@ -1623,6 +1649,9 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
   cmd->add_option("--publishers", cfg->publishers,
                   "Publisher keep-alive connections, one request in flight each (default 16)")
       ->check(CLI::Range(1, kMaxPublishers));
+  cmd->add_option("--peer", cfg->peer,
+                  "Server protocol: livehub (default) or nchan (bench/peers/ runs it)")
+      ->check(CLI::IsMember({"livehub", "nchan"}));
   cmd->add_option("--batch", cfg->batch,
                   "Events per publish request, sent as a JSON array (default 1)")
       ->check(CLI::Range(1, 10000));
@@ -1653,6 +1682,12 @@ int RunBenchMain(int argc, char** argv) {
   ramp->add_option("--max-p99-ms", cfg.max_p99_ms, "A step fails above this p99 (default 50)");
   ramp->add_flag("--keep-going", cfg.keep_going, "Run every rate even after a step fails");
   CLI11_PARSE(app, argc, argv);
+  g_peer = cfg.peer == "nchan" ? Peer::kNchan : Peer::kLivehub;
+  if (g_peer == Peer::kNchan && (cfg.spawn || cfg.batch != 1)) {
+    std::cerr << "livehub bench: --peer nchan needs a running Nchan (--url, --hub-pid) and "
+                 "--batch 1\n";
+    return 2;
+  }
 
   if (!cfg.spawn && (cfg.taskset_hub >= 0 || !cfg.hub_config.empty() || cfg.keep_hub_dir)) {
     std::cerr << "livehub bench: --taskset-hub, --hub-config and --keep-hub-dir need --spawn\n";
