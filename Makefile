@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz bench microbench clean
+.PHONY: all deps build run test unit integration asan fuzz bench bench-peers microbench clean
 
 all: build
 
@@ -64,6 +64,10 @@ bench: build
 	  --payload 100 --duration 5 --keep-going --rates 10,200,500,1000 --transport sse
 	./$(BUILD)/livehub bench fanout --idle --spawn --taskset-hub 0 --taskset-self 1 \
 	  --subscribers 10000 --hold 5
+
+## livehub and Nchan side by side under the same load (docs/benchmarks.md, "Peers").
+bench-peers: build
+	bash bench/peers/run-nchan.sh ./$(BUILD)/livehub 5 10,200,400,600,800,1000
 
 ## Google Benchmark micro-benchmarks of the hot paths (event build, fan-out, decoding).
 microbench: build
