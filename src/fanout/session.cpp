@@ -248,6 +248,11 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
   sub.held_bytes = 0;
   ctx_->coalesced_flushes->Add();
   PushLocked(std::move(item));
+  // The batch text adds to what the held events cost: keep the queue within
+  // its budget (a `disconnect` stream is cut by its next event instead).
+  if (queue_bytes_ > ctx_->options.queue_bytes && sub.policy == SlowClientPolicy::kDropOldest) {
+    DropOldestLocked(0);
+  }
 }
 
 void SubscriberSession::DropHeldLocked(StreamSub& sub, bool count_as_dropped) {
