@@ -80,6 +80,8 @@ int RunServe(const ServeFlags& flags) {
   fanout.InitMetrics(&metrics);
   Server server(&hub, &fanout, config.http);
   server.SetIndexPage(IndexPage());
+  SourceManager sources(&hub, &metrics, config.sources);
+  server.SetSources(&sources);
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -102,6 +104,7 @@ int RunServe(const ServeFlags& flags) {
     if (config.demo) demo.Start();
     evict_loop();
   });
+  sources.Start();
 
   // Block until SIGINT/SIGTERM.
   boost::asio::io_context signals_ioc;
@@ -117,6 +120,8 @@ int RunServe(const ServeFlags& flags) {
     stopped.set_value();
   });
   stopped.get_future().wait_for(std::chrono::seconds(2));
+  // Sources publish what they have queued, then stop reading.
+  sources.Stop();
   // Commit what is queued while the io threads still run, so sync publishes
   // in flight get their replies before the connections close.
   if (store) store->Flush(5000);

@@ -106,6 +106,16 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
   PushLocked(std::move(item));
 }
 
+void SubscriberSession::OnNotice(const char* type, const std::string& json) {
+  std::lock_guard lock(mu_);
+  if (closed_ || closing_) return;
+  OutItem item;
+  item.kind = ItemKind::kControl;
+  item.text = json;
+  item.type = type;
+  PushLocked(std::move(item));
+}
+
 void SubscriberSession::OnStreamCreated(Stream* stream) {
   // Called with the registry lock held: attaching takes the (new, empty)
   // stream's lock, then ours — the documented order.

@@ -57,6 +57,7 @@ class SubscriberSession : public Subscriber,
   void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
              std::string_view reason) override;
   void OnStreamCreated(Stream* stream) override;
+  void OnNotice(const char* type, const std::string& json) override;
 
   uint64_t id() const { return id_; }
   friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);

@@ -195,6 +195,37 @@ HttpResponse ErrorResponse(const Status& st) {
   return r;
 }
 
+// GET /v1/sources, GET /v1/sources/{id}, POST /v1/sources/{id}/control.
+HttpResponse Sources(const RestContext& ctx, const HttpRequestView& req) {
+  const std::string& p = req.path;
+  auto fail = [](const Status& st) { return ErrorResponse(st); };
+  if (p == "/v1/sources") {
+    if (req.method != "GET") {
+      return fail(Status::InvalidArgument("method_not_allowed", "use GET on /v1/sources"));
+    }
+    return Json(200, ctx.sources ? ctx.sources->ListJson() : "{\"sources\":[]}");
+  }
+  std::string_view rest = std::string_view(p).substr(std::string_view("/v1/sources/").size());
+  bool control = false;
+  if (rest.ends_with("/control")) {
+    control = true;
+    rest.remove_suffix(std::string_view("/control").size());
+  }
+  if (!ctx.sources) return fail(Status::NotFound("no source '" + std::string(rest) + "'"));
+  if (control) {
+    if (req.method != "POST") {
+      return fail(Status::InvalidArgument("method_not_allowed", "use POST on " + p));
+    }
+    auto r = ctx.sources->Control(rest, req.body);
+    return r.ok() ? Json(200, std::move(*r)) : fail(r.status());
+  }
+  if (req.method != "GET") {
+    return fail(Status::InvalidArgument("method_not_allowed", "use GET on " + p));
+  }
+  auto r = ctx.sources->GetJson(rest);
+  return r.ok() ? Json(200, std::move(*r)) : fail(r.status());
+}
+
 std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequestView& req) {
   const std::string& p = req.path;
   auto method_is = [&](std::string_view m) { return req.method == m; };
@@ -226,6 +257,7 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     }
     return status ? StreamStatus(ctx, s) : History(req, s);
   }
+  if (p == "/v1/sources" || p.starts_with("/v1/sources/")) return Sources(ctx, req);
   if (p == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -14,6 +14,7 @@
 
 #include "codec/body_decoder.h"
 #include "core/status.h"
+#include "source/source_manager.h"
 #include "stream/hub.h"
 
 namespace livehub {
@@ -40,6 +41,7 @@ struct RestContext {
   // For replies that come later (a publish to a `sync` stream answers after
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;
+  SourceManager* sources = nullptr;  // null: no sources configured
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad

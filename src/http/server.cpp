@@ -128,7 +128,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
                         self->Reply(std::move(r), keep_alive);
                       });
-                    }};
+                    },
+                    server_->sources()};
     std::optional<HttpResponse> r = HandleRest(ctx, view);
     if (r) Reply(std::move(*r), keep_alive);
   }

@@ -16,6 +16,7 @@
 
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
+#include "source/source_manager.h"
 #include "stream/hub.h"
 
 namespace livehub {
@@ -48,6 +49,9 @@ class Server {
 
   // Serves the page at "/" (set by the app before Start).
   void SetIndexPage(std::string html) { index_html_ = std::move(html); }
+  // The sources behind /v1/sources (set before Start, or never).
+  void SetSources(SourceManager* sources) { sources_ = sources; }
+  SourceManager* sources() const { return sources_; }
 
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
@@ -62,6 +66,7 @@ class Server {
   FanoutContext* fanout_;
   HttpOptions options_;
   std::string index_html_;
+  SourceManager* sources_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

@@ -293,4 +293,9 @@ void Stream::CountRateLocked(int64_t now_ms, size_t n) {
   rate_buckets_[static_cast<size_t>(sec % 11)] += n;
 }
 
+void Stream::Notify(const char* type, const std::string& json) {
+  std::lock_guard lock(mu_);
+  for (const auto& a : attachments_) a->subscriber->OnNotice(type, json);
+}
+
 }  // namespace livehub

@@ -37,6 +37,12 @@ class Subscriber {
   // reason: "evicted" | "epoch_changed".
   virtual void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
                      std::string_view reason) = 0;
+  // A message about the stream that is not one of its events (e.g. a
+  // source's `health`): `json` is the whole message, `type` its type.
+  virtual void OnNotice(const char* type, const std::string& json) {
+    (void)type;
+    (void)json;
+  }
 };
 
 // One subscriber's attachment to one stream. Fields are guarded by the
@@ -128,6 +134,9 @@ class Stream {
   // Delivers up to `budget_bytes` of history to a catching-up attachment
   // (reporting evicted ranges via OnGap). Returns true once it is live.
   bool CatchUp(Attachment* a, size_t budget_bytes);
+
+  // Sends a non-event message to every attached subscriber (OnNotice).
+  void Notify(const char* type, const std::string& json);
 
   Watermark GetWatermark() const;
   StreamStats GetStats() const;
