@@ -14,6 +14,9 @@ PACKAGES=(
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks
   clang                 # libFuzzer targets (make fuzz)
+  libmosquitto-dev      # MQTT source
+  mosquitto mosquitto-clients  # broker + mosquitto_pub for the MQTT tests
+  libprotobuf-dev protobuf-compiler  # GTFS-Realtime source (gtfs-realtime.proto)
 )
 # Node.js and npm drive the integration tests (npm's ws and eventsource).
 # Some machines carry a nodesource nodejs that bundles npm and conflicts with
