@@ -135,7 +135,9 @@ export class Server {
 // Starts `livehub serve` with `config` (an object written as YAML) and waits
 // for its `"msg":"listening"` log line to learn the port.
 // `dataDir` keeps the store in a directory the caller owns (restart tests).
-export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false, dataDir: ownDataDir } = {}) {
+// `env` adds environment variables (e.g. secrets referenced as ${NAME}).
+// The server's stdout and stderr lines are both kept in `server.stderr`.
+export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false, dataDir: ownDataDir, env = {} } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`livehub binary not found at ${BIN}; build it (cmake -S . -B build -G Ninja && ninja -C build livehub) or set LIVEHUB_BIN`);
   }
@@ -144,7 +146,7 @@ export async function startServer(config = {}, { startTimeoutMs = 15000, extraAr
   const dataDir = ownDataDir || path.join(dir, 'data');
   writeFileSync(cfgPath, toYaml(config));
   const args = ['serve', '--listen', '127.0.0.1:0', ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   live.add(proc);
   proc._lines = [];
   proc._exited = new Promise((resolve) => proc.once('exit', resolve));
@@ -171,7 +173,16 @@ export async function startServer(config = {}, { startTimeoutMs = 15000, extraAr
       partial = partial.slice(i + 1);
     }
   });
-  proc.stdout.resume(); // never let a full pipe block the server
+  let partialOut = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk) => { // never let a full pipe block the server
+    partialOut += chunk;
+    let i;
+    while ((i = partialOut.indexOf('\n')) >= 0) {
+      onLine(partialOut.slice(0, i));
+      partialOut = partialOut.slice(i + 1);
+    }
+  });
 
   let timer;
   const port = await Promise.race([
