@@ -47,9 +47,9 @@ void WriteSnapshot(const SourceSnapshot& s, JsonWriter* w, int64_t now_ms) {
 
 }  // namespace
 
-Result<std::string> ResolveSecret(std::string_view text) {
-  if (!text.starts_with("${") || !text.ends_with("}")) return std::string(text);
-  std::string_view name = text.substr(2, text.size() - 3);
+namespace {
+
+Result<std::string> SecretValue(std::string_view name) {
   if (name.starts_with("file:")) {
     std::string path(name.substr(5));
     std::ifstream in(path, std::ios::binary);
@@ -68,6 +68,33 @@ Result<std::string> ResolveSecret(std::string_view text) {
                                    "environment variable " + std::string(name) + " is not set");
   }
   return std::string(v);
+}
+
+}  // namespace
+
+Result<std::string> ResolveSecret(std::string_view text) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.substr(i).starts_with("$${")) {  // escaped: a literal "${"
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (!text.substr(i).starts_with("${")) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    size_t close = text.find('}', i);
+    if (close == std::string_view::npos) {
+      return Status::InvalidArgument("bad_config", "unclosed '${' in a secret reference");
+    }
+    auto v = SecretValue(text.substr(i + 2, close - i - 2));
+    if (!v.ok()) return v.status();
+    out += *v;
+    i = close + 1;
+  }
+  return out;
 }
 
 void ParseNetworkSection(ConfigWalker& w, const YAML::Node& node, const std::string& path,

@@ -25,9 +25,9 @@ struct SourcesConfig {
   std::vector<HeaderRule> header_rules;  // network.headers
 };
 
-// `${NAME}` -> the environment variable NAME, `${file:/path}` -> the file's
-// contents (trailing newline trimmed); anything else as written. Errors
-// name the variable or file, never the value.
+// Replaces each `${NAME}` in `text` with the environment variable NAME and
+// each `${file:/path}` with the file's contents (trailing newline trimmed);
+// `$${` is a literal `${`. Errors name the variable or file, never a value.
 Result<std::string> ResolveSecret(std::string_view text);
 
 // Parses the `sources:` list (node) into *out; errors through the walker.
