@@ -142,6 +142,77 @@ int RunPublish(const PublishFlags& f) {
 }
 
 // ---------------------------------------------------------------------------
+// sources: GET /v1/sources as a table (or the JSON itself).
+// ---------------------------------------------------------------------------
+
+int RunSources(const SourcesFlags& f) {
+  Url url;
+  std::string err;
+  if (!ParseUrl(f.url, &url, &err)) {
+    std::cerr << "livehub sources: " << err << "\n";
+    return 2;
+  }
+  std::string body;
+  try {
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect(resolver.resolve(url.host, url.port));
+    http::request<http::empty_body> req(http::verb::get, url.path + "/v1/sources", 11);
+    req.set(http::field::host, url.host);
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    if (res.result_int() != 200) {
+      std::cerr << "livehub sources: HTTP " << res.result_int() << ": " << res.body() << "\n";
+      return 1;
+    }
+    body = std::move(res.body());
+  } catch (const std::exception& e) {
+    std::cerr << "livehub sources: " << f.url << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (f.json) {
+    std::cout << body << "\n";
+    return 0;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::array list;
+  if (parser.parse(body).get(root) || root["sources"].get(list)) {
+    std::cerr << "livehub sources: unexpected reply: " << body.substr(0, 200) << "\n";
+    return 1;
+  }
+  std::printf("%-20s %-10s %-12s %10s %10s %12s %10s  %s\n", "ID", "TYPE", "STATE", "AGE_S",
+              "RECONNECTS", "PUBLISHED", "DROPPED", "LAST_ERROR");
+  for (simdjson::dom::element s : list) {
+    std::string_view id, type, state, last_error = "-";
+    if (s["id"].get(id)) {}
+    if (s["type"].get(type)) {}
+    if (s["state"].get(state)) {}
+    if (s["last_error"].get(last_error)) {}
+    int64_t age_ms = -1;
+    if (s["last_message_age_ms"].get(age_ms)) {}
+    uint64_t reconnects = 0, published = 0, dropped = 0;
+    if (s["reconnects"].get(reconnects)) {}
+    if (s["events_published"].get(published)) {}
+    simdjson::dom::object drops;
+    if (!s["dropped"].get(drops)) {
+      for (auto [k, v] : drops) dropped += uint64_t(v);
+    }
+    std::string age = age_ms < 0 ? "-" : std::to_string(age_ms / 1000.0).substr(0, 6);
+    std::printf("%-20.*s %-10.*s %-12.*s %10s %10llu %12llu %10llu  %.*s\n", int(id.size()),
+                id.data(), int(type.size()), type.data(), int(state.size()), state.data(),
+                age.c_str(), static_cast<unsigned long long>(reconnects),
+                static_cast<unsigned long long>(published), static_cast<unsigned long long>(dropped),
+                int(last_error.size()), last_error.data());
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
 // tail: subscribe, print NDJSON, keep a cursor, reconnect with backoff.
 // ---------------------------------------------------------------------------
 

@@ -35,6 +35,13 @@ struct TailFlags {
 };
 int RunTail(const TailFlags& flags);
 
+struct SourcesFlags {
+  std::string url = "http://127.0.0.1:8080";
+  bool json = false;
+};
+// `livehub sources`: the hub's sources, their health and counters.
+int RunSources(const SourcesFlags& flags);
+
 // `livehub bench <scenario> [flags]`; argv[0] is "bench".
 int RunBenchMain(int argc, char** argv);
 

@@ -34,6 +34,12 @@ int main(int argc, char** argv) {
                       "application/json | application/x-ndjson | text/csv "
                       "(default: from the file extension, else detected)");
 
+  livehub::SourcesFlags sources;
+  auto* sources_cmd = app.add_subcommand(
+      "sources", "List the hub's sources (connectors) with their health and counters");
+  sources_cmd->add_option("--url", sources.url, "Hub base URL (default http://127.0.0.1:8080)");
+  sources_cmd->add_flag("--json", sources.json, "Print the JSON of GET /v1/sources");
+
   livehub::TailFlags tail;
   auto* tail_cmd = app.add_subcommand(
       "tail", "Print events of streams matching the patterns as NDJSON; reconnects and resumes");
@@ -70,6 +76,7 @@ int main(int argc, char** argv) {
   if (*store_export) return livehub::RunStoreExport(store_dir, store_stream, store_from);
   if (*store_import) return livehub::RunStoreImport(store_dir, store_stream, store_file);
   if (*serve_cmd) return livehub::RunServe(serve);
+  if (*sources_cmd) return livehub::RunSources(sources);
   if (*check_cmd) return livehub::RunCheckConfig(check_file);
   if (*pub_cmd) return livehub::RunPublish(pub);
   if (*tail_cmd) return livehub::RunTail(tail);

@@ -9,6 +9,7 @@
 #include "app/index_page.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "source/mock_generator.h"
 
 namespace livehub {
 
@@ -56,6 +57,22 @@ int RunServe(const ServeFlags& flags) {
     StreamRule demo_rule{*Pattern::Parse("demo/**"), std::nullopt, std::nullopt,
                          RetentionLimits{100'000, 64u << 20, 3'600'000}};
     config.hub.rules.push_back(demo_rule);
+    // A mock source too, so /v1/sources and its controls have something to
+    // show: demo/mock/m1, demo/mock/m2 at 5 Hz (faults off until asked).
+    bool taken = false;
+    for (const SourceOptions& o : config.sources.sources) taken |= o.id == "demo-mock";
+    if (!taken) {
+      SourceOptions mock;
+      mock.id = "demo-mock";
+      mock.type = "mock";
+      mock.stream = "demo/mock/{key}";
+      MockOptions m;
+      m.streams = 2;
+      m.interval_ms = 200;
+      mock.expected_interval_ms = m.interval_ms;
+      mock.settings = m;
+      config.sources.sources.push_back(std::move(mock));
+    }
   }
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
