@@ -245,7 +245,7 @@ class Source {
   bool started_ = false;
   std::deque<Pending> queue_;
   size_t queue_bytes_ = 0;
-  bool throttled_ = false;
+  std::atomic<bool> throttled_{false};  // read by Snapshot from any thread
   double tokens_ = 0;          // max_rate token bucket
   int64_t tokens_ms_ = 0;
   double interval_ewma_ms_ = 0;  // learned inter-arrival time

@@ -92,11 +92,14 @@ std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limi
   if (!storage_.store || from > to) return out;
   std::vector<StoredEvent> rows;
   if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
-  if ((rows.empty() || rows.front().seq != from) && from > storage_.store->LastSeq(storage_.id) &&
-      storage_.store->Writable().ok()) {
+  const bool short_read =
+      rows.empty() || rows.front().seq != from ||
+      (rows.size() < limit && rows.back().seq < to && rows.back().seq == from + rows.size() - 1);
+  if (short_read && to > storage_.store->LastSeq(storage_.id) && storage_.store->Writable().ok()) {
     // Memory may have evicted async events the writer has not committed
     // yet (a burst larger than memory history): wait for the commit in
-    // progress (normally a few ms) rather than report them missing.
+    // progress (normally a few ms) rather than report them missing or
+    // answer a short page.
     storage_.store->Flush(1000);
     rows.clear();
     if (!storage_.store->Read(storage_.id, from, to, limit, max_bytes, &rows).ok()) return out;
