@@ -53,6 +53,9 @@ class Broker {
       'persistence false',
       'max_queued_messages 100000',
       'log_dest none',
+      // Run as root (CI containers), mosquitto would switch to the
+      // `mosquitto` user, which cannot read our private temp dir.
+      `user ${os.userInfo().username}`,
     ];
     if (this.users) {
       const pw = path.join(this.dir, 'passwd');
