@@ -32,6 +32,7 @@
 #include "source/mqtt_source.h"
 
 #include <mosquitto.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cerrno>
@@ -195,7 +196,10 @@ class MqttSource : public Source {
     if (s_.url.tls) {
       int rc = MOSQ_ERR_SUCCESS;
       if (options_.tls.ca_file.empty()) {
-        rc = mosquitto_int_option(mosq_, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+        // The system's trust store (libmosquitto wants a CA file or dir).
+        rc = mosquitto_tls_set(mosq_, nullptr, X509_get_default_cert_dir(), nullptr, nullptr,
+                               nullptr);
+        if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_int_option(mosq_, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
       } else {
         rc = mosquitto_tls_set(mosq_, options_.tls.ca_file.c_str(), nullptr, nullptr, nullptr,
                                nullptr);
@@ -214,6 +218,7 @@ class MqttSource : public Source {
     mosquitto_subscribe_callback_set(mosq_, &MqttSource::OnSubscribeCb);
     mosquitto_message_callback_set(mosq_, &MqttSource::OnMessageCb);
     mosquitto_disconnect_callback_set(mosq_, &MqttSource::OnDisconnectCb);
+    mosquitto_log_callback_set(mosq_, &MqttSource::OnLogCb);
     Connect();
     ArmMisc();
   }
@@ -266,6 +271,16 @@ class MqttSource : public Source {
     static_cast<MqttSource*>(obj)->OnDisconnect(rc);
   }
 
+  // libmosquitto's error log lines (e.g. "OpenSSL Error[0]: ... certificate
+  // verify failed") explain a failure better than its return codes; they
+  // never hold credentials.
+  static void OnLogCb(mosquitto*, void* obj, int level, const char* text) {
+    if (level != MOSQ_LOG_ERR || !text) return;
+    auto* self = static_cast<MqttSource*>(obj);
+    if (self->stopped_) return;
+    self->log_error_ = std::string(text).substr(0, 200);
+  }
+
   std::string Where() const { return s_.url.Redacted(); }
 
   void Connect() {
@@ -273,6 +288,7 @@ class MqttSource : public Source {
     ++gen_;
     SetState(SourceState::kConnecting);
     failure_.clear();
+    log_error_.clear();
     pending_subs_.clear();
     granted_ = 0;
     connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
@@ -385,7 +401,8 @@ class MqttSource : public Source {
     connect_timer_.cancel();
     resolver_.cancel();
     pending_subs_.clear();
-    SetError(why);
+    SetError(log_error_.empty() ? why : why + " (" + log_error_ + ")");
+    log_error_.clear();
     SetState(SourceState::kDisconnected);
     waiting_ = true;
     retry_timer_.expires_after(std::chrono::milliseconds(backoff_.Next()));
@@ -474,6 +491,7 @@ class MqttSource : public Source {
   bool waiting_ = false;       // in backoff before a reconnect
   bool session_present_ = false;
   std::string failure_;        // why the current connection is ending
+  std::string log_error_;      // libmosquitto's last error log line
   std::map<int, std::string> pending_subs_;  // SUBSCRIBE mid -> filter
   int granted_ = 0;
 };

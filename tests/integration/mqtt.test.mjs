@@ -40,9 +40,10 @@ function canConnect(port) {
 // A mosquitto broker in its own temp dir; start() again after stop() reuses
 // the port (the hub reconnects to the same address).
 class Broker {
-  constructor({ users } = {}) {
+  constructor({ users, tls } = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'livehub-mqtt-'));
     this.users = users;
+    this.tls = tls;
     this.proc = null;
   }
 
@@ -57,6 +58,10 @@ class Broker {
       // `mosquitto` user, which cannot read our private temp dir.
       `user ${os.userInfo().username}`,
     ];
+    if (this.tls && !this.cafile) await this.makeCerts();
+    if (this.tls) {
+      conf.push(`certfile ${path.join(this.dir, 'srv.crt')}`, `keyfile ${path.join(this.dir, 'srv.key')}`);
+    }
     if (this.users) {
       const pw = path.join(this.dir, 'passwd');
       let first = true;
@@ -80,6 +85,19 @@ class Broker {
     }, T, 'mosquitto listening');
   }
 
+  // A throw-away CA and a server certificate for localhost / 127.0.0.1.
+  async makeCerts() {
+    const f = (n) => path.join(this.dir, n);
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'),
+      '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=livehub-test-ca']);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('srv.key'),
+      '-out', f('srv.csr'), '-subj', '/CN=localhost']);
+    writeFileSync(f('ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    await run('openssl', ['x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'),
+      '-CAcreateserial', '-out', f('srv.crt'), '-days', '2', '-extfile', f('ext')]);
+    this.cafile = f('ca.crt');
+  }
+
   async stop() {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGKILL');
@@ -93,12 +111,13 @@ class Broker {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  url() { return `mqtt://127.0.0.1:${this.port}`; }
+  url() { return this.tls ? `mqtts://localhost:${this.port}` : `mqtt://127.0.0.1:${this.port}`; }
 
   // Publishes each of `messages` (strings) to `topic` in order, QoS 1.
   async publish(topic, messages, { user, pass } = {}) {
     const auth = user ? ['-u', user, '-P', pass] : [];
-    const args = ['-h', '127.0.0.1', '-p', String(this.port), '-t', topic, '-q', '1', ...auth];
+    if (this.tls) auth.push('--cafile', this.cafile);
+    const args = ['-h', this.tls ? 'localhost' : '127.0.0.1', '-p', String(this.port), '-t', topic, '-q', '1', ...auth];
     if (messages.length === 1) return run('mosquitto_pub', [...args, '-m', messages[0]]);
     for (const m of messages) assert.ok(!m.includes('\n'), 'one message per line');
     return run('mosquitto_pub', [...args, '-l'], `${messages.join('\n')}\n`);
@@ -351,6 +370,38 @@ describe('mqtt source', () => {
     assert.ok(logs.includes('badpw'), 'the logs mention the refused source');
     assert.ok(!logs.includes(secret), 'password in the logs');
     assert.ok(!logs.includes(wrong), 'password in the logs');
+  });
+
+  test('mqtts: verified with ca_file, refused without the CA, accepted with verify false', { timeout: 60000 }, async () => {
+    const tls = new Broker({ tls: true });
+    await tls.start();
+    const root = uid('tls');
+    const srv = await startServer({
+      sources: [
+        mqttSource('tlsok', tls, { topics: [`${root}/#`] }, { stream: 'tls/{2}', tls: { ca_file: tls.cafile } }),
+        mqttSource('tlsnoca', tls, { topics: [`${root}/#`] },
+          { stream: 'tls/{2}', backoff: { initial_s: 0.2, max_s: 0.5 } }),
+        { id: 'tlsinsecure', type: 'mqtt', stream: 'tlsi/{2}', tls: { verify: false },
+          mqtt: { url: `mqtts://127.0.0.1:${tls.port}`, topics: [`${root}/#`] } },
+      ],
+    });
+    try {
+      await waitUp(srv, 'tlsok');
+      await waitUp(srv, 'tlsinsecure');
+      await tls.publish(`${root}/x`, [JSON.stringify({ secure: 1 })]);
+      assert.deepEqual(await waitEvents(srv, 'tls/x', 1), [{ secure: 1 }]);
+      assert.deepEqual(await waitEvents(srv, 'tlsi/x', 1), [{ secure: 1 }]);
+      const bad = await until(async () => {
+        const s = await source(srv, 'tlsnoca');
+        return s.reconnects >= 1 && s.last_error && s;
+      }, T, 'untrusted broker refused');
+      assert.ok(!isUp(bad));
+      assert.equal(bad.messages_in, 0);
+      assert.match(bad.last_error, /certificate|TLS/i);
+    } finally {
+      await srv.stop();
+      await tls.close();
+    }
   });
 
   test('a burst: drop_oldest counts queue_full drops, throttle loses nothing', { timeout: 120000 }, async () => {
