@@ -294,8 +294,8 @@ class MqttSource : public Source {
     connect_timer_.expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
     connect_timer_.async_wait([this, g = gen_](boost::system::error_code ec) {
       if (ec || stopped_ || g != gen_) return;
-      Lost("mqtt: no CONNACK/SUBACK from " + Where() + " within connect_timeout_s=" +
-           std::to_string(options_.connect_timeout_ms / 1000.0));
+      Lost("mqtt: no CONNACK/SUBACK from " + Where() + " within connect_timeout_s (" +
+           std::to_string(options_.connect_timeout_ms) + " ms)");
     });
     // libmosquitto resolves with a blocking getaddrinfo: resolve here
     // (asynchronously) and hand it an address. TLS needs the name itself

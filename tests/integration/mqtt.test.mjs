@@ -177,6 +177,21 @@ describe('mqtt source', () => {
   });
   after(async () => { await broker?.close(); });
 
+  test('bad mqtt settings are refused at start with the key named', { timeout: 60000 }, async () => {
+    const cases = [
+      [{ url: broker.url(), topics: ['a/b#'] }, /sources\[0\]\.mqtt\.topics\[0\].*'#'/],
+      [{ url: 'http://127.0.0.1:1', topics: ['a'] }, /sources\[0\]\.mqtt\.url.*mqtt:\/\//],
+      [{ url: broker.url(), topics: ['a'], qos: 2 }, /sources\[0\]\.mqtt\.qos/],
+      [{ url: broker.url(), topics: ['a'], color: 'red' }, /sources\[0\]\.mqtt\.color.*unknown key/],
+      [{ url: broker.url() }, /sources\[0\]\.mqtt\.topics/],
+      [{ url: broker.url(), topics: ['a'], username: 'u', password: '${MQTT_UNSET_FOR_TEST}' },
+        /sources\[0\]\.mqtt\.password.*MQTT_UNSET_FOR_TEST/],
+    ];
+    for (const [mqtt, re] of cases) {
+      await assert.rejects(startServer({ sources: [{ id: 'x', type: 'mqtt', mqtt }] }), re);
+    }
+  });
+
   test('+ and # filters route topics to streams, in order', { timeout: 60000 }, async () => {
     const root = uid('air');
     const srv = await startServer({
