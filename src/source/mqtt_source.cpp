@@ -482,16 +482,16 @@ class MqttSource : public Source {
   boost::asio::steady_timer retry_timer_;    // backoff before a reconnect
   boost::asio::steady_timer connect_timer_;  // CONNACK + SUBACKs deadline
   boost::asio::steady_timer misc_timer_;     // mosquitto_loop_misc
-  uint64_t gen_ = 0;           // bumped per connection: stale handlers ignore themselves
+  uint64_t gen_ = 0;  // bumped per connection: stale handlers ignore themselves
   bool stopped_ = false;
-  bool connected_ = false;     // sock_ watches libmosquitto's fd
-  bool reading_ = false;       // a wait_read is pending
-  bool writing_ = false;       // a wait_write is pending
-  bool paused_ = false;        // throttled: not reading
-  bool waiting_ = false;       // in backoff before a reconnect
+  bool connected_ = false;  // sock_ watches libmosquitto's fd
+  bool reading_ = false;    // a wait_read is pending
+  bool writing_ = false;    // a wait_write is pending
+  bool paused_ = false;     // throttled: not reading
+  bool waiting_ = false;    // in backoff before a reconnect
   bool session_present_ = false;
-  std::string failure_;        // why the current connection is ending
-  std::string log_error_;      // libmosquitto's last error log line
+  std::string failure_;                      // why the current connection is ending
+  std::string log_error_;                    // libmosquitto's last error log line
   std::map<int, std::string> pending_subs_;  // SUBSCRIBE mid -> filter
   int granted_ = 0;
 };
@@ -508,7 +508,8 @@ std::any ParseMqtt(ConfigWalker& w, const YAML::Node& n, const std::string& path
          {"client_id",
           [&](const YAML::Node& v, const std::string& p) {
             has_client_id = true;
-            w.Scalar<std::string>(&client_id)(v, p);
+            ConfigWalker::Handler read = w.Scalar<std::string>(&client_id);
+            read(v, p);
           }},
          {"clean_session", w.Scalar<bool>(&s.clean_session)},
          {"username", w.Scalar<std::string>(&username)},

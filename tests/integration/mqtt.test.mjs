@@ -333,12 +333,12 @@ describe('mqtt source', () => {
     const root = uid('stall');
     const srv = await startServer({
       sources: [mqttSource('quiet', broker, { topics: [`${root}/#`] },
-        { stream: 'quiet', stall_after_min_s: 1 })],
+        { stream: 'quiet', stall_after_min_s: 2 })],
     });
     try {
       await until(async () => (await source(srv, 'quiet')).state === 'stalled', T, 'stalled');
       await broker.publish(`${root}/x`, [JSON.stringify({ wake: 1 })]);
-      await until(async () => (await source(srv, 'quiet')).state === 'receiving', T, 'receiving');
+      await until(async () => (await source(srv, 'quiet')).state === 'receiving', T, 'receiving (2 s window)');
       await until(async () => (await source(srv, 'quiet')).state === 'stalled', T, 'stalled again');
     } finally {
       await srv.stop();

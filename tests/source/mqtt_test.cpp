@@ -1,11 +1,11 @@
 // The mqtt source's pure helpers: the broker URL parser (and its redaction)
 // and the topic filter check. The connector's I/O is covered by
 // tests/integration/mqtt.test.mjs against a real broker.
-#include "source/mqtt_source.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "source/mqtt_source.h"
 
 namespace livehub {
 namespace {
