@@ -296,6 +296,34 @@ describe('mqtt source', () => {
     }
   });
 
+  test('a broker that stops answering is caught by keepalive, then reconnected', { timeout: 90000 }, async () => {
+    const own = new Broker();
+    await own.start();
+    const root = uid('ka');
+    const srv = await startServer({
+      sources: [mqttSource('ka', own, { topics: [`${root}/+`], keepalive_s: 5 },
+        { stream: 'ka/{2}', connect_timeout_s: 2, backoff: { initial_s: 0.2, max_s: 1 } })],
+    });
+    try {
+      await waitUp(srv, 'ka');
+      own.proc.kill('SIGSTOP'); // the TCP connection stays open, nothing answers
+      const down = await until(async () => {
+        const s = await source(srv, 'ka');
+        return s.state === 'disconnected' && s;
+      }, 40000, 'keepalive failure noticed');
+      assert.match(down.last_error, /keepalive|lost/i);
+      own.proc.kill('SIGCONT');
+      await waitUp(srv, 'ka');
+      await own.publish(`${root}/a`, [JSON.stringify({ back: 1 })]);
+      assert.deepEqual(await waitEvents(srv, 'ka/a', 1), [{ back: 1 }]);
+      assert.ok((await source(srv, 'ka')).reconnects >= 1);
+    } finally {
+      own.proc?.kill('SIGCONT');
+      await srv.stop();
+      await own.close();
+    }
+  });
+
   test('QoS1 messages published while livehub is down arrive after it restarts', { timeout: 90000 }, async () => {
     const root = uid('persist');
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'livehub-mqtt-data-'));
