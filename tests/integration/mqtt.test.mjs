@@ -165,6 +165,16 @@ async function waitEvents(server, stream, n) {
   return events.map((e) => e.data);
 }
 
+// Stops the hub gracefully and checks it exited cleanly: exit code 0 and
+// no sanitizer report (under LIVEHUB_SANITIZED builds a leak or UB fails).
+async function stopClean(server) {
+  const r = await server.stop();
+  const report = server.stderr.find((l) => /Sanitizer|runtime error/.test(l));
+  assert.equal(report, undefined, report);
+  assert.deepEqual({ code: r.code, killed: r.killed }, { code: 0, killed: false }, server.tail());
+  return r;
+}
+
 function mqttSource(id, broker, mqtt, extra = {}) {
   return { id, type: 'mqtt', mqtt: { url: broker.url(), ...mqtt }, ...extra };
 }
@@ -229,7 +239,7 @@ describe('mqtt source', () => {
       const hash = await source(srv, 'hash');
       assert.equal(hash.messages_in, n, 'the # filter must not see the + topics');
     } finally {
-      await srv.stop();
+      await stopClean(srv);
     }
   });
 
@@ -257,7 +267,7 @@ describe('mqtt source', () => {
       assert.equal(s.events_published, 2);
       assert.equal(s.state, 'receiving');
     } finally {
-      await srv.stop();
+      await stopClean(srv);
     }
   });
 
@@ -291,7 +301,7 @@ describe('mqtt source', () => {
       assert.deepEqual(data, [{ before: true }, { after: true }]);
       assert.equal((await source(srv, 'rc')).state, 'receiving');
     } finally {
-      await srv.stop();
+      await stopClean(srv);
       await own.close();
     }
   });
@@ -319,7 +329,7 @@ describe('mqtt source', () => {
       assert.ok((await source(srv, 'ka')).reconnects >= 1);
     } finally {
       own.proc?.kill('SIGCONT');
-      await srv.stop();
+      await stopClean(srv);
       await own.close();
     }
   });
@@ -336,8 +346,7 @@ describe('mqtt source', () => {
       await waitUp(srv, 'persist');
       await broker.publish(`${root}/p`, [JSON.stringify({ i: 0 })]);
       await waitEvents(srv, 'persist/p', 1);
-      const stopped = await srv.stop();
-      assert.equal(stopped.killed, false);
+      await stopClean(srv); // graceful: DISCONNECT, the session stays
 
       const n = 50;
       await broker.publish(`${root}/p`, Array.from({ length: n }, (_, i) => JSON.stringify({ i: i + 1 })));
@@ -350,7 +359,7 @@ describe('mqtt source', () => {
         assert.equal(s.session_present, true);
         assert.equal(s.messages_in, n);
       } finally {
-        await srv.stop();
+        await stopClean(srv);
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
@@ -369,7 +378,7 @@ describe('mqtt source', () => {
       await until(async () => (await source(srv, 'quiet')).state === 'receiving', T, 'receiving (2 s window)');
       await until(async () => (await source(srv, 'quiet')).state === 'stalled', T, 'stalled again');
     } finally {
-      await srv.stop();
+      await stopClean(srv);
     }
   });
 
@@ -406,7 +415,7 @@ describe('mqtt source', () => {
       const m = await request(srv, 'GET', '/metrics');
       assert.ok(!m.text.includes(secret));
     } finally {
-      await srv.stop();
+      await stopClean(srv);
       await auth.close();
     }
     const logs = srv.stderr.join('\n');
@@ -442,7 +451,7 @@ describe('mqtt source', () => {
       assert.equal(bad.messages_in, 0);
       assert.match(bad.last_error, /certificate|TLS/i);
     } finally {
-      await srv.stop();
+      await stopClean(srv);
       await tls.close();
     }
   });
@@ -494,7 +503,7 @@ describe('mqtt source', () => {
       assert.equal(seen.length, d.events_published);
       assert.ok(seen.every((v, k) => k === 0 || v > seen[k - 1]), 'drop_oldest keeps order');
     } finally {
-      await srv.stop();
+      await stopClean(srv);
     }
   });
 });
