@@ -16,6 +16,7 @@ PACKAGES=(
   clang                 # libFuzzer targets (make fuzz)
   libmosquitto-dev      # MQTT source
   mosquitto mosquitto-clients  # broker + mosquitto_pub for the MQTT tests
+  openssl               # CLI: throw-away certificates for the TLS tests (mqtts)
   libprotobuf-dev protobuf-compiler  # GTFS-Realtime source (gtfs-realtime.proto)
 )
 # Node.js and npm drive the integration tests (npm's ws and eventsource).

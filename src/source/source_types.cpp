@@ -5,10 +5,12 @@
 namespace livehub {
 
 SourceType MockSourceType();
+SourceType MqttSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
       MockSourceType(),
+      MqttSourceType(),
   };
   return types;
 }
