@@ -5,10 +5,14 @@
 namespace livehub {
 
 SourceType MockSourceType();
+SourceType HttpPollSourceType();
+SourceType GtfsRtSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
       MockSourceType(),
+      HttpPollSourceType(),
+      GtfsRtSourceType(),
   };
   return types;
 }
