@@ -261,9 +261,12 @@ describe('polled sources', () => {
     await new Promise((r) => setTimeout(r, 2000));
     const n = peer.rate.requests.filter((t) => t >= start).length;
     assert.ok(n <= 3, `${n} requests in 2 s with max_requests_per_min 60 (had ${n0} before)`);
+    // Every 2 s window since the start holds at most 3 arrivals (one per
+    // second at the hub, plus transit jitter), not the ~40 the interval asks.
     const times = peer.rate.requests;
-    for (let i = 1; i < times.length; i++) {
-      assert.ok(times[i] - times[i - 1] >= 900, `requests ${times[i] - times[i - 1]} ms apart`);
+    for (const t0 of times) {
+      const inWindow = times.filter((t) => t >= t0 && t < t0 + 2000).length;
+      assert.ok(inWindow <= 3, `${inWindow} requests within 2 s of ${t0}`);
     }
   });
 
