@@ -347,4 +347,12 @@ describe('polled sources', () => {
     }, 15000, 'new feed published');
     assert.equal(evs[1].data.lat, 48.25);
   });
+
+  test('shutdown with fetches in flight (a hanging peer) is clean', async () => {
+    await until(() => peer.hang.requests >= 1, 15000, 'a hanging request');
+    const r = await srv.stop(10000);
+    assert.equal(r.killed, false, 'the hub did not stop within 10 s');
+    assert.equal(r.code, 0, srv.tail());
+    assert.ok(!/AddressSanitizer|runtime error|LeakSanitizer/.test(srv.stderr.join('\n')), srv.tail());
+  });
 });
