@@ -6,11 +6,15 @@ namespace livehub {
 
 SourceType MockSourceType();
 SourceType MqttSourceType();
+SourceType HttpPollSourceType();
+SourceType GtfsRtSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
       MockSourceType(),
       MqttSourceType(),
+      HttpPollSourceType(),
+      GtfsRtSourceType(),
   };
   return types;
 }

@@ -1,0 +1,355 @@
+// HttpFetch: see http_fetch.h. The flow follows Beast's async client
+// examples: resolve -> connect -> [handshake] -> write -> read -> close.
+// One deadline (tcp_stream::expires_after) covers connect, another the
+// handshake, write and read together.
+#include "source/http_fetch.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+namespace livehub {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool LooksSecret(std::string_view param_name) {
+  static const char* const kWords[] = {"token", "key", "secret", "pass", "sig", "auth",
+                                       "credential", "session"};
+  std::string n = Lower(param_name);
+  for (const char* w : kWords) {
+    if (n.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// URLs
+// ---------------------------------------------------------------------------
+
+std::string HttpUrl::HostHeader() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (!default_port) h += ":" + port;
+  return h;
+}
+
+Result<HttpUrl> ParseHttpUrl(std::string_view url) {
+  HttpUrl u;
+  std::string_view rest;
+  if (Lower(url.substr(0, 7)) == "http://") {
+    rest = url.substr(7);
+  } else if (Lower(url.substr(0, 8)) == "https://") {
+    u.tls = true;
+    rest = url.substr(8);
+  } else {
+    return Status::InvalidArgument("bad_config", "url must start with http:// or https://");
+  }
+  size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    return Status::InvalidArgument("bad_config",
+                                   "url must not contain user:password@ (use headers for "
+                                   "credentials)");
+  }
+  std::string_view host = authority, port;
+  if (authority.starts_with("[")) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return Status::InvalidArgument("bad_config", "url has an unterminated [IPv6] host");
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return Status::InvalidArgument("bad_config", "url: bad host");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return Status::InvalidArgument("bad_config", "url has no host");
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
+          return c >= '0' && c <= '9';
+        }) || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
+      return Status::InvalidArgument("bad_config", "url port must be 1..65535");
+    }
+  }
+  u.host = std::string(host);
+  u.default_port = port.empty() || port == (u.tls ? "443" : "80");
+  u.port = port.empty() ? (u.tls ? "443" : "80") : std::string(port);
+  if (size_t hash = tail.find('#'); hash != std::string_view::npos) tail = tail.substr(0, hash);
+  u.target = tail.empty() || tail[0] != '/' ? "/" + std::string(tail) : std::string(tail);
+  for (char c : u.target) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
+      return Status::InvalidArgument("bad_config", "url path must not contain spaces or control "
+                                                   "characters (percent-encode them)");
+    }
+  }
+  return u;
+}
+
+std::string RedactUrl(std::string_view url) {
+  std::string out;
+  size_t scheme = url.find("://");
+  size_t auth_start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  size_t auth_end = url.find_first_of("/?#", auth_start);
+  if (auth_end == std::string_view::npos) auth_end = url.size();
+  std::string_view authority = url.substr(auth_start, auth_end - auth_start);
+  out.append(url.substr(0, auth_start));
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  out.append(authority);
+  std::string_view tail = url.substr(auth_end);
+  size_t q = tail.find('?');
+  if (q == std::string_view::npos) {
+    out.append(tail);
+    return out;
+  }
+  out.append(tail.substr(0, q + 1));
+  std::string_view query = tail.substr(q + 1);
+  std::string_view fragment;
+  if (size_t h = query.find('#'); h != std::string_view::npos) {
+    fragment = query.substr(h);
+    query = query.substr(0, h);
+  }
+  bool first = true;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (!first) out.push_back('&');
+    first = false;
+    size_t eq = param.find('=');
+    std::string_view name = param.substr(0, eq);
+    if (eq != std::string_view::npos && LooksSecret(name)) {
+      out.append(name).append("=REDACTED");
+    } else {
+      out.append(param);
+    }
+  }
+  out.append(fragment);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------
+
+Result<std::shared_ptr<ssl::context>> MakeTlsClientContext(bool verify, const std::string& ca_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  if (verify) {
+    ctx->set_default_verify_paths(ec);
+    if (!ca_file.empty()) {
+      ctx->load_verify_file(ca_file, ec);
+      if (ec) {
+        return Status::InvalidArgument("bad_config",
+                                       "tls.ca_file '" + ca_file + "': " + ec.message());
+      }
+    }
+    ctx->set_verify_mode(ssl::verify_peer);
+  } else {
+    ctx->set_verify_mode(ssl::verify_none);
+  }
+  return ctx;
+}
+
+// ---------------------------------------------------------------------------
+// The fetch
+// ---------------------------------------------------------------------------
+
+struct HttpFetch::Impl {
+  Impl(asio::io_context& ioc, HttpUrl u, FetchOptions o, std::shared_ptr<ssl::context> c,
+       bool verify, Callback cb)
+      : resolver(ioc), url(std::move(u)), options(std::move(o)), tls_ctx(std::move(c)),
+        verify_host(verify), done(std::move(cb)) {
+    if (url.tls) {
+      tls.emplace(ioc, *tls_ctx);
+    } else {
+      plain.emplace(ioc);
+    }
+  }
+  beast::tcp_stream& Tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  tcp::resolver resolver;
+  HttpUrl url;
+  FetchOptions options;
+  std::shared_ptr<ssl::context> tls_ctx;
+  bool verify_host;
+  Callback done;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  http::request<http::empty_body> req;
+  std::optional<http::response_parser<http::string_body>> parser;
+  beast::flat_buffer buffer;
+  bool finished = false;
+};
+
+HttpFetch::HttpFetch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpFetch::~HttpFetch() = default;
+
+std::shared_ptr<HttpFetch> HttpFetch::Start(asio::io_context& ioc, const HttpUrl& url,
+                                            FetchOptions options,
+                                            std::shared_ptr<ssl::context> tls_ctx,
+                                            bool verify_host, Callback done) {
+  auto f = std::shared_ptr<HttpFetch>(new HttpFetch(std::make_unique<Impl>(
+      ioc, url, std::move(options), std::move(tls_ctx), verify_host, std::move(done))));
+  f->Run();
+  return f;
+}
+
+void HttpFetch::Cancel() {
+  if (impl_->finished) return;
+  impl_->finished = true;
+  impl_->done = nullptr;
+  impl_->resolver.cancel();
+  beast::error_code ec;
+  impl_->Tcp().socket().close(ec);
+}
+
+void HttpFetch::Run() {
+  Impl& m = *impl_;
+  m.req.method(http::verb::get);
+  m.req.target(m.url.target);
+  m.req.version(11);
+  m.req.set(http::field::host, m.url.HostHeader());
+  m.req.set(http::field::user_agent, "livehub");
+  m.req.set(http::field::connection, "close");
+  for (const auto& [k, v] : m.options.headers) m.req.set(k, v);
+  m.parser.emplace();
+  m.parser->header_limit(kMaxHeaderBytes);
+  m.parser->body_limit(m.options.max_body_bytes);
+  m.resolver.async_resolve(
+      m.url.host, m.url.port,
+      [self = shared_from_this()](boost::system::error_code ec, tcp::resolver::results_type r) {
+        self->OnResolve(ec, std::move(r));
+      });
+}
+
+void HttpFetch::OnResolve(boost::system::error_code ec, tcp::resolver::results_type r) {
+  if (impl_->finished) return;
+  if (ec) return Fail("resolve", ec);
+  impl_->Tcp().expires_after(std::chrono::milliseconds(impl_->options.connect_timeout_ms));
+  impl_->Tcp().async_connect(r, [self = shared_from_this()](boost::system::error_code ec,
+                                                            const tcp::endpoint&) {
+    self->OnConnect(ec);
+  });
+}
+
+void HttpFetch::OnConnect(boost::system::error_code ec) {
+  Impl& m = *impl_;
+  if (m.finished) return;
+  if (ec) return Fail("connect", ec);
+  m.Tcp().expires_after(std::chrono::milliseconds(m.options.timeout_ms));
+  if (!m.tls) return DoWrite();
+  // SNI (names only, not IP literals) and host name verification.
+  boost::system::error_code not_ip;
+  asio::ip::make_address(m.url.host, not_ip);
+  if (not_ip) SSL_set_tlsext_host_name(m.tls->native_handle(), m.url.host.c_str());
+  if (m.verify_host) m.tls->set_verify_callback(ssl::host_name_verification(m.url.host));
+  m.tls->async_handshake(ssl::stream_base::client,
+                         [self = shared_from_this()](boost::system::error_code ec) {
+                           self->OnHandshake(ec);
+                         });
+}
+
+void HttpFetch::OnHandshake(boost::system::error_code ec) {
+  if (impl_->finished) return;
+  if (ec) return Fail("TLS handshake", ec);
+  DoWrite();
+}
+
+void HttpFetch::DoWrite() {
+  Impl& m = *impl_;
+  auto cb = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    self->OnWrite(ec);
+  };
+  if (m.tls) {
+    http::async_write(*m.tls, m.req, std::move(cb));
+  } else {
+    http::async_write(*m.plain, m.req, std::move(cb));
+  }
+}
+
+void HttpFetch::OnWrite(boost::system::error_code ec) {
+  Impl& m = *impl_;
+  if (m.finished) return;
+  if (ec) return Fail("write", ec);
+  auto cb = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    self->OnRead(ec);
+  };
+  if (m.tls) {
+    http::async_read(*m.tls, m.buffer, *m.parser, std::move(cb));
+  } else {
+    http::async_read(*m.plain, m.buffer, *m.parser, std::move(cb));
+  }
+}
+
+void HttpFetch::OnRead(boost::system::error_code ec) {
+  Impl& m = *impl_;
+  if (m.finished) return;
+  FetchResult r;
+  if (ec == http::error::body_limit) {
+    r.oversize = true;
+    if (m.parser->is_header_done()) r.status = static_cast<int>(m.parser->get().result_int());
+    r.error = "response body from " + m.url.HostHeader() + " is over max_message_bytes=" +
+              std::to_string(m.options.max_body_bytes);
+    return Finish(std::move(r));
+  }
+  if (ec) return Fail("read", ec);
+  auto& res = m.parser->get();
+  r.status = static_cast<int>(res.result_int());
+  r.reason = std::string(res.reason());
+  r.etag = std::string(res[http::field::etag]);
+  r.last_modified = std::string(res[http::field::last_modified]);
+  r.content_type = std::string(res[http::field::content_type]);
+  r.body = std::move(res.body());
+  Finish(std::move(r));
+}
+
+void HttpFetch::Fail(std::string_view what, boost::system::error_code ec) {
+  FetchResult r;
+  const std::string& t = impl_->url.target;
+  std::string path = t.substr(0, t.find('?'));  // the query may hold a token
+  std::string cause = ec == beast::error::timeout ? "timed out" : ec.message();
+  r.error = std::string(what) + " " + impl_->url.HostHeader() + path + ": " + cause;
+  Finish(std::move(r));
+}
+
+void HttpFetch::Finish(FetchResult r) {
+  Impl& m = *impl_;
+  if (m.finished) return;
+  m.finished = true;
+  beast::error_code ignored;
+  m.Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  m.Tcp().socket().close(ignored);
+  Callback done = std::move(m.done);
+  m.done = nullptr;
+  if (done) done(std::move(r));
+}
+
+}  // namespace livehub
