@@ -248,6 +248,7 @@ export class LivehubClient {
   private connect(): void {
     if (this.closed) return;
     this.reconnectTimer = null;
+    if (this.ws) return; // a WebSocket probe took over meanwhile
     this.setState('connecting');
     const useSse = this.mode === 'sse' || (this.mode === 'auto' && this.preferSse);
     if (useSse) {
@@ -359,6 +360,8 @@ export class LivehubClient {
         onOpen: () => {
           this.probe = null;
           if (this.closed || this.ws) return probe.close();
+          if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+          this.reconnectTimer = null;
           this.closeSse();
           for (const sub of this.subs) sub.sseCursor = undefined;
           probe.setHandlers(this.wsHandlers());
@@ -449,6 +452,7 @@ export class LivehubClient {
     const now = Date.now();
     this.stats.messages += 1;
     this.lastMessageAt = now;
+    if (this.stateValue === 'stalled') this.setState('receiving');
     switch (m.type) {
       case 'event':
         if (typeof m.stream !== 'string' || !Number.isInteger(m.seq)) return;
@@ -485,8 +489,7 @@ export class LivehubClient {
       case 'error':
         this.emit('error', { code: String(m.code), message: String(m.message), id: m.id });
         return;
-      default:
-        if (this.stateValue === 'stalled') this.setState('receiving');
+      default: // pong, snapshot, replies to other ops: liveness only
     }
   }
 }
