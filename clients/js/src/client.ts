@@ -284,7 +284,8 @@ export class LivehubClient {
     this.preferSse = false;
     this.setTransport('ws');
     this.lastMessageAt = Date.now();
-    this.setState('subscribed');
+    // 'subscribed' once the hub answers (at once when there is nothing to subscribe).
+    if (this.subs.size === 0) this.setState('subscribed');
     for (const sub of this.subs) this.sendSubscribe(sub);
   }
 
@@ -339,7 +340,7 @@ export class LivehubClient {
     this.attempt = 0;
     this.setTransport('sse');
     this.lastMessageAt = Date.now();
-    this.setState('subscribed');
+    if (this.subs.size === 0) this.setState('subscribed'); // else on the hub's `subscribed`
     if (this.mode === 'auto') this.scheduleProbe();
   }
 
