@@ -96,6 +96,7 @@ describe('SSE fallback', () => {
     assertContiguous(rec.seqs(stream), 2, last, 'seqs across SSE -> WebSocket');
     assert.deepEqual(rec.transports, ['sse', 'ws']);
     assert.deepEqual(rec.gaps, []);
+    assert.deepEqual(rec.backfills, [], 'the switch resumed from the cursors: nothing to backfill');
     client.close();
   });
 });

@@ -9,6 +9,8 @@ import {
   assertContiguous, makeClient, publishOk, sleep, startServer, StreamTracker, uid, until, WebSocket,
 } from './helpers.mjs';
 
+const trackers = []; // disposed after the suite, also when a test fails
+
 // Feeds the tracker like the client does and records what it hands on.
 function tracker(srv, stream, start) {
   const out = { events: [], gaps: [], epochs: [], backfills: [], errors: [] };
@@ -19,6 +21,7 @@ function tracker(srv, stream, start) {
     backfill: (b) => out.backfills.push(b),
     error: (code, message) => out.errors.push({ code, message }),
   }, { baseUrl: srv.base, fetch: (u) => fetch(u, { signal: AbortSignal.timeout(10000) }), historyLimit: 7, retryInitialMs: 50, retryMaxMs: 500 });
+  trackers.push(t);
   return { t, out };
 }
 
@@ -33,6 +36,7 @@ describe('gaps and backfill', () => {
     }, { demo: false });
   });
   after(async () => {
+    for (const t of trackers) t.dispose();
     for (const c of clients) c.close();
     await srv?.stop();
   });

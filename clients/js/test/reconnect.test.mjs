@@ -83,6 +83,7 @@ describe('reconnect', () => {
       assert.ok(client.stats.reconnects >= 1);
       assert.deepEqual(rec.gaps, []);
       assert.deepEqual(rec.epochs, []);
+      assert.deepEqual(rec.backfills, [], 'the resume itself was complete: nothing to backfill');
       assert.ok(rec.states.includes('disconnected') && rec.states.at(-1) === 'receiving', `states ${rec.states}`);
       client.close();
       await srv.stop();
