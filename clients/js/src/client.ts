@@ -76,6 +76,8 @@ export class LivehubClient {
   private probe: WsLink | null = null;
   private readonly sse = new Map<Subscription, SseLink>();
   private sseOpened = false;     // every SSE link of this attempt has opened once
+  private usingSse = false;      // the current attempt carries subscriptions over SSE
+  private readonly pendingAcks = new Set<Subscription>(); // sent, `subscribed` not yet seen
   private preferSse = false;     // auto mode: WebSocket just failed before opening
   private attempt = 0;           // reconnect attempts since the last successful open
   private nextId = 1;
@@ -155,7 +157,7 @@ export class LivehubClient {
       this.start();
     } else if (this.ws?.isOpen) {
       this.sendSubscribe(sub);
-    } else if (this.transportValue === 'sse' && this.sseOpened && !this.reconnectTimer) {
+    } else if (this.usingSse && !this.reconnectTimer) {
       this.openSse(sub);
     }
     return sub;
@@ -195,6 +197,7 @@ export class LivehubClient {
 
   detach(sub: Subscription): void {
     this.subs.delete(sub);
+    this.pendingAcks.delete(sub);
     const link = this.sse.get(sub);
     if (link) {
       link.close();
@@ -251,9 +254,12 @@ export class LivehubClient {
     if (this.ws) return; // a WebSocket probe took over meanwhile
     this.setState('connecting');
     const useSse = this.mode === 'sse' || (this.mode === 'auto' && this.preferSse);
+    this.pendingAcks.clear();
+    this.usingSse = useSse;
     if (useSse) {
+      // With no subscription yet there is nothing to open: the first
+      // `subscribe` opens its event stream.
       this.sseOpened = false;
-      if (this.subs.size === 0) this.onSseAllOpen(); // nothing to carry yet
       for (const sub of this.subs) this.openSse(sub);
     } else {
       this.ws = new WsLink(this.wsUrl(), this.WS!, this.wsHandlers());
@@ -291,6 +297,7 @@ export class LivehubClient {
 
   private sendSubscribe(sub: Subscription): void {
     sub.wsId = this.nextId++;
+    this.pendingAcks.add(sub);
     const op: Record<string, unknown> = { op: 'subscribe', id: sub.wsId, streams: sub.patterns };
     const from = this.cursorFor(sub);
     if (Object.keys(from).length) op.from = from;
@@ -319,6 +326,7 @@ export class LivehubClient {
       },
       onMessage: (m: any, cursor?: string) => {
         if (cursor) sub.sseCursor = cursor;
+        if (m.type === 'subscribed') this.pendingAcks.delete(sub);
         this.onMessage(m);
       },
       onClose: (wasOpen: boolean, reason: string) => {
@@ -332,6 +340,7 @@ export class LivehubClient {
       },
     });
     this.sse.set(sub, link);
+    this.pendingAcks.add(sub);
   }
 
   private onSseAllOpen(): void {
@@ -340,7 +349,6 @@ export class LivehubClient {
     this.attempt = 0;
     this.setTransport('sse');
     this.lastMessageAt = Date.now();
-    if (this.subs.size === 0) this.setState('subscribed'); // else on the hub's `subscribed`
     if (this.mode === 'auto') this.scheduleProbe();
   }
 
@@ -364,6 +372,8 @@ export class LivehubClient {
           if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
           this.reconnectTimer = null;
           this.closeSse();
+          this.usingSse = false;
+          this.pendingAcks.clear();
           for (const sub of this.subs) sub.sseCursor = undefined;
           probe.setHandlers(this.wsHandlers());
           this.ws = probe;
@@ -478,7 +488,11 @@ export class LivehubClient {
           if (!t) this.trackers.set(s.stream, this.newTracker(s.stream, { epoch: s.epoch, seq: s.latest_seq }));
           else t.observeEpoch(s.epoch);
         }
-        if (this.stateValue !== 'receiving') this.setState('subscribed');
+        if (typeof m.id === 'number') {
+          for (const sub of this.pendingAcks) if (sub.wsId === m.id) this.pendingAcks.delete(sub);
+        }
+        // 'subscribed' once every subscription sent on this connection is acknowledged.
+        if (this.pendingAcks.size === 0 && this.stateValue !== 'receiving') this.setState('subscribed');
         return;
       case 'gap':
         if (typeof m.stream !== 'string') return;
