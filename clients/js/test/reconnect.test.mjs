@@ -90,36 +90,38 @@ describe('reconnect', () => {
     });
   }
 
-  test('an epoch change after an in-memory restart is reported and followed', async () => {
-    const port = await freePort();
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'livehub-js-'));
-    dirs.push(dataDir);
-    const cfg = { store: { enabled: false } };
-    let srv = await start(port, dataDir, cfg);
-    const stream = uid('ep/s');
-    const { epoch: oldEpoch } = await publishOk(srv, stream, { i: 1 });
-    const { client, rec } = makeClient(srv.base, { transport: 'ws' });
-    clients.push(client);
-    const sub = client.subscribe('ep/**', {}, rec.collect);
-    await until(() => client.state === 'subscribed', 10000, 'subscribed');
-    for (let i = 2; i <= 5; i++) await publishOk(srv, stream, { i });
-    await until(() => rec.seqs(stream).length >= 4, 10000, 'seqs 2..5');
-    await srv.stop();
-    srv = await start(port, dataDir, cfg);
-    // Published before the client is back: it resubscribes with the old
-    // epoch, the hub answers with the new one.
-    const { epoch: newEpoch } = await publishOk(srv, stream, [{ i: 'n1' }, { i: 'n2' }]);
-    assert.notEqual(newEpoch, oldEpoch);
-    await until(() => rec.epochs.length >= 1, 15000, 'epoch notice');
-    await publishOk(srv, stream, { i: 'n3' });
-    await until(() => rec.events.filter((e) => e.epoch === newEpoch).length >= 3, 10000, 'new-epoch events');
-    await sleep(200);
-    assert.deepEqual(rec.epochs, [{ stream, previousEpoch: oldEpoch, epoch: newEpoch, lastSeq: 5 }]);
-    assert.deepEqual(rec.events.filter((e) => e.epoch === oldEpoch).map((e) => e.seq), [2, 3, 4, 5]);
-    assert.deepEqual(rec.events.filter((e) => e.epoch === newEpoch).map((e) => e.seq), [1, 2, 3]);
-    assertStrictlyIncreasing(rec.events.filter((e) => e.epoch === newEpoch).map((e) => e.seq));
-    assert.deepEqual(sub.cursor(), { [stream]: { epoch: newEpoch, seq: 3 } });
-    client.close();
-    await srv.stop();
-  });
+  for (const transport of ['ws', 'sse']) {
+    test(`an epoch change after an in-memory restart is reported and followed over ${transport}`, async () => {
+      const port = await freePort();
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'livehub-js-'));
+      dirs.push(dataDir);
+      const cfg = { store: { enabled: false } };
+      let srv = await start(port, dataDir, cfg);
+      const stream = uid('ep/s');
+      const { epoch: oldEpoch } = await publishOk(srv, stream, { i: 1 });
+      const { client, rec } = makeClient(srv.base, { transport });
+      clients.push(client);
+      const sub = client.subscribe('ep/**', {}, rec.collect);
+      await until(() => client.state === 'subscribed', 10000, 'subscribed');
+      for (let i = 2; i <= 5; i++) await publishOk(srv, stream, { i });
+      await until(() => rec.seqs(stream).length >= 4, 10000, 'seqs 2..5');
+      await srv.stop();
+      srv = await start(port, dataDir, cfg);
+      // Published before the client is back: it resubscribes with the old
+      // epoch, the hub answers with the new one.
+      const { epoch: newEpoch } = await publishOk(srv, stream, [{ i: 'n1' }, { i: 'n2' }]);
+      assert.notEqual(newEpoch, oldEpoch);
+      await until(() => rec.epochs.length >= 1, 15000, 'epoch notice');
+      await publishOk(srv, stream, { i: 'n3' });
+      await until(() => rec.events.filter((e) => e.epoch === newEpoch).length >= 3, 10000, 'new-epoch events');
+      await sleep(200);
+      assert.deepEqual(rec.epochs, [{ stream, previousEpoch: oldEpoch, epoch: newEpoch, lastSeq: 5 }]);
+      assert.deepEqual(rec.events.filter((e) => e.epoch === oldEpoch).map((e) => e.seq), [2, 3, 4, 5]);
+      assert.deepEqual(rec.events.filter((e) => e.epoch === newEpoch).map((e) => e.seq), [1, 2, 3]);
+      assertStrictlyIncreasing(rec.events.filter((e) => e.epoch === newEpoch).map((e) => e.seq));
+      assert.deepEqual(sub.cursor(), { [stream]: { epoch: newEpoch, seq: 3 } });
+      client.close();
+      await srv.stop();
+    });
+  }
 });
