@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration asan fuzz bench bench-peers microbench clean
+.PHONY: all deps build run test unit integration js-client-test asan fuzz bench bench-peers microbench clean
 
 all: build
 
@@ -40,6 +40,11 @@ unit:
 
 integration:
 	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
+	$(MAKE) js-client-test BIN_DIR=$(BIN_DIR)
+
+## The browser client (clients/js) against the real hub; its tests reuse tests/integration/harness.mjs.
+js-client-test: tests/integration/node_modules/.package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
 
 asan: deps tests/integration/node_modules/.package-lock.json
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLIVEHUB_SANITIZE=ON

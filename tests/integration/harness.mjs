@@ -145,7 +145,9 @@ export async function startServer(config = {}, { startTimeoutMs = 15000, extraAr
   const cfgPath = path.join(dir, 'config.yaml');
   const dataDir = ownDataDir || path.join(dir, 'data');
   writeFileSync(cfgPath, toYaml(config));
-  const args = ['serve', '--listen', '127.0.0.1:0', ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
+  // `--listen` in extraArgs (a fixed port, for restart tests) replaces the default port 0.
+  const listen = extraArgs.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const args = ['serve', ...listen, ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   live.add(proc);
   proc._lines = [];
