@@ -5,10 +5,14 @@
 namespace livehub {
 
 SourceType MockSourceType();
+SourceType WebSocketSourceType();
+SourceType SseSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
       MockSourceType(),
+      WebSocketSourceType(),
+      SseSourceType(),
   };
   return types;
 }
