@@ -7,8 +7,9 @@
 //        /sse           SSE; `event:` = the key (m1..mN), `id:` = the message
 //                       number (one counter over all keys), `data:` = the message;
 //                       Last-Event-ID resumes from a bounded in-memory backlog
-//        /seen-headers  the last feed request's header NAMES, and the SHA-256
-//                       of its Authorization value (never the value)
+//        /seen-headers  per feed path (/ws, /sse), the last request's header
+//                       NAMES, its Last-Event-ID and the SHA-256 of its
+//                       Authorization value (never the value)
 //        /stats         messages made, clients connected
 //        /drop-clients  (POST) closes every feed connection (a network blip)
 //      --state-file keeps the backlog and counters across restarts of the mock.
@@ -27,6 +28,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -127,7 +129,7 @@ class MockServer {
 
   // For sessions.
   void NoteRequest(const http::request<http::string_body>& req);
-  std::string SeenHeadersJson() const { return seen_json_; }
+  std::string SeenHeadersJson() const;
   std::string StatsJson() const;
   void DropClients();
   bool Add(std::shared_ptr<Peer> p, bool ws);
@@ -152,7 +154,7 @@ class MockServer {
   uint64_t next_n_ = 1;
   uint64_t ticks_ = 0;
   std::set<std::shared_ptr<Peer>> ws_peers_, sse_peers_;
-  std::string seen_json_ = "{\"path\":null,\"header_names\":[],\"authorization_sha256\":null}";
+  std::map<std::string, std::string> seen_;  // feed path -> JSON of its last request
   uint64_t feed_requests_ = 0;
   std::ofstream state_;
   uint64_t state_lines_ = 0;
@@ -460,11 +462,24 @@ std::vector<const Message*> MockServer::Since(std::string_view last_id) const {
   return out;
 }
 
+std::string MockServer::SeenHeadersJson() const {
+  std::string j = "{";
+  for (const auto& [path, entry] : seen_) {
+    if (j.size() > 1) j.push_back(',');
+    AppendJsonString(&j, path);
+    j.push_back(':');
+    j += entry;
+  }
+  return j + "}";
+}
+
 void MockServer::NoteRequest(const http::request<http::string_body>& req) {
   ++feed_requests_;
+  std::string_view target = req.target();
+  std::string path(target.substr(0, target.find('?')));
   std::string j;
   JsonWriter w(&j);
-  w.BeginObject().Field("path", std::string_view(req.target()).substr(0, 200));
+  w.BeginObject().Field("target", target.substr(0, 200));
   w.Key("header_names").BeginArray();
   for (const auto& h : req) w.String(std::string_view(h.name_string()));
   w.EndArray();
@@ -476,7 +491,7 @@ void MockServer::NoteRequest(const http::request<http::string_body>& req) {
   }
   w.Field("last_event_id", std::string_view(req["Last-Event-ID"]).substr(0, 100));
   w.Field("requests", feed_requests_).EndObject();
-  seen_json_ = std::move(j);
+  seen_[path] = std::move(j);  // only /ws and /sse get here
 }
 
 std::string MockServer::StatsJson() const {
