@@ -378,6 +378,44 @@ describe('websocket and sse sources', () => {
     }
   });
 
+  test('throttle: a source over its queue budget stops reading, loses nothing, memory bounded', async () => {
+    // 500 records/s upstream, 50/s into the hub: the queue fills and the
+    // sources must hold back reading (TCP backpressure) instead of dropping.
+    const mock = await startMock(['--interval', '0.01', '--batch-size', '5']);
+    const id = uid('thr');
+    const common = { max_rate: 50, queue: { max_bytes: 4096, policy: 'throttle' } };
+    const server = await startServer({
+      sources: [
+        { id: 'w', type: 'websocket', stream: `${id}/ws`, ...common, websocket: { url: `ws://127.0.0.1:${mock.port}/ws` } },
+        { id: 's', type: 'sse', stream: `${id}/sse`, ...common, sse: { url: `http://127.0.0.1:${mock.port}/sse` } },
+      ],
+    });
+    try {
+      const seen = { w: false, s: false };
+      let maxQueued = 0;
+      await until(async () => {
+        const src = await sourcesById(server);
+        for (const k of ['w', 's']) {
+          if (src[k].queue.throttled) seen[k] = true;
+          maxQueued = Math.max(maxQueued, src[k].queue.bytes);
+        }
+        return seen.w && seen.s && src.w.events_published >= 60 && src.s.events_published >= 60;
+      }, 20000 * SAN, 'both throttled and 60 events each');
+      const src = await sourcesById(server);
+      for (const k of ['w', 's']) {
+        assert.deepEqual(src[k].dropped, {}, `${k}: ${JSON.stringify(src[k].dropped)}`);
+        assert.equal(src[k].reconnects, 0);
+      }
+      // One message (5 records of ~60 B) may land over the budget.
+      assert.ok(maxQueued <= 4096 + 2048, `queue reached ${maxQueued} bytes`);
+      assertContiguous(seqs(await eventsOf(server, `${id}/ws`)), 'websocket under throttle');
+      assertContiguous(seqs(await eventsOf(server, `${id}/sse`)), 'sse under throttle');
+    } finally {
+      await server.stop();
+      await mock.kill();
+    }
+  });
+
   test('bad websocket/sse config is refused with the key named', async () => {
     for (const [src, pattern] of [
       [{ id: 'x', type: 'websocket', websocket: { url: 'http://127.0.0.1:1/' } }, /websocket\.url.*ws:\/\/ or wss:\/\//],
