@@ -222,7 +222,7 @@ class SseSource : public Source {
   }
 
   void DoRead(const ConnPtr& c) {
-    if (throttled()) return;  // OnResume reads again
+    if (reading_ || throttled()) return;  // OnResume reads again
     reading_ = true;
     c->parser.get().body().data = c->chunk;
     c->parser.get().body().size = sizeof(c->chunk);
@@ -239,13 +239,12 @@ class SseSource : public Source {
 
   void OnRead(const ConnPtr& c, beast::error_code ec) {
     if (Stale(c)) return;
-    reading_ = false;
     size_t n = sizeof(c->chunk) - c->parser.get().body().size;
     if (ec == http::error::need_buffer) ec = {};
-    if (n > 0) {
-      go_on_ = true;
-      parser_.Feed(std::string_view(c->chunk, n), [this](SseEvent& ev) { OnEvent(ev); });
-    }
+    // Every event already read is ingested, even past the throttle point;
+    // reading_ stays set until the chunk buffer is free again.
+    if (n > 0) parser_.Feed(std::string_view(c->chunk, n), [this](SseEvent& ev) { OnEvent(ev); });
+    reading_ = false;
     if (ec == beast::error::timeout) {
       return Fail(c, "no data for read_timeout_s=" + std::to_string(options_.read_timeout_ms / 1000.0) +
                          " s");
@@ -255,7 +254,7 @@ class SseSource : public Source {
     }
     if (ec) return Fail(c, "reading the stream: " + ec.message());
     if (c->parser.is_done()) return Fail(c, "upstream " + RedactUrl(sse_.url) + " ended the stream");
-    if (n == 0 || go_on_) DoRead(c);
+    DoRead(c);  // unless throttled: then OnResume reads again
   }
 
   void OnEvent(SseEvent& ev) {
@@ -263,12 +262,12 @@ class SseSource : public Source {
       CountDrop("oversize", 1,
                 "SSE event over max_message_bytes=" + std::to_string(options_.max_message_bytes));
     } else if (auto it = mapped_.find(ev.type); it != mapped_.end()) {
-      go_on_ = IngestMapped(it->second, ev) && go_on_;
+      IngestMapped(it->second, ev);
     } else {
       TemplateVars vars;
       vars.topic = sse_.parsed.path;
       vars.event = ev.type;
-      go_on_ = Ingest(ev.data, vars) && go_on_;
+      Ingest(ev.data, vars);
     }
     if (!ev.id.empty() && ev.id != saved_id_) {
       SaveCursor(kCursorKey, ev.id);
@@ -344,7 +343,6 @@ class SseSource : public Source {
   ConnPtr conn_;
   asio::steady_timer retry_timer_;
   std::string saved_id_;
-  bool go_on_ = true;
   bool stopped_ = false;
   bool open_ = false;
   bool reading_ = false;

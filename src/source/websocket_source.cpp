@@ -213,7 +213,7 @@ class WebSocketSource : public Source {
   }
 
   void DoRead(const ConnPtr& c) {
-    if (throttled()) return;  // OnResume reads again
+    if (reading_ || throttled()) return;  // OnResume reads again
     reading_ = true;
     c->With([&](auto& ws) {
       ws.async_read(c->buffer, [this, c](beast::error_code ec, size_t) { OnRead(c, ec); });
@@ -222,16 +222,18 @@ class WebSocketSource : public Source {
 
   void OnRead(const ConnPtr& c, beast::error_code ec) {
     if (Stale(c)) return;
-    reading_ = false;
     if (ec) return Fail(c, ec, "reading");
     last_frame_ms_ = Now();
     auto data = c->buffer.cdata();
     std::string_view payload(static_cast<const char*>(data.data()), data.size());
     TemplateVars vars;
     vars.topic = ws_.parsed.path;
-    bool go_on = Ingest(payload, vars);
+    // reading_ stays set until the buffer is free again, so an OnResume
+    // during Ingest cannot start a second read.
+    Ingest(payload, vars);
     c->buffer.consume(c->buffer.size());
-    if (go_on) DoRead(c);
+    reading_ = false;
+    DoRead(c);  // unless throttled: then OnResume reads again
   }
 
   void ArmHeartbeat(const ConnPtr& c) {

@@ -105,25 +105,34 @@ const quickBackoff = { initial_s: 0.2, max_s: 1 };
 
 describe('websocket and sse sources', () => {
   test('ingest the mock feed in order with no loss', async () => {
-    const mock = await startMock(['--interval', '0.02']);
+    const mock = await startMock(['--interval', '0.02', '--streams', '2']);
     const id = uid('feed');
     const server = await startServer({
       sources: [
+        // Two mock streams: over the WebSocket both go to one stream,
+        // interleaved; over SSE m2 goes where event_stream_map says.
         { id: 'w', type: 'websocket', stream: `${id}/ws`, websocket: { url: `ws://127.0.0.1:${mock.port}/ws` } },
-        { id: 's', type: 'sse', stream: `${id}/sse/{event}`, sse: { url: `http://127.0.0.1:${mock.port}/sse` } },
+        { id: 's', type: 'sse', stream: `${id}/sse/{event}`,
+          sse: { url: `http://127.0.0.1:${mock.port}/sse`, event_stream_map: { m2: `${id}/mapped/{event}` } } },
       ],
     });
     try {
-      await until(async () => (await eventsOf(server, `${id}/ws`)).length >= 60 &&
-        (await eventsOf(server, `${id}/sse/m1`)).length >= 60, 20000 * SAN, '60 events on each stream');
+      await until(async () => (await eventsOf(server, `${id}/ws`)).length >= 120 &&
+        (await eventsOf(server, `${id}/sse/m1`)).length >= 60 &&
+        (await eventsOf(server, `${id}/mapped/m2`)).length >= 60, 20000 * SAN, '60 events on each stream');
       const src = await sourcesById(server);
       for (const s of ['w', 's']) {
         assert.equal(src[s].state, 'receiving', JSON.stringify(src[s]));
         assert.deepEqual(src[s].dropped, {});
         assert.equal(src[s].reconnects, 0);
       }
-      assertContiguous(seqs(await eventsOf(server, `${id}/ws`)), 'websocket');
+      // The WebSocket carries m1 and m2 alternately (same mock_seq each tick).
+      const ws = seqs(await eventsOf(server, `${id}/ws`));
+      assertContiguous(ws.filter((_, i) => i % 2 === 0), 'websocket m1');
+      assertContiguous(ws.filter((_, i) => i % 2 === 1), 'websocket m2');
       assertContiguous(seqs(await eventsOf(server, `${id}/sse/m1`)), 'sse');
+      assertContiguous(seqs(await eventsOf(server, `${id}/mapped/m2`)), 'sse event_stream_map');
+      assert.equal((await request(server, 'GET', `/v1/history/${id}/sse/m2`)).status, 404);
       assert.match(src.s.last_event_id, /^\d+$/);
       assert.equal(src.w.url, `ws://127.0.0.1:${mock.port}/ws`);
     } finally {
