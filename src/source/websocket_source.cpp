@@ -67,6 +67,7 @@ struct WsConn {
   std::unique_ptr<Plain> plain;
   std::unique_ptr<Secure> secure;
   beast::flat_buffer buffer;
+  websocket::response_type handshake_response;  // for a declined upgrade's status
 };
 
 class WebSocketSource : public Source {
@@ -184,10 +185,14 @@ class WebSocketSource : public Source {
             for (const auto& [k, v] : headers) req.set(k, v);
           }));
       ws.read_message_max(max_bytes);
-      ws.async_handshake(ws_.parsed.HostHeader(), ws_.parsed.target,
+      ws.async_handshake(c->handshake_response, ws_.parsed.HostHeader(), ws_.parsed.target,
                          [this, c](beast::error_code ec) {
                            if (Stale(c)) return;
-                           if (ec) return Fail(c, ec, "WebSocket handshake with " + RedactUrl(ws_.url));
+                           if (ec == websocket::error::upgrade_declined) {
+                             return Fail(c, ec, "WebSocket upgrade declined with HTTP " +
+                                                    std::to_string(c->handshake_response.result_int()));
+                           }
+                           if (ec) return Fail(c, ec, "WebSocket handshake");
                            SendOnOpen(c, 0);
                          });
     });

@@ -354,7 +354,7 @@ describe('websocket and sse sources', () => {
     }
   });
 
-  test('sse: HTTP errors and a wrong content type are shown and retried', async () => {
+  test('HTTP errors (sse, websocket upgrade) and a wrong content type are shown and retried', async () => {
     let hits = 0;
     const peer = http.createServer((req, res) => {
       hits += 1;
@@ -372,6 +372,7 @@ describe('websocket and sse sources', () => {
       sources: [
         { id: 'down', type: 'sse', stream: 'down', backoff: quickBackoff, sse: { url: `http://127.0.0.1:${port}/down` } },
         { id: 'json', type: 'sse', stream: 'json', backoff: quickBackoff, sse: { url: `http://127.0.0.1:${port}/json` } },
+        { id: 'wsdown', type: 'websocket', stream: 'wsdown', backoff: quickBackoff, websocket: { url: `ws://127.0.0.1:${port}/down` } },
       ],
     });
     try {
@@ -380,7 +381,9 @@ describe('websocket and sse sources', () => {
       assert.notEqual(d.state, 'receiving');
       const j = await untilSource(server, 'json', (s) => s.reconnects >= 2, 10000, 'retries');
       assert.match(j.last_error, /not text\/event-stream/);
-      assert.ok(hits >= 4);
+      const w = await untilSource(server, 'wsdown', (s) => s.reconnects >= 2, 10000, 'retries');
+      assert.match(w.last_error, /upgrade declined with HTTP 503/);
+      assert.ok(hits >= 6);
     } finally {
       await server.stop();
       await new Promise((r) => peer.close(r));
