@@ -9,9 +9,10 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -425,6 +426,50 @@ describe('websocket and sse sources', () => {
     } finally {
       await server.stop();
       await mock.kill();
+    }
+  });
+
+  test('wss and https: verified against ca_file, refused without it, allowed with verify off', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'livehub-tls-'));
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const tlsServer = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let n = 0;
+      const t = setInterval(() => { n += 1; res.write(`id: ${n}\ndata: {"n":${n}}\n\n`); }, 30);
+      req.on('close', () => clearInterval(t));
+    });
+    const wss = new WebSocketServer({ server: tlsServer });
+    wss.on('connection', (ws) => {
+      let n = 0;
+      const t = setInterval(() => ws.send(JSON.stringify({ n: ++n })), 30);
+      ws.on('close', () => clearInterval(t));
+    });
+    await new Promise((r) => tlsServer.listen(0, '127.0.0.1', r));
+    const port = tlsServer.address().port;
+    const server = await startServer({
+      sources: [
+        { id: 'wss-ca', type: 'websocket', stream: 'tls/wss', tls: { ca_file: cert }, websocket: { url: `wss://127.0.0.1:${port}/ws` } },
+        { id: 'https-ca', type: 'sse', stream: 'tls/sse', tls: { ca_file: cert }, sse: { url: `https://localhost:${port}/sse` } },
+        { id: 'wss-noca', type: 'websocket', stream: 'tls/no', backoff: quickBackoff, websocket: { url: `wss://127.0.0.1:${port}/ws` } },
+        { id: 'https-noverify', type: 'sse', stream: 'tls/nv', tls: { verify: false }, sse: { url: `https://127.0.0.1:${port}/sse` } },
+      ],
+    });
+    try {
+      for (const id of ['wss-ca', 'https-ca', 'https-noverify']) {
+        await untilSource(server, id, (s) => s.state === 'receiving' && s.events_published >= 3, 15000, 'receiving over TLS');
+      }
+      const no = await untilSource(server, 'wss-noca', (s) => s.reconnects >= 1 && s.last_error, 15000, 'TLS refusal');
+      assert.match(no.last_error, /TLS handshake.*certificate verify failed/);
+      assert.equal(no.events_published, 0);
+    } finally {
+      await server.stop();
+      for (const c of wss.clients) c.terminate();
+      tlsServer.closeAllConnections();
+      await new Promise((r) => tlsServer.close(r));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
