@@ -42,6 +42,27 @@ struct SourcesFlags {
 // `livehub sources`: the hub's sources, their health and counters.
 int RunSources(const SourcesFlags& flags);
 
+// `livehub mock`: the MockGenerator as a standalone producer
+// (src/app/mock_cmd.cpp).
+struct MockFlags {
+  std::string publish;  // hub base URL: POST to URL/v1/publish/<prefix>/<key>
+  std::string serve;    // HOST:PORT: serve /ws and /sse
+  std::string prefix = "mock";
+  int streams = 1;
+  double interval_s = 0.1;
+  int batch_size = 1;
+  size_t payload_bytes = 0;
+  size_t frame_bytes = 0;  // pad records so a message is about this big
+  double drop_pct = 0;
+  double jitter_ms = 0;
+  std::string shape = "sensor";
+  uint64_t count = 0;       // stop making messages after this many ticks (0: never)
+  size_t backlog = 10'000;  // messages kept for SSE Last-Event-ID resume
+  std::string state_file;   // keeps backlog and counters across restarts
+  uint64_t seed = 1;
+};
+int RunMock(const MockFlags& flags);
+
 // `livehub bench <scenario> [flags]`; argv[0] is "bench".
 int RunBenchMain(int argc, char** argv);
 

@@ -71,6 +71,26 @@ int main(int argc, char** argv) {
     c->add_option("--data-dir", store_dir, "Data directory (default ./livehub-data)");
   }
 
+  livehub::MockFlags mock;
+  auto* mock_cmd = app.add_subcommand(
+      "mock", "Run the mock feed standalone: publish to a hub, or serve it over WebSocket/SSE");
+  mock_cmd->add_option("--publish", mock.publish, "Hub base URL to POST each message to");
+  mock_cmd->add_option("--serve", mock.serve, "HOST:PORT to serve /ws and /sse on (port 0: any)");
+  mock_cmd->add_option("--prefix", mock.prefix, "Stream prefix for --publish (default mock)");
+  mock_cmd->add_option("--streams", mock.streams, "Mock streams m1..mN (default 1)");
+  mock_cmd->add_option("--interval", mock.interval_s, "Seconds between ticks (default 0.1)");
+  mock_cmd->add_option("--batch-size", mock.batch_size, "Records per stream per tick (default 1)");
+  mock_cmd->add_option("--payload-bytes", mock.payload_bytes, "Pad each record to this size");
+  mock_cmd->add_option("--frame-bytes", mock.frame_bytes, "Pad records so a message is this big");
+  mock_cmd->add_option("--drop-pct", mock.drop_pct, "Lose this % of records upstream");
+  mock_cmd->add_option("--jitter-ms", mock.jitter_ms, "Delay each tick by 0..this ms");
+  mock_cmd->add_option("--shape", mock.shape, "sensor | ticker | counter (default sensor)");
+  mock_cmd->add_option("--count", mock.count, "Stop after this many ticks (default: never)");
+  mock_cmd->add_option("--backlog", mock.backlog, "Messages kept for SSE resume (default 10000)");
+  mock_cmd->add_option("--state-file", mock.state_file,
+                       "Keep backlog and counters in this file across restarts");
+  mock_cmd->add_option("--seed", mock.seed, "Random seed (default 1)");
+
   CLI11_PARSE(app, argc, argv);
   if (*store_check) return livehub::RunStoreCheck(store_dir);
   if (*store_export) return livehub::RunStoreExport(store_dir, store_stream, store_from);
@@ -80,5 +100,6 @@ int main(int argc, char** argv) {
   if (*check_cmd) return livehub::RunCheckConfig(check_file);
   if (*pub_cmd) return livehub::RunPublish(pub);
   if (*tail_cmd) return livehub::RunTail(tail);
+  if (*mock_cmd) return livehub::RunMock(mock);
   return 1;
 }

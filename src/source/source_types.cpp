@@ -8,6 +8,8 @@ SourceType MockSourceType();
 SourceType MqttSourceType();
 SourceType HttpPollSourceType();
 SourceType GtfsRtSourceType();
+SourceType WebSocketSourceType();
+SourceType SseSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
@@ -15,6 +17,8 @@ const std::vector<SourceType>& SourceTypes() {
       MqttSourceType(),
       HttpPollSourceType(),
       GtfsRtSourceType(),
+      WebSocketSourceType(),
+      SseSourceType(),
   };
   return types;
 }
