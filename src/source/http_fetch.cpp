@@ -26,22 +26,6 @@ namespace {
 
 constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool LooksSecret(std::string_view param_name) {
-  static const char* const kWords[] = {"token", "key", "secret", "pass", "sig", "auth",
-                                       "credential", "session"};
-  std::string n = Lower(param_name);
-  for (const char* w : kWords) {
-    if (n.find(w) != std::string::npos) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -55,128 +39,30 @@ std::string HttpUrl::HostHeader() const {
 }
 
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
-  HttpUrl u;
-  std::string_view rest;
-  if (Lower(url.substr(0, 7)) == "http://") {
-    rest = url.substr(7);
-  } else if (Lower(url.substr(0, 8)) == "https://") {
-    u.tls = true;
-    rest = url.substr(8);
-  } else {
-    return Status::InvalidArgument("bad_config", "url must start with http:// or https://");
-  }
-  size_t end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, end);
-  std::string_view tail = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+  // Credentials belong in headers (secrets), not in a URL that is shown.
+  size_t sep = url.find("://");
+  std::string_view authority =
+      sep == std::string_view::npos ? url : url.substr(sep + 3, url.find_first_of("/?#", sep + 3) - sep - 3);
+  if (authority.find('@') != std::string_view::npos) {
     return Status::InvalidArgument("bad_config",
-                                   "url must not contain user:password@ (use headers for "
-                                   "credentials)");
+                                   "url must not carry credentials (user:password@); use "
+                                   "headers with ${ENV} secrets");
   }
-  std::string_view host = authority, port;
-  if (authority.starts_with("[")) {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return Status::InvalidArgument("bad_config", "url has an unterminated [IPv6] host");
-    }
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') return Status::InvalidArgument("bad_config", "url: bad host");
-      port = after.substr(1);
-    }
-  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) return Status::InvalidArgument("bad_config", "url has no host");
-  if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        }) || std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
-      return Status::InvalidArgument("bad_config", "url port must be 1..65535");
-    }
-  }
-  u.host = std::string(host);
-  u.default_port = port.empty() || port == (u.tls ? "443" : "80");
-  u.port = port.empty() ? (u.tls ? "443" : "80") : std::string(port);
-  if (size_t hash = tail.find('#'); hash != std::string_view::npos) tail = tail.substr(0, hash);
-  u.target = tail.empty() || tail[0] != '/' ? "/" + std::string(tail) : std::string(tail);
-  for (char c : u.target) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
-      return Status::InvalidArgument("bad_config", "url path must not contain spaces or control "
-                                                   "characters (percent-encode them)");
-    }
-  }
+  auto n = ParseNetUrl(url, "http", "https");
+  if (!n.ok()) return n.status();
+  HttpUrl u;
+  u.tls = n->tls;
+  u.host = n->host;
+  u.port = n->port;
+  u.target = n->target;
+  u.default_port = n->port == (u.tls ? "443" : "80");
   return u;
-}
-
-std::string RedactUrl(std::string_view url) {
-  std::string out;
-  size_t scheme = url.find("://");
-  size_t auth_start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  size_t auth_end = url.find_first_of("/?#", auth_start);
-  if (auth_end == std::string_view::npos) auth_end = url.size();
-  std::string_view authority = url.substr(auth_start, auth_end - auth_start);
-  out.append(url.substr(0, auth_start));
-  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    authority = authority.substr(at + 1);
-  }
-  out.append(authority);
-  std::string_view tail = url.substr(auth_end);
-  size_t q = tail.find('?');
-  if (q == std::string_view::npos) {
-    out.append(tail);
-    return out;
-  }
-  out.append(tail.substr(0, q + 1));
-  std::string_view query = tail.substr(q + 1);
-  std::string_view fragment;
-  if (size_t h = query.find('#'); h != std::string_view::npos) {
-    fragment = query.substr(h);
-    query = query.substr(0, h);
-  }
-  bool first = true;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view param = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (!first) out.push_back('&');
-    first = false;
-    size_t eq = param.find('=');
-    std::string_view name = param.substr(0, eq);
-    if (eq != std::string_view::npos && LooksSecret(name)) {
-      out.append(name).append("=REDACTED");
-    } else {
-      out.append(param);
-    }
-  }
-  out.append(fragment);
-  return out;
 }
 
 // ---------------------------------------------------------------------------
 // TLS
 // ---------------------------------------------------------------------------
 
-Result<std::shared_ptr<ssl::context>> MakeTlsClientContext(bool verify, const std::string& ca_file) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  boost::system::error_code ec;
-  if (verify) {
-    ctx->set_default_verify_paths(ec);
-    if (!ca_file.empty()) {
-      ctx->load_verify_file(ca_file, ec);
-      if (ec) {
-        return Status::InvalidArgument("bad_config",
-                                       "tls.ca_file '" + ca_file + "': " + ec.message());
-      }
-    }
-    ctx->set_verify_mode(ssl::verify_peer);
-  } else {
-    ctx->set_verify_mode(ssl::verify_none);
-  }
-  return ctx;
-}
 
 // ---------------------------------------------------------------------------
 // The fetch

@@ -9,7 +9,6 @@
 // Errors (FetchResult::error) name the host, port and path and never contain
 // header values or the URL's query / userinfo: they are shown to users.
 //
-// Also here: URL parsing and redaction, shared by the connectors.
 //
 // Threading: a fetch runs on the io_context it was started on (the sources
 // thread); Start/Cancel must be called there. Ownership: the fetch owns
@@ -28,6 +27,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "source/net_client.h"  // RedactUrl, MakeTlsClientContext, ParseNetUrl
 
 namespace livehub {
 
@@ -44,11 +44,6 @@ struct HttpUrl {
 
 // Errors (bad_config) say what is wrong without echoing userinfo.
 Result<HttpUrl> ParseHttpUrl(std::string_view url);
-
-// The URL for logs and /v1/sources: userinfo removed, and the values of
-// query parameters whose names look secret (token, key, secret, pass, sig,
-// auth, ...) replaced by "REDACTED".
-std::string RedactUrl(std::string_view url);
 
 struct FetchOptions {
   int64_t connect_timeout_ms = 10'000;
@@ -69,10 +64,6 @@ struct FetchResult {
   std::string etag, last_modified, content_type;
   bool ok() const { return error.empty(); }
 };
-
-// A TLS client context for `verify` / `ca_file`; errors name the CA file.
-Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsClientContext(bool verify,
-                                                                       const std::string& ca_file);
 
 class HttpFetch : public std::enable_shared_from_this<HttpFetch> {
  public:

@@ -46,7 +46,7 @@ PollingSource::PollingSource(SourceContext* ctx, SourceOptions options, PollSett
 
 void PollingSource::DoStart() {
   if (poll_.parsed.tls) {
-    auto c = MakeTlsClientContext(options().tls.verify, options().tls.ca_file);
+    auto c = MakeTlsClientContext(options().tls);
     if (c.ok()) tls_ctx_ = *c;
     else SetError(c.status().message());
   }

@@ -106,7 +106,7 @@ TEST(HttpFetchTest, RejectsBadUrlsWithoutEchoingCredentials) {
 
 TEST(HttpFetchTest, RedactsUserinfoAndSecretQueryValues) {
   EXPECT_EQ(RedactUrl("https://u:p@h.example/a?x=1&api_key=s3cr3t&Token=t&b=2"),
-            "https://h.example/a?x=1&api_key=REDACTED&Token=REDACTED&b=2");
+            "https://h.example/a?x=1&api_key=***&Token=***&b=2");
   EXPECT_EQ(RedactUrl("http://h/a/b"), "http://h/a/b");
 }
 
