@@ -267,7 +267,9 @@ void Source::CountDrop(std::string_view reason, uint64_t n, std::string_view det
   last_drop_event_ms_ = now;
 }
 
-bool Source::Ingest(std::string_view payload, const TemplateVars& vars) {
+bool Source::Ingest(std::string_view payload, const TemplateVars& vars,
+                    const StreamTemplate* tmpl) {
+  if (!tmpl) tmpl = &stream_template_;
   const int64_t now = NowMs();
   NoteMessage(now);
   {
@@ -316,7 +318,7 @@ bool Source::Ingest(std::string_view payload, const TemplateVars& vars) {
   std::vector<Pending> items;
   items.reserve(records.size());
   for (std::string& r : records) {
-    auto stream = stream_template_.Render(options_.id, vars, r);
+    auto stream = tmpl->Render(options_.id, vars, r);
     if (!stream.ok()) {
       CountDrop("bad_stream", 1, stream.status().message());
       continue;

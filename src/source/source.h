@@ -198,8 +198,10 @@ class Source {
   // record to its stream, queue. Malformed/oversize payloads are counted
   // and reported, never fatal. Returns false when the source should stop
   // reading (throttle policy, queue over budget): OnResume() says when to
-  // go on.
-  bool Ingest(std::string_view payload, const TemplateVars& vars);
+  // go on. `tmpl` overrides the source's stream template (e.g. an SSE
+  // event type mapped to its own stream).
+  bool Ingest(std::string_view payload, const TemplateVars& vars,
+              const StreamTemplate* tmpl = nullptr);
   // Records the connector decoded itself (compact JSON each), with their
   // streams already chosen (e.g. GTFS-RT entities). Same queue and policy.
   bool IngestRecords(std::vector<std::pair<std::string, std::string>> stream_and_data,

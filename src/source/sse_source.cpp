@@ -20,7 +20,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/optional.hpp>
 
-#include "codec/body_decoder.h"
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "source/net_client.h"
@@ -261,56 +260,18 @@ class SseSource : public Source {
     if (ev.oversize) {
       CountDrop("oversize", 1,
                 "SSE event over max_message_bytes=" + std::to_string(options_.max_message_bytes));
-    } else if (auto it = mapped_.find(ev.type); it != mapped_.end()) {
-      IngestMapped(it->second, ev);
     } else {
+      // An event type in event_stream_map has its own stream template.
+      auto it = mapped_.find(ev.type);
       TemplateVars vars;
       vars.topic = sse_.parsed.path;
       vars.event = ev.type;
-      Ingest(ev.data, vars);
+      Ingest(ev.data, vars, it == mapped_.end() ? nullptr : &it->second);
     }
     if (!ev.id.empty() && ev.id != saved_id_) {
       SaveCursor(kCursorKey, ev.id);
       saved_id_ = ev.id;
     }
-  }
-
-  // An event whose type names its own stream template: decoded here (the
-  // base class' Ingest renders only the source's template).
-  bool IngestMapped(const StreamTemplate& tmpl, const SseEvent& ev) {
-    if (ev.data.size() > options_.max_message_bytes) {
-      CountDrop("oversize", 1, std::to_string(ev.data.size()) + " bytes");
-      return !throttled();
-    }
-    std::vector<std::string> records;
-    if (options_.format == PayloadFormat::kText) {
-      std::string s;
-      AppendJsonString(&s, ev.data);
-      records.push_back(std::move(s));
-    } else {
-      DecodeLimits limits;
-      limits.max_event_bytes = options_.max_message_bytes;
-      BodyFormat f = options_.format == PayloadFormat::kNdjson ? BodyFormat::kNdjson
-                     : options_.format == PayloadFormat::kCsv  ? BodyFormat::kCsv
-                                                                : BodyFormat::kJson;
-      if (Status st = DecodeBody(f, ev.data, limits, &records); !st.ok()) {
-        CountDrop(st.reason(), 1, st.message());
-        return !throttled();
-      }
-    }
-    TemplateVars vars;
-    vars.topic = sse_.parsed.path;
-    vars.event = ev.type;
-    std::vector<std::pair<std::string, std::string>> out;
-    for (std::string& r : records) {
-      auto stream = tmpl.Render(options_.id, vars, r);
-      if (!stream.ok()) {
-        CountDrop("bad_stream", 1, stream.status().message());
-        continue;
-      }
-      out.emplace_back(std::move(*stream), std::move(r));
-    }
-    return IngestRecords(std::move(out), ev.data.size());
   }
 
   void Fail(const ConnPtr& c, const std::string& message) {
