@@ -148,6 +148,10 @@ void HttpFetch::OnResolve(boost::system::error_code ec, tcp::resolver::results_t
 
 void HttpFetch::OnConnect(boost::system::error_code ec) {
   Impl& m = *impl_;
+  if (!ec) {
+    boost::system::error_code nd;  // the request goes out at once
+    m.Tcp().socket().set_option(tcp::no_delay(true), nd);
+  }
   if (m.finished) return;
   if (ec) return Fail("connect", ec);
   m.Tcp().expires_after(std::chrono::milliseconds(m.options.timeout_ms));

@@ -156,6 +156,8 @@ class SseSource : public Source {
           c->tcp().async_connect(results, [this, c](beast::error_code ec, const tcp::endpoint&) {
             if (Stale(c)) return;
             if (ec) return Fail(c, "connecting to " + sse_.parsed.HostHeader() + ": " + ec.message());
+            beast::error_code nd;  // the request goes at once
+            c->tcp().socket().set_option(tcp::no_delay(true), nd);
             OnConnect(c);
           });
         });

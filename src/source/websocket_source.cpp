@@ -137,6 +137,8 @@ class WebSocketSource : public Source {
           c->tcp().async_connect(results, [this, c](beast::error_code ec, const tcp::endpoint&) {
             if (Stale(c)) return;
             if (ec) return Fail(c, ec, "connecting to " + ws_.parsed.HostHeader());
+            beast::error_code nd;  // small writes (pongs, send_on_open) go at once
+            c->tcp().socket().set_option(tcp::no_delay(true), nd);
             OnConnect(c);
           });
         });
