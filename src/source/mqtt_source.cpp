@@ -189,6 +189,10 @@ class MqttSource : public Source {
       return;
     }
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // PUBACKs and PINGREQs are tiny: without TCP_NODELAY, Nagle holds each
+    // behind the peer's delayed ACK (~40 ms), capping QoS 1 at a few hundred
+    // messages/s.
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
     if (!s_.url.username.empty()) {
       mosquitto_username_pw_set(mosq_, s_.url.username.c_str(),
                                 s_.url.password.empty() ? nullptr : s_.url.password.c_str());
