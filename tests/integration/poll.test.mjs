@@ -356,3 +356,51 @@ describe('polled sources', () => {
     assert.ok(!/AddressSanitizer|runtime error|LeakSanitizer/.test(srv.stderr.join('\n')), srv.tail());
   });
 });
+
+describe('polled sources over TLS', () => {
+  test('https: verified against ca_file (by name), refused without it, allowed with verify off', async () => {
+    const https = await import('node:https');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'livehub-poll-tls-'));
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+    let n = 0;
+    const peer = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      n += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify([{ n }]));
+    });
+    await new Promise((r) => peer.listen(0, '127.0.0.1', r));
+    const port = peer.address().port;
+    const poll = { interval_s: 0.2, max_requests_per_min: 600 };
+    const server = await startServer({
+      sources: [
+        { id: 'tls-ca', type: 'http_poll', stream: 'tlspoll/ca', tls: { ca_file: cert }, http_poll: { url: `https://localhost:${port}/feed`, ...poll } },
+        { id: 'tls-none', type: 'http_poll', stream: 'tlspoll/none', backoff: { initial_s: 0.2, max_s: 0.5 }, http_poll: { url: `https://localhost:${port}/feed`, ...poll } },
+        // The certificate names localhost only: by IP the host name check fails.
+        { id: 'tls-ip', type: 'http_poll', stream: 'tlspoll/ip', tls: { ca_file: cert }, backoff: { initial_s: 0.2, max_s: 0.5 }, http_poll: { url: `https://127.0.0.1:${port}/feed`, ...poll } },
+        { id: 'tls-off', type: 'http_poll', stream: 'tlspoll/off', tls: { verify: false }, http_poll: { url: `https://127.0.0.1:${port}/feed`, ...poll } },
+      ],
+    });
+    const src = async (id) => (await request(server, 'GET', `/v1/sources/${id}`)).json;
+    try {
+      for (const id of ['tls-ca', 'tls-off']) {
+        await until(async () => (await src(id)).events_published >= 2, 15000, `${id} publishing over https`);
+      }
+      for (const id of ['tls-none', 'tls-ip']) {
+        await until(async () => { const s = await src(id); return s.reconnects >= 1 && s.last_error; }, 15000, `${id} refused`);
+        const s = await src(id);
+        assert.equal(s.events_published, 0, JSON.stringify(s));
+        assert.match(s.last_error, /certificate|verify|handshake/i, s.last_error);
+      }
+    } finally {
+      await server.stop();
+      peer.closeAllConnections();
+      await new Promise((r) => peer.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
