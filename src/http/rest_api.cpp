@@ -196,14 +196,20 @@ HttpResponse ErrorResponse(const Status& st) {
 }
 
 // GET /v1/sources, GET /v1/sources/{id}, POST /v1/sources/{id}/control.
-HttpResponse Sources(const RestContext& ctx, const HttpRequestView& req) {
+// Answered from the sources thread through ctx.reply_later.
+std::optional<HttpResponse> Sources(const RestContext& ctx, const HttpRequestView& req) {
   const std::string& p = req.path;
   auto fail = [](const Status& st) { return ErrorResponse(st); };
+  auto reply = [later = ctx.reply_later](Result<std::string> r) {
+    later(r.ok() ? Json(200, std::move(*r)) : ErrorResponse(r.status()));
+  };
   if (p == "/v1/sources") {
     if (req.method != "GET") {
       return fail(Status::InvalidArgument("method_not_allowed", "use GET on /v1/sources"));
     }
-    return Json(200, ctx.sources ? ctx.sources->ListJson() : "{\"sources\":[]}");
+    if (!ctx.sources) return Json(200, "{\"sources\":[]}");
+    ctx.sources->List(reply);
+    return std::nullopt;
   }
   std::string_view rest = std::string_view(p).substr(std::string_view("/v1/sources/").size());
   bool control = false;
@@ -216,14 +222,14 @@ HttpResponse Sources(const RestContext& ctx, const HttpRequestView& req) {
     if (req.method != "POST") {
       return fail(Status::InvalidArgument("method_not_allowed", "use POST on " + p));
     }
-    auto r = ctx.sources->Control(rest, req.body);
-    return r.ok() ? Json(200, std::move(*r)) : fail(r.status());
+    ctx.sources->Control(rest, req.body, reply);
+    return std::nullopt;
   }
   if (req.method != "GET") {
     return fail(Status::InvalidArgument("method_not_allowed", "use GET on " + p));
   }
-  auto r = ctx.sources->GetJson(rest);
-  return r.ok() ? Json(200, std::move(*r)) : fail(r.status());
+  ctx.sources->Get(rest, reply);
+  return std::nullopt;
 }
 
 std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequestView& req) {

@@ -280,16 +280,11 @@ void SourceManager::ArmTick() {
   });
 }
 
-template <typename Fn>
-auto SourceManager::RunOnThread(Fn fn) -> decltype(fn()) {
-  using R = decltype(fn());
-  auto p = std::make_shared<std::promise<R>>();
-  auto f = p->get_future();
-  boost::asio::post(ioc_, [p, fn = std::move(fn)]() mutable { p->set_value(fn()); });
-  if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-    return R(Status::Unavailable("sources_busy", "the sources thread did not answer in 5 s"));
+Source* SourceManager::Find(std::string_view id) const {
+  for (const auto& s : sources_) {
+    if (s->id() == id) return s.get();
   }
-  return f.get();
+  return nullptr;
 }
 
 void SourceManager::Describe(Source* s, JsonWriter* w) {
@@ -310,56 +305,39 @@ void SourceManager::Describe(Source* s, JsonWriter* w) {
   w->EndObject();
 }
 
-std::string SourceManager::ListJson() {
-  if (!started_) return "{\"sources\":[]}";
-  auto r = RunOnThread([this]() -> Result<std::string> {
+void SourceManager::List(Done done) {
+  if (!started_) return done(std::string("{\"sources\":[]}"));
+  boost::asio::post(ioc_, [this, done = std::move(done)] {
     std::string out;
     JsonWriter w(&out);
     w.BeginObject().Key("sources").BeginArray();
     for (auto& s : sources_) Describe(s.get(), &w);
     w.EndArray().EndObject();
-    return out;
+    done(std::move(out));
   });
-  if (r.ok()) return *r;
-  // The sources thread is busy: the thread-safe counters still answer.
-  std::string out;
-  JsonWriter w(&out);
-  w.BeginObject().Key("sources").BeginArray();
-  for (auto& s : sources_) {
-    w.BeginObject();
-    WriteSnapshot(s->Snapshot(), &w, SystemClock::Get()->NowMs());
-    w.EndObject();
-  }
-  w.EndArray().EndObject();
-  return out;
 }
 
-Result<std::string> SourceManager::GetJson(std::string_view id) {
-  for (auto& s : sources_) {
-    if (s->id() != id) continue;
-    return RunOnThread([this, src = s.get()]() -> Result<std::string> {
-      std::string out;
-      JsonWriter w(&out);
-      Describe(src, &w);
-      return out;
-    });
-  }
-  return Status::NotFound("no source '" + std::string(id) + "'");
+void SourceManager::Get(std::string_view id, Done done) {
+  Source* src = started_ ? Find(id) : nullptr;
+  if (!src) return done(Status::NotFound("no source '" + std::string(id) + "'"));
+  boost::asio::post(ioc_, [this, src, done = std::move(done)] {
+    std::string out;
+    JsonWriter w(&out);
+    Describe(src, &w);
+    done(std::move(out));
+  });
 }
 
-Result<std::string> SourceManager::Control(std::string_view id, std::string_view body) {
-  for (auto& s : sources_) {
-    if (s->id() != id) continue;
-    std::string copy(body);
-    return RunOnThread([this, src = s.get(), copy]() -> Result<std::string> {
-      if (Status st = src->Control(copy); !st.ok()) return st;
-      std::string out;
-      JsonWriter w(&out);
-      Describe(src, &w);
-      return out;
-    });
-  }
-  return Status::NotFound("no source '" + std::string(id) + "'");
+void SourceManager::Control(std::string_view id, std::string_view body, Done done) {
+  Source* src = started_ ? Find(id) : nullptr;
+  if (!src) return done(Status::NotFound("no source '" + std::string(id) + "'"));
+  boost::asio::post(ioc_, [this, src, body = std::string(body), done = std::move(done)] {
+    if (Status st = src->Control(body); !st.ok()) return done(st);
+    std::string out;
+    JsonWriter w(&out);
+    Describe(src, &w);
+    done(std::move(out));
+  });
 }
 
 void SourceManager::RenderMetrics(std::string* out) const {

@@ -5,10 +5,13 @@
 // Also: the `sources:` / `network:` config sections (ParseSourcesConfig) and
 // secret resolution (ResolveSecret).
 // Thread safety: Start/Stop from the owning thread; List/Get/Control from any
-// thread (they run on the sources thread and wait).
+// thread: they run on the sources thread and answer through `done`, called
+// there (or at once when the sources are not running) — an HTTP io thread
+// never waits for the sources thread.
 #pragma once
 
 #include <boost/asio.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,12 +52,13 @@ class SourceManager {
   // Stops every source (queued records are published), joins the thread.
   void Stop();
 
+  using Done = std::function<void(Result<std::string>)>;
   // GET /v1/sources: {"sources":[...]}; GET /v1/sources/{id}: one.
-  std::string ListJson();
-  Result<std::string> GetJson(std::string_view id);
-  // POST /v1/sources/{id}/control with a JSON object body; returns the
+  void List(Done done);
+  void Get(std::string_view id, Done done);
+  // POST /v1/sources/{id}/control with a JSON object body; answers the
   // source's description after the change.
-  Result<std::string> Control(std::string_view id, std::string_view body);
+  void Control(std::string_view id, std::string_view body, Done done);
 
   size_t size() const { return config_.sources.size(); }
 
@@ -62,9 +66,7 @@ class SourceManager {
   void RenderMetrics(std::string* out) const;
   void ArmTick();
   void Describe(Source* s, JsonWriter* w);
-  // Runs fn on the sources thread and waits for it (bounded).
-  template <typename Fn>
-  auto RunOnThread(Fn fn) -> decltype(fn());
+  Source* Find(std::string_view id) const;
 
   Hub* hub_;
   MetricsRegistry* metrics_;
