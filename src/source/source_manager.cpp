@@ -234,11 +234,12 @@ SourceManager::~SourceManager() { Stop(); }
 
 void SourceManager::Start() {
   if (started_) return;
-  started_ = true;
   for (const SourceOptions& o : config_.sources) {
     const SourceType* type = FindSourceType(o.type);
     sources_.push_back(type->create(&ctx_, o));
   }
+  // sources_ is complete before other threads (HTTP, metrics) may look.
+  started_.store(true, std::memory_order_release);
   guard_ = std::make_unique<
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
       ioc_.get_executor());
@@ -341,7 +342,8 @@ void SourceManager::Control(std::string_view id, std::string_view body, Done don
 }
 
 void SourceManager::RenderMetrics(std::string* out) const {
-  if (sources_.empty()) return;
+  // sources_ is filled by Start and never changes afterwards.
+  if (!started_.load(std::memory_order_acquire) || sources_.empty()) return;
   std::vector<SourceSnapshot> snaps;
   for (const auto& s : sources_) snaps.push_back(s->Snapshot());
   const int64_t now = SystemClock::Get()->NowMs();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <boost/asio.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -77,7 +78,7 @@ class SourceManager {
   SourceContext ctx_;
   std::vector<std::unique_ptr<Source>> sources_;  // fixed after Start
   std::thread thread_;
-  bool started_ = false;
+  std::atomic<bool> started_{false};  // read by HTTP and metrics threads
 };
 
 }  // namespace livehub
