@@ -109,6 +109,10 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
 void SubscriberSession::OnNotice(const char* type, const std::string& json) {
   std::lock_guard lock(mu_);
   if (closed_ || closing_) return;
+  // Notices are advisory and superseded by the next one: a client whose
+  // queue is full does not get them (they are never dropped later, so they
+  // must not push it past its budget).
+  if (queue_bytes_ + json.size() + sizeof(OutItem) > ctx_->options.queue_bytes) return;
   OutItem item;
   item.kind = ItemKind::kControl;
   item.text = json;

@@ -38,7 +38,8 @@ class Subscriber {
   virtual void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
                      std::string_view reason) = 0;
   // A message about the stream that is not one of its events (e.g. a
-  // source's `health`): `json` is the whole message, `type` its type.
+  // source's `health`): `json` is the whole message, `type` its type (a
+  // string literal: it may be kept beyond the call).
   virtual void OnNotice(const char* type, const std::string& json) {
     (void)type;
     (void)json;
