@@ -150,20 +150,13 @@ SourceSnapshot Source::Snapshot() const {
 
 void Source::SetState(SourceState s) {
   const int64_t now = NowMs();
-  SourceState old;
   {
     std::lock_guard lock(mu_);
-    old = snap_.state;
-    if (old == s) return;
+    if (snap_.state == s) return;
     snap_.state = s;
     snap_.state_since_ms = now;
   }
   if (s == SourceState::kSubscribed) subscribed_ms_ = now;
-  // Healthy long enough since the last (re)connect: backoff starts over.
-  if (s == SourceState::kReceiving) {
-    if (now - subscribed_ms_ >= options_.backoff.reset_after_ms) backoff_.Reset();
-  }
-  (void)old;
   EmitHealth();
 }
 
@@ -214,11 +207,7 @@ void Source::EmitHealth() {
 }
 
 void Source::TrackStream(const std::string& stream) {
-  if (streams_.size() >= kMaxTrackedStreams) {
-    streams_overflow_ = true;
-    return;
-  }
-  streams_.insert(stream);
+  if (streams_.size() < kMaxTrackedStreams) streams_.insert(stream);
 }
 
 void Source::NoteMessage(int64_t now_ms) {
@@ -243,6 +232,12 @@ void Source::Tick(int64_t now_ms) {
   if (s.state == SourceState::kSubscribed || s.state == SourceState::kReceiving) {
     int64_t since = std::max(s.last_message_ms, subscribed_ms_);
     if (now_ms - since > s.stall_after_ms) SetState(SourceState::kStalled);
+  }
+  // Receiving for reset_after_ms since the last (re)connect: the next
+  // failure starts the backoff over from its initial delay.
+  if (s.state == SourceState::kReceiving && backoff_.attempts() > 0 &&
+      now_ms - subscribed_ms_ >= options_.backoff.reset_after_ms) {
+    backoff_.Reset();
   }
   if (drops_since_event_ > 0 && now_ms - last_drop_event_ms_ >= kDropEventIntervalMs) {
     CountDrop("", 0);  // flushes the summary

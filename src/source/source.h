@@ -146,7 +146,6 @@ struct SourceSnapshot {
   bool throttled = false;
   int64_t stall_after_ms = 0;
   std::map<std::string, uint64_t> dropped;  // by reason
-  std::string extra;  // connector's own JSON members (",\"url\":..." form)
 };
 
 class Source {
@@ -255,7 +254,6 @@ class Source {
   int64_t last_drop_event_ms_ = 0;
   uint64_t drops_since_event_ = 0;
   std::set<std::string> streams_;  // streams published to (bounded), for health
-  bool streams_overflow_ = false;
 
   mutable std::mutex mu_;  // guards snap_ (read by Snapshot from any thread)
   SourceSnapshot snap_;

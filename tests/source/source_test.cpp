@@ -98,6 +98,7 @@ class TestSource : public Source {
   using Source::Ingest;
   using Source::SetState;
   using Source::throttled;
+  using Source::backoff_;
   int resumed = 0;
 
  protected:
@@ -275,6 +276,25 @@ TEST_F(SourceTest, StallDetectionAndRecovery) {
   RunPending();
   s->Stop();
   EXPECT_EQ(s->Snapshot().state, SourceState::kDisconnected);
+}
+
+TEST_F(SourceTest, BackoffStartsOverAfterAHealthyPeriod) {
+  SourceOptions o;
+  o.stream = "bo";
+  o.backoff.reset_after_ms = 100;
+  o.stall_floor_ms = 1'000'000;
+  auto s = Make(o);
+  s->backoff_.Next();
+  s->backoff_.Next();
+  s->SetState(SourceState::kSubscribed);
+  s->Ingest("{}", {});
+  const int64_t now = SystemClock::Get()->NowMs();
+  s->Tick(now);
+  EXPECT_EQ(s->backoff_.attempts(), 2);  // not healthy for long enough yet
+  s->Tick(now + 200);
+  EXPECT_EQ(s->backoff_.attempts(), 0);
+  RunPending();
+  s->Stop();
 }
 
 TEST_F(SourceTest, HealthChangesReachSysEvents) {
