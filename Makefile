@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit integration js-client-test asan fuzz bench bench-peers microbench clean
+.PHONY: all deps build run test ci unit integration js-client-test asan fuzz bench bench-peers microbench clean
 
 all: build
 
@@ -18,6 +18,9 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
 
+## What CI runs: every test, then every test again under ASan+UBSan.
+ci: test asan
+
 ## Build and run the hub on its defaults with live demo data.
 run: build
 	./$(BUILD)/livehub serve
@@ -25,11 +28,11 @@ run: build
 tests/integration/node_modules/.package-lock.json: tests/integration/package-lock.json
 	cd tests/integration && npm ci --no-audit --no-fund --loglevel=error
 
-## Unit tests, integration tests, then both again under ASan+UBSan.
+## Unit tests (+ fuzz corpus replays) and integration tests on the normal build.
+## CI (.ci/run) runs `make test`, then `make asan` (the same suites under ASan+UBSan).
 test: build tests/integration/node_modules/.package-lock.json
 	$(MAKE) unit BIN_DIR=$(BUILD)
 	$(MAKE) integration BIN_DIR=$(BUILD)
-	$(MAKE) asan
 
 unit:
 	cd $(BIN_DIR) && ctest --output-on-failure -j $(JOBS)
