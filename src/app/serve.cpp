@@ -6,7 +6,6 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/demo_source.h"
-#include "app/index_page.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "source/mock_generator.h"
@@ -96,7 +95,6 @@ int RunServe(const ServeFlags& flags) {
   fanout.options = config.fanout;
   fanout.InitMetrics(&metrics);
   Server server(&hub, &fanout, config.http);
-  server.SetIndexPage(IndexPage());
   SourceManager sources(&hub, &metrics, config.sources);
   server.SetSources(&sources);
   try {

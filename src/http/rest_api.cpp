@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/json_writer.h"
+#include "http/static_assets.h"
 #include "stream/stream_json.h"
 
 namespace livehub {
@@ -151,10 +152,17 @@ HttpResponse History(const HttpRequestView& req, Stream* s) {
   return Json(200, std::move(body));
 }
 
-HttpResponse Index(const RestContext& ctx) {
+// The dashboard's files: ETag + Cache-Control, 304 when the client has them.
+HttpResponse Asset(const StaticAsset& a, const HttpRequestView& req) {
   HttpResponse r;
-  r.content_type = "text/html; charset=utf-8";
-  r.body = *ctx.index_html;
+  r.content_type = std::string(a.content_type);
+  r.headers.emplace_back("ETag", std::string(a.etag));
+  r.headers.emplace_back("Cache-Control", std::string(a.cache_control));
+  if (EtagMatches(req.if_none_match, a.etag)) {
+    r.status = 304;
+    return r;
+  }
+  r.body = std::string(a.body);
   return r;
 }
 
@@ -283,7 +291,10 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     }
     return Json(200, "{\"status\":\"ready\"}");
   }
-  if (p == "/" || p == "/index.html") return Index(ctx);
+  if (const StaticAsset* a = FindDashboardAsset(p)) {
+    if (!method_is("GET")) return not_allowed("GET");
+    return Asset(*a, req);
+  }
   return ErrorResponse(Status::NotFound("no route for " + std::string(req.method) + " " + p));
 }
 

@@ -1,5 +1,5 @@
 // The REST half of the v1 HTTP API: publish, streams, status, history,
-// metrics, health and the index page. Pure request -> response functions;
+// metrics, health and the dashboard's embedded files. Pure request -> response functions;
 // the connection handling lives in server.cpp.
 // Thread safety: thread-safe (the Hub is).
 #pragma once
@@ -25,6 +25,7 @@ struct HttpRequestView {
   std::map<std::string, std::string, std::less<>> query;  // decoded
   std::string_view content_type;
   std::string_view body;
+  std::string_view if_none_match;  // for the dashboard's files (ETag)
 };
 
 struct HttpResponse {
@@ -37,7 +38,6 @@ struct HttpResponse {
 struct RestContext {
   Hub* hub;
   DecodeLimits decode;
-  const std::string* index_html;
   // For replies that come later (a publish to a `sync` stream answers after
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;

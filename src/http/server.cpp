@@ -122,8 +122,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (view.path == "/v1/sse") return StartSse(view);
     view.content_type = req[http::field::content_type];
     view.body = req.body();
+    view.if_none_match = req[http::field::if_none_match];
     const bool keep_alive = req.keep_alive();
-    RestContext ctx{server_->hub(), server_->options().decode, &server_->index_html(),
+    RestContext ctx{server_->hub(), server_->options().decode,
                     [self = shared_from_this(), keep_alive](HttpResponse r) {
                       asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
                         self->Reply(std::move(r), keep_alive);

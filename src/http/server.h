@@ -47,8 +47,6 @@ class Server {
   // The io_context the hub's own timers (demo source, eviction) run on.
   boost::asio::io_context& main_context() { return *contexts_[0]; }
 
-  // Serves the page at "/" (set by the app before Start).
-  void SetIndexPage(std::string html) { index_html_ = std::move(html); }
   // The sources behind /v1/sources (set before Start, or never).
   void SetSources(SourceManager* sources) { sources_ = sources; }
   SourceManager* sources() const { return sources_; }
@@ -56,7 +54,6 @@ class Server {
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
   const HttpOptions& options() const { return options_; }
-  const std::string& index_html() const { return index_html_; }
   std::atomic<int64_t>& http_connections() { return http_connections_; }
 
  private:
@@ -65,7 +62,6 @@ class Server {
   Hub* hub_;
   FanoutContext* fanout_;
   HttpOptions options_;
-  std::string index_html_;
   SourceManager* sources_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;

@@ -1,0 +1,181 @@
+// The Stream view (#/stream/<name>): a live uPlot chart of the stream's
+// numeric fields, the latest events and the fields seen. Events land in the
+// LiveStore as they arrive; this view redraws in `frame()` (one animation
+// frame: at most 60 redraws a second however fast events come).
+
+import uPlot from 'uplot';
+import { streamPath } from '../../clients/js/src/index.js';
+import type { StreamState } from './live_store.js';
+import { kMaxRows, rowText } from './live_store.js';
+import type { View, ViewContext } from './views.js';
+import { el, fetchJson, fmtAge, fmtNum } from './views.js';
+
+const kPalette = ['#2f81f7', '#f0883e', '#3fb950', '#db61a2', '#a371f7', '#d29922', '#39c5cf', '#f85149'];
+const kPreload = 200;
+
+export class StreamView implements View {
+  private chart: uPlot | null = null;
+  private chartFor: StreamState | null = null;
+  private chartShape = -1;
+  private drawnVersion = -1;
+  private noticeCount = -1;
+  private status: any = null;
+  private readonly cards: HTMLElement;
+  private readonly chartBox: HTMLElement;
+  private readonly notes: HTMLElement;
+  private readonly fields: HTMLElement;
+  private readonly tbody: HTMLTableSectionElement;
+  private readonly resize: ResizeObserver;
+  private readonly themeHook = () => this.destroyChart();
+  // Redraw counter (tests check the chart is updating and capped by rAF).
+  static redraws = 0;
+
+  constructor(private readonly ctx: ViewContext, private readonly stream: string) {
+    this.cards = el('div', { class: 'grid', id: 'stream-cards' });
+    this.chartBox = el('div', { class: 'chart', id: 'chart' });
+    this.notes = el('div', { class: 'notes', id: 'stream-notes' });
+    this.fields = el('div', { class: 'fields', id: 'fields' });
+    this.tbody = el('tbody', { id: 'events-body' });
+    ctx.root.append(
+      el('div', { class: 'toolbar' }, el('a', { href: '#/streams' }, '← Streams')),
+      el('h1', { id: 'stream-name' }, stream),
+      this.cards,
+      this.chartBox,
+      this.notes,
+      el('h2', {}, 'Fields seen'),
+      this.fields,
+      el('h2', {}, `Latest events (newest first, up to ${kMaxRows})`),
+      el('div', { class: 'table-wrap' }, el('table', { id: 'events' },
+        el('thead', {}, el('tr', {}, el('th', { class: 'num' }, 'seq'), el('th', {}, 'received'), el('th', {}, 'data'))),
+        this.tbody)),
+    );
+    this.resize = new ResizeObserver(() => {
+      if (this.chart) this.chart.setSize({ width: this.chartWidth(), height: this.chartHeight() });
+    });
+    this.resize.observe(this.chartBox);
+    ctx.onTheme.add(this.themeHook);
+    void this.preload();
+  }
+
+  // The last kPreload events from history, so the view is not empty at first.
+  private async preload(): Promise<void> {
+    try {
+      const st = await fetchJson(`/v1/status/${streamPath(this.stream)}`);
+      const from = Math.max(st.first_seq ?? 1, st.latest_seq - kPreload + 1, 1);
+      if (st.latest_seq < 1) return;
+      const h = await fetchJson(`/v1/history/${streamPath(this.stream)}?from_seq=${from}&limit=${kPreload}`);
+      this.ctx.store.preload(this.stream, h.epoch, (h.events as any[]).map((e) => ({
+        stream: this.stream, seq: e.seq, epoch: h.epoch, ts: e.ts, data: e.data,
+      })));
+    } catch {
+      // No such stream yet, or evicted: live events fill the view.
+    }
+  }
+
+  async poll(): Promise<void> {
+    try {
+      this.status = await fetchJson(`/v1/status/${streamPath(this.stream)}`);
+    } catch (e) {
+      this.status = { error: (e as Error).message };
+    }
+  }
+
+  private chartWidth(): number {
+    return Math.max(200, this.chartBox.clientWidth - 16);
+  }
+
+  private chartHeight(): number {
+    return window.innerWidth < 640 ? 200 : 280;
+  }
+
+  private destroyChart(): void {
+    this.chart?.destroy();
+    this.chart = null;
+    this.chartShape = -1;
+    this.drawnVersion = -1;
+  }
+
+  private buildChart(s: StreamState): void {
+    this.destroyChart();
+    this.chartBox.replaceChildren();
+    if (!s.numeric.length) {
+      this.chartBox.append(el('div', { class: 'muted' }, 'no numeric fields yet'));
+      this.chartShape = s.chartShape;
+      this.chartFor = s;
+      return;
+    }
+    const css = getComputedStyle(document.documentElement);
+    const fg = css.getPropertyValue('--muted').trim() || '#888';
+    const grid = css.getPropertyValue('--line').trim() || '#ddd';
+    const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    this.chart = new uPlot({
+      width: this.chartWidth(),
+      height: this.chartHeight(),
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: false },
+      series: [{}, ...s.numeric.map((name, i) => ({ label: name, stroke: kPalette[i % kPalette.length], width: 1.5, spanGaps: true }))],
+      axes: [axis, axis],
+      scales: { x: { time: true } },
+    }, [s.times, ...s.numeric.map((k) => s.values.get(k)!)] as uPlot.AlignedData, this.chartBox);
+    this.chartShape = s.chartShape;
+    this.chartFor = s;
+  }
+
+  frame(): void {
+    const s = this.ctx.store.get(this.stream);
+    this.renderCards(s);
+    if (this.ctx.notices.length !== this.noticeCount) {
+      this.noticeCount = this.ctx.notices.length;
+      const mine = this.ctx.notices.filter((n) => n.includes(` ${this.stream}: `)).slice(-3);
+      this.notes.replaceChildren(...mine.map((n) => el('div', { class: 'note' }, n)));
+    }
+    if (!s) {
+      if (!this.chartBox.childElementCount) this.chartBox.append(el('div', { class: 'muted' }, 'waiting for events…'));
+      return;
+    }
+    if (s.version === this.drawnVersion && s === this.chartFor) return;
+    if (s !== this.chartFor || s.chartShape !== this.chartShape || (!this.chart && s.numeric.length)) this.buildChart(s);
+    this.drawnVersion = s.version;
+    StreamView.redraws += 1;
+    if (this.chart) this.chart.setData([s.times, ...s.numeric.map((k) => s.values.get(k)!)] as uPlot.AlignedData);
+    this.chartBox.dataset.points = String(s.times.length);
+    this.chartBox.dataset.version = String(s.version);
+
+    this.fields.replaceChildren(...[...s.fields].map(([k, t]) => el('code', { title: t }, `${k}: ${t}`)));
+    const frag = document.createDocumentFragment();
+    for (let i = s.rows.length - 1; i >= 0; i--) {
+      const r = s.rows[i];
+      frag.append(el('tr', { 'data-seq': String(r.seq), class: r.hole ? 'hole' : '', title: r.hole ? 'upstream sequence hole before this event (mock_seq jumped)' : '' },
+        el('td', { class: 'num' }, String(r.seq)),
+        el('td', { class: 'mono' }, new Date(r.ts).toLocaleTimeString(undefined, { hour12: false }) + '.' + String(r.ts % 1000).padStart(3, '0')),
+        el('td', { class: 'data mono' }, rowText(r)),
+      ));
+    }
+    this.tbody.replaceChildren(frag);
+  }
+
+  private cardsKey = '';
+  private renderCards(s: StreamState | undefined): void {
+    const st = this.status;
+    const age = s?.lastTs ? Date.now() - s.lastTs : (st?.latest_ts_ms ? st.server_time_ms - st.latest_ts_ms : NaN);
+    const values: [string, string][] = [
+      ['latest seq', String(Math.max(s?.lastSeq ?? 0, st?.latest_seq ?? 0))],
+      ['last update', fmtAge(age)],
+      ['msg/s (hub)', st?.rate_per_s !== undefined ? fmtNum(st.rate_per_s) : '—'],
+      ['received here', fmtNum(s?.received ?? 0, 0)],
+      ['freshness', st?.freshness ?? (st?.error ? 'unknown stream' : '—')],
+      ['epoch', st?.epoch ?? s?.epoch ?? '—'],
+    ];
+    const key = values.map((v) => v[1]).join('|');
+    if (key === this.cardsKey) return;
+    this.cardsKey = key;
+    this.cards.replaceChildren(...values.map(([k, v]) =>
+      el('div', { class: 'card' }, el('div', { class: 'k' }, k), el('div', { class: 'v' }, v))));
+  }
+
+  dispose(): void {
+    this.resize.disconnect();
+    this.ctx.onTheme.delete(this.themeHook);
+    this.destroyChart();
+  }
+}
