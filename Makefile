@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci unit integration js-client-test asan fuzz bench bench-peers microbench clean
+.PHONY: all deps build run test ci unit integration js-client-test e2e asan fuzz bench bench-peers microbench clean
 
 all: build
 
@@ -45,10 +45,16 @@ unit:
 integration:
 	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
 	$(MAKE) js-client-test BIN_DIR=$(BIN_DIR)
+	$(MAKE) e2e BIN_DIR=$(BIN_DIR)
 
 ## The browser client (clients/js) against the real hub; its tests reuse tests/integration/harness.mjs.
 js-client-test: tests/integration/node_modules/.package-lock.json
 	cd clients/js && npm ci --no-audit --no-fund && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
+
+## The dashboard in headless chromium against the real hub (tests/e2e, < 1 min).
+## LIVEHUB_SCREENSHOTS=1 also rewrites docs/screenshots/*.png.
+e2e: tests/integration/node_modules/.package-lock.json
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
 
 asan: deps tests/integration/node_modules/.package-lock.json
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLIVEHUB_SANITIZE=ON

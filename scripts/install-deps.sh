@@ -18,8 +18,10 @@ PACKAGES=(
   mosquitto mosquitto-clients  # broker + mosquitto_pub for the MQTT tests
   openssl               # CLI: throw-away certificates for the TLS tests (mqtts)
   libprotobuf-dev protobuf-compiler  # GTFS-Realtime source (gtfs-realtime.proto)
+  chromium              # the dashboard's end-to-end tests (tests/e2e, playwright-core drives it)
 )
-# Node.js and npm drive the integration tests (npm's ws and eventsource).
+# Node.js and npm drive the integration tests (npm's ws and eventsource) and
+# build the dashboard (web/: npm ci + esbuild, run by the CMake build).
 # Some machines carry a nodesource nodejs that bundles npm and conflicts with
 # Debian's npm package, so these are checked by command, not by package.
 NODE_PACKAGES=()

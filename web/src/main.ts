@@ -23,7 +23,7 @@ const notices: string[] = []; // recent backfill / gap / epoch notes, newest las
 
 // Every stream, live. max_hz batches fast streams (never drops): one
 // delivery per stream per frame is all the page can show anyway.
-hub.subscribe(['**'], { maxHz: 30 }, (ev) => store.add(ev));
+const everything = hub.subscribe(['**'], { maxHz: 30 }, (ev) => store.add(ev));
 hub.on('epoch', (n) => {
   store.reset(n.stream);
   note(`${n.stream}: epoch changed (${n.previousEpoch} → ${n.epoch}); following the new epoch from its start`);
@@ -117,7 +117,7 @@ function route(): void {
   const hash = location.hash || '#/streams';
   view?.dispose();
   root.textContent = '';
-  const ctx = { root, hub, store, notices, onTheme: themeListeners };
+  const ctx = { root, hub, store, notices, onTheme: themeListeners, cursor: (s: string) => everything.cursor()[s] };
   let name = 'streams';
   if (hash.startsWith('#/stream/')) {
     name = 'stream';

@@ -20,6 +20,7 @@ export class StreamView implements View {
   private drawnVersion = -1;
   private noticeCount = -1;
   private status: any = null;
+  private disposed = false;
   private readonly cards: HTMLElement;
   private readonly chartBox: HTMLElement;
   private readonly notes: HTMLElement;
@@ -57,13 +58,20 @@ export class StreamView implements View {
     void this.preload();
   }
 
-  // The last kPreload events from history, so the view is not empty at first.
+  // Up to kPreload events from history, so the view is not empty at first:
+  // the ones before where the live subscription stands (its cursor), so
+  // history and live meet with no hole and no overlap.
   private async preload(): Promise<void> {
     try {
-      const st = await fetchJson(`/v1/status/${streamPath(this.stream)}`);
-      const from = Math.max(st.first_seq ?? 1, st.latest_seq - kPreload + 1, 1);
-      if (st.latest_seq < 1) return;
-      const h = await fetchJson(`/v1/history/${streamPath(this.stream)}?from_seq=${from}&limit=${kPreload}`);
+      let c = this.ctx.cursor(this.stream);
+      for (let i = 0; !c && i < 50 && !this.disposed; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        c = this.ctx.cursor(this.stream);
+      }
+      if (!c || c.seq < 1 || this.disposed) return;
+      const from = Math.max(1, c.seq - kPreload + 1);
+      const h = await fetchJson(`/v1/history/${streamPath(this.stream)}?from_seq=${from}&limit=${c.seq - from + 1}`);
+      if (h.epoch !== c.epoch || this.disposed) return;
       this.ctx.store.preload(this.stream, h.epoch, (h.events as any[]).map((e) => ({
         stream: this.stream, seq: e.seq, epoch: h.epoch, ts: e.ts, data: e.data,
       })));
@@ -174,6 +182,7 @@ export class StreamView implements View {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.resize.disconnect();
     this.ctx.onTheme.delete(this.themeHook);
     this.destroyChart();

@@ -3,7 +3,7 @@
 // its DOM under `root`; `poll()` fetches (once a second), `frame()` redraws
 // what changed (once per animation frame at most).
 
-import type { LivehubClient } from '../../clients/js/src/index.js';
+import type { Cursor, LivehubClient } from '../../clients/js/src/index.js';
 import { matchPattern } from '../../clients/js/src/index.js';
 import type { LiveStore } from './live_store.js';
 
@@ -13,6 +13,8 @@ export interface ViewContext {
   store: LiveStore;
   notices: string[];
   onTheme: Set<() => void>;
+  // Where the page's live subscription is in `stream` (undefined: not known yet).
+  cursor: (stream: string) => Cursor | undefined;
 }
 
 export interface View {
@@ -173,7 +175,7 @@ export class StreamsView implements View {
       const s = this.ctx.store.get(r.stream);
       if (s && s.lastSeq > r.latestSeq && s.received) {
         r.latestSeq = s.lastSeq;
-        r.ageMs = Date.now() - this.serverSkewMs - s.lastTs;
+        r.ageMs = Math.max(0, Date.now() - this.serverSkewMs - s.lastTs);
         this.dirty = true;
       }
     }
