@@ -29,6 +29,7 @@ hub.on('epoch', (n) => {
   note(`${n.stream}: epoch changed (${n.previousEpoch} → ${n.epoch}); following the new epoch from its start`);
 });
 hub.on('backfill', (n) => note(`${n.stream}: backfilled ${n.events} event(s), seq ${n.fromSeq}–${n.toSeq}, from history`));
+hub.on('overflow', (n) => note(`${n.stream}: more than ${n.limit} live events waiting for a backfill; the rest is read from history`));
 hub.on('gap', (n) => note(`${n.stream}: seq ${n.fromSeq}–${n.toSeq} lost (${n.reason})`));
 
 function note(text: string): void {

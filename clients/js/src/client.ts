@@ -65,6 +65,7 @@ export class LivehubClient {
   private readonly stallAfterMs: number;
   private readonly wsRetryMs: number;
   private readonly historyLimit: number;
+  private readonly maxBuffered: number;
 
   private readonly listeners = new Map<string, Set<(v: any) => void>>();
   private readonly subs = new Set<Subscription>();
@@ -107,6 +108,7 @@ export class LivehubClient {
     this.stallAfterMs = options.stallAfterMs ?? 10000;
     this.wsRetryMs = options.wsRetryMs ?? 30000;
     this.historyLimit = options.historyLimit ?? 1000;
+    this.maxBuffered = Math.max(1, options.maxBufferedEvents ?? 10000);
     if (this.mode !== 'sse' && !this.WS) throw new Error('livehub: no WebSocket available; pass options.WebSocket');
     if (this.mode !== 'ws' && !this.ES) throw new Error('livehub: no EventSource available; pass options.EventSource');
     if (options.autoConnect ?? true) this.start();
@@ -302,6 +304,7 @@ export class LivehubClient {
     const from = this.cursorFor(sub);
     if (Object.keys(from).length) op.from = from;
     if (sub.options.maxHz !== undefined) op.max_hz = sub.options.maxHz;
+    if (sub.options.snapshot) op.snapshot = true;
     this.ws!.send(op);
   }
 
@@ -426,11 +429,13 @@ export class LivehubClient {
       },
       epoch: (n) => this.emit('epoch', n),
       backfill: (n) => this.emit('backfill', n),
+      overflow: (n) => this.emit('overflow', n),
       error: (code, message) => this.emit('error', { code, message }),
     }, {
       baseUrl: this.base,
       fetch: this.fetchFn,
       historyLimit: this.historyLimit,
+      maxBuffered: this.maxBuffered,
       retryInitialMs: Math.min(this.initialMs, 200),
       retryMaxMs: this.maxMs,
     });
@@ -501,10 +506,15 @@ export class LivehubClient {
       case 'health':
         this.emit('health', m);
         return;
+      case 'snapshot':
+        if (typeof m.stream !== 'string' || typeof m.epoch !== 'string') return;
+        this.tracker(m.stream, m.epoch).observeEpoch(m.epoch);
+        this.emit('snapshot', { stream: m.stream, epoch: m.epoch, seq: Number(m.seq), generation: m.generation, state: m.state });
+        return;
       case 'error':
         this.emit('error', { code: String(m.code), message: String(m.message), id: m.id });
         return;
-      default: // pong, snapshot, replies to other ops: liveness only
+      default: // pong, replies to other ops: liveness only
     }
   }
 }

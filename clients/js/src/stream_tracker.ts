@@ -16,13 +16,17 @@
 // Invariant: every event delivered has seq == delivered + 1 at that moment,
 // and the buffer only holds seqs > delivered + 1.
 
-import type { BackfillNotice, Cursor, EpochNotice, FetchLike, GapNotice, LivehubEvent } from './types.js';
+import type { BackfillNotice, Cursor, EpochNotice, FetchLike, GapNotice, LivehubEvent, OverflowNotice } from './types.js';
+
+/** Live events held per stream while a hole is backfilled, unless told otherwise. */
+export const kDefaultMaxBuffered = 10000;
 
 export interface TrackerHooks {
   deliver(ev: LivehubEvent): void;
   gap(n: GapNotice): void;
   epoch(n: EpochNotice): void;
   backfill(n: BackfillNotice): void;
+  overflow?(n: OverflowNotice): void;
   error(code: string, message: string): void;
 }
 
@@ -31,6 +35,8 @@ export interface TrackerOptions {
   baseUrl: string;
   fetch: FetchLike;
   historyLimit: number;
+  /** Most live events held while a hole below them is backfilled (default 10000). */
+  maxBuffered?: number;
   /** Delay before retrying a failed history read (doubles, capped at maxMs). */
   retryInitialMs: number;
   retryMaxMs: number;
@@ -52,7 +58,9 @@ export class StreamTracker {
   private filling = false;
   private disposed = false;
   /** Counters, for tests and debugging. */
-  readonly stats = { delivered: 0, duplicates: 0, backfilled: 0, lost: 0, historyReads: 0 };
+  readonly stats = { delivered: 0, duplicates: 0, backfilled: 0, lost: 0, historyReads: 0, overflowed: 0 };
+  /** Live events not buffered in the current backfill (reported once per backfill). */
+  private overflowRun = 0;
 
   constructor(stream: string, start: Cursor, private readonly hooks: TrackerHooks, private readonly opts: TrackerOptions) {
     this.stream = stream;
@@ -129,11 +137,31 @@ export class StreamTracker {
       return;
     }
     if (ev.seq !== this.delivered + 1) {
-      this.buffer.set(ev.seq, ev);
+      this.bufferLive(ev);
       return;
     }
     this.deliverOne(ev);
     this.drain();
+  }
+
+  // Holds `ev` until the hole below it closes. Bounded: at the limit the
+  // highest seqs give way (the lowest are delivered first, as soon as the
+  // hole closes); what is not held stays below knownTop, so the backfill
+  // reads it from history afterwards. Nothing is lost while history has it.
+  private bufferLive(ev: LivehubEvent): void {
+    const limit = this.opts.maxBuffered ?? kDefaultMaxBuffered;
+    if (this.buffer.size >= limit) {
+      let highest = -1;
+      for (const seq of this.buffer.keys()) if (seq > highest) highest = seq;
+      this.stats.overflowed += 1;
+      this.overflowRun += 1;
+      if (this.overflowRun === 1) {
+        this.hooks.overflow?.({ stream: this.stream, limit });
+      }
+      if (ev.seq > highest) return;
+      this.buffer.delete(highest);
+    }
+    this.buffer.set(ev.seq, ev);
   }
 
   private deliverOne(ev: LivehubEvent): void {
@@ -255,6 +283,7 @@ export class StreamTracker {
       retryMs = this.opts.retryInitialMs;
       stuckPages = 0;
     }
+    this.overflowRun = 0;
     if (recovered > 0 && this.epoch === startEpoch) {
       this.stats.backfilled += recovered;
       this.hooks.backfill({ stream: this.stream, epoch: this.epoch, fromSeq: startSeq, toSeq: this.delivered, events: recovered });

@@ -53,6 +53,25 @@ export interface BackfillNotice {
   events: number;
 }
 
+/**
+ * A `snapshot` message of the hub (keyed-state streams): the merged state of
+ * `stream` as of `seq`, at `generation`. Events after `seq` follow as usual.
+ */
+export interface SnapshotNotice {
+  stream: string;
+  epoch: string;
+  seq: number;
+  generation?: number;
+  state: unknown;
+}
+
+/** A stream's buffer of live events waiting for a backfill hit its bound. */
+export interface OverflowNotice {
+  stream: string;
+  /** The bound (`maxBufferedEvents`). Counted in `streamStats(stream).overflowed`. */
+  limit: number;
+}
+
 /** A `health` message of the hub: a source feeding a stream changed state. */
 export interface HealthNotice {
   source?: string;
@@ -76,6 +95,8 @@ export interface ClientEvents {
   epoch: EpochNotice;
   backfill: BackfillNotice;
   health: HealthNotice;
+  snapshot: SnapshotNotice;
+  overflow: OverflowNotice;
   error: ErrorNotice;
 }
 
@@ -122,6 +143,12 @@ export interface ClientOptions {
   wsRetryMs?: number;
   /** Page size of /v1/history reads when backfilling. Default 1000. */
   historyLimit?: number;
+  /**
+   * Per stream, at most this many live events are held while a hole below
+   * them is backfilled (default 10000). Beyond it the newest are not held:
+   * they are read from history after the hole (an `overflow` notification).
+   */
+  maxBufferedEvents?: number;
   /** Connect at construction (default true); otherwise on the first subscribe. */
   autoConnect?: boolean;
 }
@@ -129,6 +156,8 @@ export interface ClientOptions {
 export interface SubscribeOptions {
   /** At most this many deliveries per second per stream (the hub batches the rest). */
   maxHz?: number;
+  /** Ask the hub for a `snapshot` of keyed-state streams first (`snapshot: true` in the subscribe op). */
+  snapshot?: boolean;
   /** Resume positions: events after these seqs are delivered first. */
   from?: Record<string, Cursor>;
 }
