@@ -12,6 +12,8 @@ import { el, fetchJson, fmtAge, fmtNum } from './views.js';
 
 const kPalette = ['#2f81f7', '#f0883e', '#3fb950', '#db61a2', '#a371f7', '#d29922', '#39c5cf', '#f85149'];
 const kPreload = 200;
+// One formatter for every row (toLocaleTimeString with options builds one per call).
+const kTime = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 
 export class StreamView implements View {
   private chart: uPlot | null = null;
@@ -21,6 +23,8 @@ export class StreamView implements View {
   private noticeCount = -1;
   private status: any = null;
   private disposed = false;
+  private fieldCount = -1;
+  private rowsFor: StreamState | null = null;
   private readonly cards: HTMLElement;
   private readonly chartBox: HTMLElement;
   private readonly notes: HTMLElement;
@@ -149,17 +153,38 @@ export class StreamView implements View {
     this.chartBox.dataset.points = String(s.times.length);
     this.chartBox.dataset.version = String(s.version);
 
-    this.fields.replaceChildren(...[...s.fields].map(([k, t]) => el('code', { title: t }, `${k}: ${t}`)));
+    if (s.fields.size !== this.fieldCount) {
+      this.fieldCount = s.fields.size;
+      this.fields.replaceChildren(...[...s.fields].map(([k, t]) => el('code', { title: t }, `${k}: ${t}`)));
+    }
+    this.renderRows(s);
+  }
+
+  // Rows are only ever appended (newest) and trimmed (oldest) while the
+  // stream state is the same object: add the new <tr>s on top and drop the
+  // old ones at the bottom instead of rebuilding the table every frame.
+  private renderRows(s: StreamState): void {
+    if (s !== this.rowsFor) {
+      this.rowsFor = s;
+      this.tbody.replaceChildren();
+    }
+    const keep = new Set(s.rows.map((r) => r.seq));
+    for (let tr = this.tbody.lastElementChild as HTMLElement | null; tr; ) {
+      const prev = tr.previousElementSibling as HTMLElement | null;
+      if (!keep.has(Number(tr.dataset.seq))) tr.remove();
+      tr = prev;
+    }
+    const top = Number((this.tbody.firstElementChild as HTMLElement | null)?.dataset.seq ?? -Infinity);
     const frag = document.createDocumentFragment();
-    for (let i = s.rows.length - 1; i >= 0; i--) {
+    for (let i = s.rows.length - 1; i >= 0 && s.rows[i].seq > top; i--) {
       const r = s.rows[i];
       frag.append(el('tr', { 'data-seq': String(r.seq), class: r.hole ? 'hole' : '', title: r.hole ? 'upstream sequence hole before this event (mock_seq jumped)' : '' },
         el('td', { class: 'num' }, String(r.seq)),
-        el('td', { class: 'mono' }, new Date(r.ts).toLocaleTimeString(undefined, { hour12: false }) + '.' + String(r.ts % 1000).padStart(3, '0')),
+        el('td', { class: 'mono' }, kTime.format(r.ts) + '.' + String(r.ts % 1000).padStart(3, '0')),
         el('td', { class: 'data mono' }, rowText(r)),
       ));
     }
-    this.tbody.replaceChildren(frag);
+    this.tbody.prepend(frag);
   }
 
   private cardsKey = '';
