@@ -149,6 +149,10 @@ async function poll(gen: number): Promise<void> {
   } catch {
     // The hub is unreachable: the footer already says so; keep polling.
   }
+  // Every fetch adds a resource-timing entry the page never reads; the
+  // browser keeps up to 250 of them: clear them so a page left open for
+  // hours holds steady memory.
+  performance.clearResourceTimings();
   if (gen !== pollGeneration) return;
   pollTimer = setTimeout(() => void poll(gen), kPollMs);
 }
