@@ -86,10 +86,16 @@ async function run(name) {
     await page.waitForSelector('#live[data-state="receiving"]', { timeout: 20000 });
     const start = Date.now();
     const at = (s) => new Promise((r) => setTimeout(r, Math.max(0, start + s * 1000 - Date.now())));
-    await at(10);
-    const heap10 = await heap(cdp);
+    // Heap every 10 s (after a GC), to tell a plateau from steady growth.
+    const series = [];
+    for (let s = 10; s < seconds; s += 10) {
+      await at(s);
+      series.push(await heap(cdp));
+    }
     await at(seconds);
     const heapEnd = await heap(cdp);
+    const heap10 = series[0];
+    series.push(heapEnd);
     const m = await page.evaluate(() => window.__jank);
     const stats = await page.evaluate(() => ({ events: window.livehub.hub.stats.events, messages: window.livehub.hub.stats.messages }));
     // Frame rate over whole seconds after the page settled (from second 2).
@@ -113,6 +119,7 @@ async function run(name) {
       heap_s10_mb: Number((heap10 / 1048576).toFixed(2)),
       heap_end_mb: Number((heapEnd / 1048576).toFixed(2)),
       heap_change_pct: Number((heapDelta * 100).toFixed(1)),
+      heap_every_10s_mb: series.map((h) => Number((h / 1048576).toFixed(2))),
       errors: browser.errors.length,
     };
     res.pass = res.fps_mean >= 55 && longOver50.length === 0 && Math.abs(heapDelta) <= 0.05 && res.errors === 0;
