@@ -11,6 +11,7 @@
 //
 // Usage (from the repository root, after `make build` and the e2e npm ci):
 //   node bench/browser-jank.mjs [--seconds 60] [--scenario big|many|both] [--bin build/livehub]
+//                               [--view '#/stream/jank%2Fm1']   (the dashboard route to measure)
 // Exit code 0 when every target holds, 1 otherwise.
 
 import { createRequire } from 'node:module';
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     scenario: { type: 'string', default: 'both' },
     bin: { type: 'string', default: path.join(root, 'build/livehub') },
+    view: { type: 'string', default: '#/stream/jank%2Fm1' },
   },
 });
 process.env.LIVEHUB_BIN = path.resolve(args.bin);
@@ -82,7 +84,7 @@ async function run(name) {
     const { page, context } = browser;
     await page.addInitScript(probe);
     const cdp = await context.newCDPSession(page);
-    await page.goto(`${srv.base}/#/stream/${encodeURIComponent('jank/m1')}`);
+    await page.goto(`${srv.base}/${args.view}`);
     await page.waitForSelector('#live[data-state="receiving"]', { timeout: 20000 });
     const start = Date.now();
     const at = (s) => new Promise((r) => setTimeout(r, Math.max(0, start + s * 1000 - Date.now())));
