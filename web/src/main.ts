@@ -1,9 +1,9 @@
 // livehub dashboard: hash-routed views over the hub's REST API and one live
 // connection through the browser client (clients/js, the same code anyone
 // can use). Views: #/streams, #/stream/<name>, #/sources, #/connections.
-// Rendering is driven by requestAnimationFrame: events only mark state
-// dirty, so the page redraws at most once per frame (≤ 60/s) however fast
-// events arrive. Polled data (/v1/streams, /v1/sources, /metrics) refreshes
+// Rendering is driven by requestAnimationFrame: events only update state,
+// and the views redraw from the frame loop however fast events arrive (the
+// chart at most 30/s, the events table at most 10/s). Polled data (/v1/streams, /v1/sources, /metrics) refreshes
 // once a second, only for the view on screen.
 
 import './styles.css';

@@ -1,7 +1,8 @@
 // The Stream view (#/stream/<name>): a live uPlot chart of the stream's
 // numeric fields, the latest events and the fields seen. Events land in the
 // LiveStore as they arrive; this view redraws in `frame()` (one animation
-// frame: at most 60 redraws a second however fast events come).
+// frame, rate-limited: the chart at most 30 and the table at most 10
+// redraws a second, however fast events come).
 
 import uPlot from 'uplot';
 import { streamPath } from '../../clients/js/src/index.js';
