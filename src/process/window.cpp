@@ -243,13 +243,18 @@ void WindowProcessor::OnTick(int64_t now_ms, std::vector<Output>* out) {
   if (spec_.time.processing_time) {
     Advance(now_ms - kProcessingGraceMs - spec_.out_of_orderness_ms, out);
   } else if (spec_.idle_timeout_ms > 0 && max_event_ms_ != INT64_MIN &&
+             last_input_wall_ms_ != INT64_MIN &&
              now_ms - last_input_wall_ms_ >= spec_.idle_timeout_ms) {
     // Idle: event time is taken to keep pace with the wall clock.
     Advance(max_event_ms_ + (now_ms - last_input_wall_ms_), out);
   }
-  if (spec_.early_every_ms > 0 && now_ms - last_early_ms_ >= spec_.early_every_ms) {
-    if (last_early_ms_ != INT64_MIN) EmitEarly(out);
-    last_early_ms_ = now_ms;
+  if (spec_.early_every_ms > 0) {
+    if (last_early_ms_ == INT64_MIN) {
+      last_early_ms_ = now_ms;
+    } else if (now_ms - last_early_ms_ >= spec_.early_every_ms) {
+      EmitEarly(out);
+      last_early_ms_ = now_ms;
+    }
   }
 }
 
