@@ -193,7 +193,7 @@ void AlertProcessor::Health(const InputRecord& r, int64_t t, std::vector<Output>
   const bool down_state = state == "stalled" || state == "disconnected";
   std::string extra;
   JsonWriter w(&extra);
-  w.Field("source", source).Field("state", state);
+  w.Field("source", source).Field("source_state", state);
   if (auto e = reader_.Get({"last_error"}); e && e->is_string()) {
     w.Field("last_error", e->get_string().value_unsafe());
   }
