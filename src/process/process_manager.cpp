@@ -1,5 +1,7 @@
 #include "process/process_manager.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace livehub {
@@ -47,7 +49,14 @@ ProcessManager::ProcessManager(Hub* hub, const ProcessConfig& config)
   }
   for (const AlertSpec& s : config.alerts) {
     processors_.push_back(std::make_unique<AlertProcessor>(s, metrics));
-    alert_streams_.emplace_back(s.output, s.recent);
+    bool merged = false;  // several rules may write one alert stream: the largest list
+    for (auto& [name, recent] : alert_streams_) {
+      if (name == s.output) {
+        recent = std::max(recent, s.recent);
+        merged = true;
+      }
+    }
+    if (!merged) alert_streams_.emplace_back(s.output, s.recent);
   }
   for (const auto& p : processors_) {
     m_dropped_.push_back(metrics->GetCounter(
