@@ -223,7 +223,7 @@ void AlertProcessor::Emit(const char* type, const char* state, AlertLevel level,
   w.Field("message", message);
   data.append(extra);
   w.EndObject();
-  out->push_back(Output{spec_.output, std::move(data)});
+  out->push_back(Output{spec_.output, std::move(data), true});
   m_level_[static_cast<int>(level)]->Add();
 }
 

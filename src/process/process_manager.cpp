@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/json_writer.h"
 #include "core/log.h"
 
 namespace livehub {
@@ -138,11 +139,21 @@ void ProcessManager::Publish(std::vector<Output>* outs) {
   for (size_t i = 0; i < outs->size();) {
     size_t j = i;
     datas.clear();
-    while (j < outs->size() && (*outs)[j].stream == (*outs)[i].stream && datas.size() < 1000) {
+    while (j < outs->size() && (*outs)[j].stream == (*outs)[i].stream &&
+           (*outs)[j].alert == (*outs)[i].alert && datas.size() < 1000) {
       datas.push_back(std::move((*outs)[j].data));
       ++j;
     }
     auto r = hub_->Publish((*outs)[i].stream, datas, false, nullptr);
+    if ((*outs)[i].alert && (!r || r->ok())) {
+      // Alerts are lifecycle events too: logged and on $sys/events.
+      for (const std::string& d : datas) {
+        std::string fields = ",\"stream\":";
+        AppendJsonString(&fields, (*outs)[i].stream);
+        fields += ",\"alert\":" + d;
+        hub_->SysEvent("alert", fields);
+      }
+    }
     if (r && !r->ok()) {
       m_publish_failed_->Add(datas.size());
       LogLine(LogLevel::kWarn, "processor output refused",

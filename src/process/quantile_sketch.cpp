@@ -46,7 +46,7 @@ void QuantileSketch::AddToStore(Store* s, int32_t index, uint64_t n) {
 }
 
 void QuantileSketch::Add(double x) {
-  if (std::isnan(x)) return;
+  if (!std::isfinite(x)) return;
   if (count_ == 0) {
     min_ = max_ = x;
   } else {

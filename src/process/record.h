@@ -29,6 +29,7 @@ struct InputRecord {
 struct Output {
   std::string stream;
   std::string data;
+  bool alert = false;  // also announced as an `alert` lifecycle event on $sys/events
 };
 
 enum class TimeUnit : uint8_t { kMs, kS, kIso8601 };

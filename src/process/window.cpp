@@ -1,6 +1,7 @@
 #include "process/window.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/json_writer.h"
 
@@ -100,7 +101,7 @@ void WindowProcessor::Accumulate(KeyState* ks, int64_t t) {
   ks->dirty = true;
   if (ks->fields.size() != field_paths_.size()) ks->fields.resize(field_paths_.size());
   for (size_t i = 0; i < field_paths_.size(); ++i) {
-    if (auto x = reader_.Number(field_paths_[i])) {
+    if (auto x = reader_.Number(field_paths_[i]); x && std::isfinite(*x)) {
       ks->fields[i].Add(*x, t, order_, spec_.sketch_alpha, field_sketch_[i]);
     }
   }

@@ -80,6 +80,11 @@ TEST(ProcessManagerTest, PublishedEventsBecomeDerivedStreamsThatFeedFurtherProce
   auto alerts = DataOf(&r.hub, "alerts/w");
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_NE(alerts[0].find(R"("type":"ThresholdAlert")"), std::string::npos);
+  // ...and is announced on $sys/events.
+  auto sys = DataOf(&r.hub, "$sys/events");
+  ASSERT_FALSE(sys.empty());
+  EXPECT_EQ(sys.back().rfind(R"({"event":"alert","stream":"alerts/w","alert":{"type":"ThresholdAlert")", 0), 0u)
+      << sys.back();
   EXPECT_EQ(r.pm.AlertRecent("alerts/w"), 50u);
   EXPECT_EQ(r.pm.AlertRecent("out/w"), std::nullopt);
 }
