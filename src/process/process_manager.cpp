@@ -128,7 +128,15 @@ size_t ProcessManager::RunOnce(int64_t now_ms) {
     processors_[it.processor]->OnRecord(r, &outs);
     if (outs.size() >= 4096) Publish(&outs);  // keep the buffer bounded
   }
-  for (auto& p : processors_) p->OnTick(now_ms, &outs);
+  // The clock the processors see never runs ahead of input still queued
+  // (a backlog): processing-time windows must not close before their
+  // events are read, and a source with queued events is not idle.
+  int64_t tick_ms = now_ms;
+  {
+    std::lock_guard lock(mu_);
+    if (!queue_.empty()) tick_ms = std::min(tick_ms, queue_.front().event->ts_ms);
+  }
+  for (auto& p : processors_) p->OnTick(tick_ms, &outs);
   Publish(&outs);
   return batch.size();
 }
