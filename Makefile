@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci unit integration js-client-test e2e asan fuzz bench bench-peers microbench clean
+.PHONY: all deps build run test ci unit integration js-client-test e2e asan fuzz bench bench-peers bench-process microbench clean
 
 all: build
 
@@ -86,6 +86,10 @@ bench: build
 ## livehub and Nchan side by side under the same load (docs/benchmarks.md, "Peers").
 bench-peers: build
 	bash bench/peers/run-nchan.sh ./$(BUILD)/livehub 5 10,200,400,600,800,1000
+
+## Stream processing: window aggregation throughput, publish -> derived latency (docs/benchmarks.md).
+bench-process: build
+	./$(BUILD)/livehub_process_bench --benchmark_counters_tabular=true
 
 ## Google Benchmark micro-benchmarks of the hot paths (event build, fan-out, decoding).
 microbench: build

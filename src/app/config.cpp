@@ -123,6 +123,10 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
        }},
       {"sources",
        [&](const YAML::Node& n, const std::string& p) { ParseSourcesSection(w, n, p, &c.sources); }},
+      {"processors",
+       [&](const YAML::Node& n, const std::string& p) {
+         ParseProcessorsSection(w, n, p, &c.processors);
+       }},
       {"network",
        [&](const YAML::Node& n, const std::string& p) { ParseNetworkSection(w, n, p, &c.sources); }},
       {"freshness",

@@ -7,6 +7,7 @@
 #include "app/config.h"
 #include "app/demo_source.h"
 #include "core/log.h"
+#include "process/process_manager.h"
 #include "http/server.h"
 #include "source/mock_generator.h"
 
@@ -97,6 +98,10 @@ int RunServe(const ServeFlags& flags) {
   Server server(&hub, &fanout, config.http);
   SourceManager sources(&hub, &metrics, config.sources);
   server.SetSources(&sources);
+  // Processors (windows, alerts) subscribe before anything is published.
+  ProcessManager processors(&hub, config.processors);
+  server.SetAlertRecent([&processors](std::string_view s) { return processors.AlertRecent(s); });
+  processors.Start();
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -137,6 +142,8 @@ int RunServe(const ServeFlags& flags) {
   stopped.get_future().wait_for(std::chrono::seconds(2));
   // Sources publish what they have queued, then stop reading.
   sources.Stop();
+  // Processors publish the results of what they have read, then detach.
+  processors.Stop();
   // Commit what is queued while the io threads still run, so sync publishes
   // in flight get their replies before the connections close.
   if (store) store->Flush(5000);

@@ -240,6 +240,44 @@ std::optional<HttpResponse> Sources(const RestContext& ctx, const HttpRequestVie
   return std::nullopt;
 }
 
+// GET /v1/alerts/{stream}?limit=N: the newest alerts of an alert stream,
+// newest first (at most its `recent` setting), read from its history.
+HttpResponse Alerts(const RestContext& ctx, const HttpRequestView& req, std::string_view name) {
+  std::optional<size_t> recent = ctx.alert_recent ? ctx.alert_recent(name) : std::nullopt;
+  if (!recent) {
+    return ErrorResponse(Status::NotFound("'" + std::string(name) +
+                                          "' is not an alert stream (processors.alerts[].output)"));
+  }
+  auto limit = QueryUint(req, "limit", *recent);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  const uint64_t n = std::min<uint64_t>(*limit, *recent);
+  std::vector<EventPtr> events;
+  std::string epoch;
+  if (Stream* s = ctx.hub->Find(name); s && n > 0) {
+    epoch = s->epoch();
+    const uint64_t latest = s->latest_seq();
+    uint64_t from = latest >= n ? latest - n + 1 : 1;
+    bool has_more = false;
+    uint64_t next = 0;
+    Status st = s->Read(from, n, &events, &has_more, &next);
+    if (!st.ok() && st.detail()) {
+      events.clear();
+      (void)s->Read(*st.detail(), n, &events, &has_more, &next);
+    }
+  }
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Field("stream", name).Field("epoch", epoch).Field("order", "newest_first");
+  w.Key("alerts").BeginArray();
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    w.BeginObject().Field("seq", (*it)->seq).Field("ts", (*it)->ts_ms);
+    w.Key("data").Raw((*it)->data());
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  return Json(200, std::move(body));
+}
+
 std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequestView& req) {
   const std::string& p = req.path;
   auto method_is = [&](std::string_view m) { return req.method == m; };
@@ -272,6 +310,10 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     return status ? StreamStatus(ctx, s) : History(req, s);
   }
   if (p == "/v1/sources" || p.starts_with("/v1/sources/")) return Sources(ctx, req);
+  if (p.starts_with("/v1/alerts/")) {
+    if (!method_is("GET")) return not_allowed("GET");
+    return Alerts(ctx, req, stream_of("/v1/alerts/"));
+  }
   if (p == "/metrics") {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -42,6 +42,9 @@ struct RestContext {
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;
   SourceManager* sources = nullptr;  // null: no sources configured
+  // GET /v1/alerts/{stream}: the recent-list length of an alert stream, or
+  // nullopt if it is not one (unset: no alert streams).
+  std::function<std::optional<size_t>(std::string_view)> alert_recent;
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad

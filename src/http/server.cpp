@@ -130,7 +130,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         self->Reply(std::move(r), keep_alive);
                       });
                     },
-                    server_->sources()};
+                    server_->sources(), server_->alert_recent()};
     std::optional<HttpResponse> r = HandleRest(ctx, view);
     if (r) Reply(std::move(*r), keep_alive);
   }

@@ -50,6 +50,13 @@ class Server {
   // The sources behind /v1/sources (set before Start, or never).
   void SetSources(SourceManager* sources) { sources_ = sources; }
   SourceManager* sources() const { return sources_; }
+  // Which streams are alert streams, for GET /v1/alerts/{stream}.
+  void SetAlertRecent(std::function<std::optional<size_t>(std::string_view)> f) {
+    alert_recent_ = std::move(f);
+  }
+  const std::function<std::optional<size_t>(std::string_view)>& alert_recent() const {
+    return alert_recent_;
+  }
 
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
@@ -63,6 +70,7 @@ class Server {
   FanoutContext* fanout_;
   HttpOptions options_;
   SourceManager* sources_ = nullptr;
+  std::function<std::optional<size_t>(std::string_view)> alert_recent_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
