@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "fanout/fanout_options.h"
 #include "http/server.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -25,6 +26,7 @@ struct Config {
   int64_t demo_interval_ms = 100;  // demo sensors publish at 10 Hz
   std::string log_level = "info";
   SourcesConfig sources;  // `sources:` and `network:`
+  std::vector<Schema> schemas;  // `schemas:` (registered in file order)
 };
 
 // Parses YAML text; `source` names the file in error messages.

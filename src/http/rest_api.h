@@ -14,6 +14,7 @@
 
 #include "codec/body_decoder.h"
 #include "core/status.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -42,6 +43,7 @@ struct RestContext {
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;
   SourceManager* sources = nullptr;  // null: no sources configured
+  SchemaRegistry* schemas = nullptr;  // null: no /v1/schema
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad

@@ -16,6 +16,7 @@
 
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -52,6 +53,9 @@ class Server {
   // The sources behind /v1/sources (set before Start, or never).
   void SetSources(SourceManager* sources) { sources_ = sources; }
   SourceManager* sources() const { return sources_; }
+  // The schema registry behind /v1/schema (set before Start, or never).
+  void SetSchemas(SchemaRegistry* schemas) { schemas_ = schemas; }
+  SchemaRegistry* schemas() const { return schemas_; }
 
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
@@ -67,6 +71,7 @@ class Server {
   HttpOptions options_;
   std::string index_html_;
   SourceManager* sources_ = nullptr;
+  SchemaRegistry* schemas_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
