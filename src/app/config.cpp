@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/config_walker.h"
+#include "schema/schema_config.h"
 
 namespace livehub {
 namespace {
@@ -127,6 +128,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
        [&](const YAML::Node& n, const std::string& p) {
          ParseProcessorsSection(w, n, p, &c.processors);
        }},
+      {"schemas",
+       [&](const YAML::Node& n, const std::string& p) { ParseSchemasSection(w, n, p, &c.schemas); }},
       {"network",
        [&](const YAML::Node& n, const std::string& p) { ParseNetworkSection(w, n, p, &c.sources); }},
       {"freshness",
@@ -153,7 +156,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
          }
          for (size_t i = 0; i < n.size(); ++i) {
            std::string ip = p + "[" + std::to_string(i) + "]";
-           std::string pattern, policy, dur;
+           std::string pattern, policy, dur, keyed;
+           size_t keyed_max = KeyedOptions().max_state_bytes;
            HistoryLimits h = c.hub.history;  // note: defaults as parsed so far
            RetentionLimits r = c.hub.retention;
            bool has_history = false, has_retention = false;
@@ -161,6 +165,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                  {{"pattern", w.Scalar<std::string>(&pattern)},
                   {"slow_client", w.Scalar<std::string>(&policy)},
                   {"durability", w.Scalar<std::string>(&dur)},
+                  {"keyed", w.Scalar<std::string>(&keyed)},
+                  {"keyed_max_state_bytes", w.Scalar<size_t>(&keyed_max, 2)},
                   {"history", [&](const YAML::Node& hn, const std::string& hp) {
                      has_history = true;
                      w.Map(hn, hp, history_handlers(&h));
@@ -172,7 +178,7 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
            if (!w.status().ok()) return;
            auto parsed = Pattern::Parse(pattern);
            if (!parsed.ok()) return w.Fail(ip + ".pattern", parsed.status().message());
-           StreamRule rule{*parsed, std::nullopt, std::nullopt, std::nullopt};
+           StreamRule rule{*parsed, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
            if (has_history) rule.history = h;
            if (has_retention) rule.retention = r;
            if (!dur.empty()) {
@@ -180,7 +186,23 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
              if (!d.ok()) return w.Fail(ip + ".durability", d.status().message());
              rule.durability = *d;
            }
-           if (rule.history || rule.retention || rule.durability) c.hub.rules.push_back(rule);
+           if (!keyed.empty()) {
+             KeyedOptions k;
+             k.max_state_bytes = keyed_max;
+             if (keyed == "true") {
+               k.mode = KeyedMode::kOn;
+             } else if (keyed == "false") {
+               k.mode = KeyedMode::kOff;
+             } else if (keyed == "auto") {
+               k.mode = KeyedMode::kInfer;
+             } else {
+               return w.Fail(ip + ".keyed", "must be true, false or auto, got '" + keyed + "'");
+             }
+             rule.keyed = k;
+           }
+           if (rule.history || rule.retention || rule.durability || rule.keyed) {
+             c.hub.rules.push_back(rule);
+           }
            if (!policy.empty()) {
              auto pol = ParsePolicy(policy);
              if (!pol.ok()) return w.Fail(ip + ".slow_client", pol.status().message());

@@ -10,6 +10,7 @@
 #include "fanout/fanout_options.h"
 #include "http/server.h"
 #include "process/process_config.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -27,6 +28,7 @@ struct Config {
   std::string log_level = "info";
   SourcesConfig sources;  // `sources:` and `network:`
   ProcessConfig processors;  // `processors:` (windows, alerts)
+  std::vector<Schema> schemas;  // `schemas:` (registered in file order)
 };
 
 // Parses YAML text; `source` names the file in error messages.

@@ -55,7 +55,7 @@ int RunServe(const ServeFlags& flags) {
     // Demo streams are stored like any other (so a restart shows resume
     // working), but kept small: after the user's own rules, so those win.
     StreamRule demo_rule{*Pattern::Parse("demo/**"), std::nullopt, std::nullopt,
-                         RetentionLimits{100'000, 64u << 20, 3'600'000}};
+                         RetentionLimits{100'000, 64u << 20, 3'600'000}, std::nullopt};
     config.hub.rules.push_back(demo_rule);
     // A mock source too, so /v1/sources and its controls have something to
     // show: demo/mock/m1, demo/mock/m2 at 5 Hz (faults off until asked).
@@ -91,6 +91,30 @@ int RunServe(const ServeFlags& flags) {
     store = std::move(*opened);
   }
   Hub hub(config.hub, SystemClock::Get(), &metrics, store.get());
+  // Schemas: stored ones (PUT /v1/schema and discoveries) first, then the
+  // config's, which win for their patterns. Persisted as one store cursor.
+  SchemaRegistry schemas(&metrics);
+  if (store) {
+    if (auto saved = store->GetCursor(kSchemaCursorSource, kSchemaCursorKey)) {
+      if (Status st = schemas.Load(*saved); !st.ok()) {
+        LogLine(LogLevel::kWarn, "stored schemas ignored", ",\"error\":\"" + st.reason() + "\"");
+      }
+    }
+  }
+  for (const Schema& s : config.schemas) {
+    if (Status st = schemas.Put(s); !st.ok()) {
+      std::cerr << "livehub: schemas: " << st.message() << "\n";
+      return 2;
+    }
+  }
+  if (store) {
+    Store* st = store.get();
+    schemas.SetPersist([st](const std::string& text) {
+      st->PutCursor(kSchemaCursorSource, kSchemaCursorKey, text);
+    });
+    st->PutCursor(kSchemaCursorSource, kSchemaCursorKey, schemas.SerializeAll());
+  }
+  hub.SetPublishCheck(&schemas);
   FanoutContext fanout;
   fanout.hub = &hub;
   fanout.options = config.fanout;
@@ -102,6 +126,7 @@ int RunServe(const ServeFlags& flags) {
   ProcessManager processors(&hub, config.processors);
   server.SetAlertRecent([&processors](std::string_view s) { return processors.AlertRecent(s); });
   processors.Start();
+  server.SetSchemas(&schemas);
   try {
     server.Start();
   } catch (const std::exception& e) {

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <iterator>
 #include <unordered_map>
 #include <utility>
@@ -479,6 +481,117 @@ void AppendCsvValue(const CsvField& field, std::string* out) {
   }
 }
 
+const char* CsvTypeName(CsvType t) {
+  switch (t) {
+    case CsvType::kInt: return "int";
+    case CsvType::kFloat: return "float";
+    case CsvType::kBool: return "bool";
+    case CsvType::kString: return "string";
+    case CsvType::kTimestamp: return "timestamp";
+    case CsvType::kJson: return "json";
+    case CsvType::kInfer: break;
+  }
+  return "inferred";
+}
+
+bool IsInteger(std::string_view t) {
+  size_t i = t.starts_with('-') ? 1 : 0;
+  if (i == t.size()) return false;
+  for (; i < t.size(); ++i) {
+    if (t[i] < '0' || t[i] > '9') return false;
+  }
+  return true;
+}
+
+// Appends a CSV cell converted to `type`, or fails naming line and column.
+Status AppendTypedCsvValue(const CsvField& field, CsvType type, std::string_view column,
+                           int64_t line, std::string* out) {
+  const std::string& t = field.text;
+  if (type == CsvType::kInfer) {
+    AppendCsvValue(field, out);
+    return Status::Ok();
+  }
+  if (t.empty() && !field.quoted) {
+    out->append("null");
+    return Status::Ok();
+  }
+  auto mismatch = [&](const char* actual) {
+    return Status::InvalidArgument("schema_type_mismatch",
+                                   LinePrefix(line) + "column " + Quoted(column) + " expects " +
+                                       CsvTypeName(type) + ", got " + actual + " " + Quoted(t))
+        .WithLine(line);
+  };
+  switch (type) {
+    case CsvType::kString:
+      AppendJsonString(out, t);
+      return Status::Ok();
+    case CsvType::kInt: {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (!IsInteger(t) || ec != std::errc() || p != t.data() + t.size()) {
+        return mismatch(IsJsonNumber(t) ? "a non-integer number" : "text");
+      }
+      out->append(std::to_string(v));
+      return Status::Ok();
+    }
+    case CsvType::kFloat: {
+      if (IsJsonNumber(t)) {
+        out->append(t);
+        return Status::Ok();
+      }
+      double v = 0;
+      std::string_view sv = t;
+      if (sv.starts_with('+')) sv.remove_prefix(1);
+      auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), v);
+      if (ec != std::errc() || p != sv.data() + sv.size() || !std::isfinite(v)) {
+        return mismatch("text");
+      }
+      char buf[32];
+      auto [q, ec2] = std::to_chars(buf, buf + sizeof(buf), v);
+      (void)ec2;
+      out->append(buf, static_cast<size_t>(q - buf));
+      return Status::Ok();
+    }
+    case CsvType::kBool: {
+      std::string lower(t);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "true" || lower == "1") {
+        out->append("true");
+      } else if (lower == "false" || lower == "0") {
+        out->append("false");
+      } else {
+        return mismatch("text");
+      }
+      return Status::Ok();
+    }
+    case CsvType::kTimestamp:
+      if (!field.quoted && IsInteger(t) && IsJsonNumber(t)) {
+        out->append(t);
+      } else {
+        AppendJsonString(out, t);
+      }
+      return Status::Ok();
+    case CsvType::kJson: {
+      const std::string_view padded = PaddedCopy(t);
+      if (!field.quoted || !t.empty()) {
+        if (ValidateJson(padded) == simdjson::SUCCESS) {
+          std::string compact;
+          if (Minify(padded, &compact).ok()) {
+            out->append(compact);
+            return Status::Ok();
+          }
+        }
+      }
+      AppendJsonString(out, t);
+      return Status::Ok();
+    }
+    case CsvType::kInfer:
+      break;
+  }
+  AppendCsvValue(field, out);
+  return Status::Ok();
+}
+
 // Returns the JSON keys (each followed by ':') for a header record.
 Status ParseCsvHeader(const std::vector<CsvField>& fields, size_t count, int64_t line,
                       std::vector<std::string>* keys, std::string* header_list) {
@@ -508,7 +621,8 @@ Status ParseCsvHeader(const std::vector<CsvField>& fields, size_t count, int64_t
   return Status::Ok();
 }
 
-Status DecodeCsv(std::string_view body, const DecodeLimits& limits, std::vector<std::string>* out) {
+Status DecodeCsv(std::string_view body, const DecodeLimits& limits, std::vector<std::string>* out,
+                 const CsvColumnTypes* csv_types) {
   if (int64_t line = FirstInvalidUtf8Line(body); line != 0) {
     return BadCsv(line, "invalid UTF-8");
   }
@@ -521,6 +635,13 @@ Status DecodeCsv(std::string_view body, const DecodeLimits& limits, std::vector<
   std::string header_list;
   Status s = ParseCsvHeader(fields, count, reader.record_line(), &keys, &header_list);
   if (!s.ok()) return s;
+  std::vector<CsvType> types(count, CsvType::kInfer);
+  std::vector<std::string> names(count);
+  for (size_t i = 0; i < count; ++i) {
+    names[i] = fields[i].text;
+    if (!csv_types) continue;
+    if (auto it = csv_types->find(names[i]); it != csv_types->end()) types[i] = it->second;
+  }
   for (;;) {
     if (s = reader.Next(&fields, &count); !s.ok()) return s;
     if (count == 0) break;
@@ -534,7 +655,7 @@ Status DecodeCsv(std::string_view body, const DecodeLimits& limits, std::vector<
     for (size_t i = 0; i < count; ++i) {
       if (i > 0) event.push_back(',');
       event.append(keys[i]);
-      AppendCsvValue(fields[i], &event);
+      if (s = AppendTypedCsvValue(fields[i], types[i], names[i], line, &event); !s.ok()) return s;
     }
     event.push_back('}');
     if (s = AddEvent(std::move(event), line, limits, out); !s.ok()) return s;
@@ -567,7 +688,7 @@ Result<BodyFormat> FormatFromContentType(std::string_view content_type) {
 }
 
 Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& limits,
-                  std::vector<std::string>* out) {
+                  std::vector<std::string>* out, const CsvColumnTypes* csv_types) {
   out->clear();
   // Spreadsheets often start CSV exports with a byte order mark.
   if (body.substr(0, kUtf8Bom.size()) == kUtf8Bom) body.remove_prefix(kUtf8Bom.size());
@@ -580,7 +701,7 @@ Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& 
       s = DecodeNdjson(body, limits, out);
       break;
     case BodyFormat::kCsv:
-      s = DecodeCsv(body, limits, out);
+      s = DecodeCsv(body, limits, out, csv_types);
       break;
   }
   if (!s.ok()) out->clear();

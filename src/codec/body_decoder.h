@@ -10,7 +10,10 @@
 //   kCsv    RFC 4180: first row is the header; every later row -> one object
 //           {header[i]: value}. Values: "" -> null, true/false -> bool,
 //           a JSON-valid number -> number, anything else -> string. Quoted
-//           fields are always strings (so "007" stays "007").
+//           fields are always strings (so "007" stays "007"). With column
+//           types (a stream's schema, see CsvColumnTypes) a typed column
+//           is converted to its type instead, or refused with
+//           schema_type_mismatch naming the line, column and types.
 // Errors never yield a partial batch: on error `out` is left empty.
 // Error reasons: bad_json, bad_ndjson, bad_csv, empty_batch,
 // event_too_large, batch_too_large, unsupported_media_type.
@@ -20,6 +23,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -39,8 +43,17 @@ struct DecodeLimits {
 // Anything else -> InvalidArgument("unsupported_media_type", ...).
 Result<BodyFormat> FormatFromContentType(std::string_view content_type);
 
+// CSV column types by header name; columns not listed are inferred.
+// kInt: an integer ("007" -> 7); kFloat: a number ("1." and ".5" accepted);
+// kBool: true/false (any case) or 1/0; kString: always a string (quoted or
+// not); kTimestamp: an integer stays a number, anything else a string
+// (checked by the schema); kJson: JSON text if it is valid JSON, else a
+// string. An empty unquoted cell is null for every type.
+enum class CsvType : uint8_t { kInfer, kInt, kFloat, kBool, kString, kTimestamp, kJson };
+using CsvColumnTypes = std::unordered_map<std::string, CsvType>;
+
 Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& limits,
-                  std::vector<std::string>* out);
+                  std::vector<std::string>* out, const CsvColumnTypes* csv_types = nullptr);
 
 // Validates one JSON value and writes its compact form to *out.
 // Used for WebSocket `publish` ops and anywhere a single value arrives.

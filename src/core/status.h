@@ -75,6 +75,14 @@ class Status {
     return *this;
   }
 
+  // Optional extra members for the JSON error object, serialised, each
+  // starting with ',' (e.g. `,"field":"temp","expected":"float"`).
+  const std::string& fields() const { return fields_; }
+  Status& WithFields(std::string json_members) {
+    fields_ = std::move(json_members);
+    return *this;
+  }
+
   std::string ToString() const { return ok() ? "ok" : reason_ + ": " + message_; }
 
  private:
@@ -86,6 +94,7 @@ class Status {
   std::string message_;
   std::optional<int64_t> line_;
   std::optional<uint64_t> detail_;
+  std::string fields_;
 };
 
 // Result<T> holds either a value or a non-OK Status.

@@ -71,6 +71,8 @@ struct FanoutContext {
   Counter* disconnects_slow_client = nullptr;
   Counter* gaps_evicted = nullptr;
   Counter* coalesced_flushes = nullptr;
+  Counter* snapshots_sent = nullptr;     // keyed-state snapshots sent to subscribers
+  Counter* diffs_conflated = nullptr;    // keyed diffs folded into another by max_hz
   Histogram* delivery_latency = nullptr;
 
   void InitMetrics(MetricsRegistry* m) {
@@ -87,6 +89,11 @@ struct FanoutContext {
         "disconnects_total", "Connections closed by the hub, by reason.", "reason=\"slow_client\"");
     gaps_evicted = m->GetCounter("gaps_total", "Gap messages sent, by reason.",
                                  "reason=\"evicted\"");
+    snapshots_sent = m->GetCounter("keyed_snapshots_sent_total",
+                                   "Keyed-state snapshots sent to new subscribers.");
+    diffs_conflated = m->GetCounter(
+        "keyed_diffs_conflated_total",
+        "Keyed-state diffs folded into a later one by max_hz coalescing (latest per key).");
     coalesced_flushes = m->GetCounter(
         "coalesced_flushes_total",
         "Deliveries of events held back by a subscription's max_hz (batch or single).");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "codec/json_value.h"
 #include "core/json_writer.h"
 #include "core/log.h"
 #include "fanout/ws_codec.h"
@@ -233,6 +234,54 @@ bool SubscriberSession::HoldLocked(Stream* stream, StreamSub& sub, const EventPt
   return true;
 }
 
+void SubscriberSession::RenderConflatedBatch(Stream* stream, const std::vector<EventPtr>& held,
+                                             std::string* out) {
+  // Keyed state under max_hz: consecutive diffs of one generation fold into
+  // one merge patch holding the latest value per key (exactly equivalent;
+  // see ComposeMergePatches). Each output event carries the seq of the last
+  // diff it stands for and, when it stands for several, "conflated": N.
+  struct Group {
+    const Event* last;
+    std::optional<JsonValue> patch;  // set for a diff group
+    uint64_t generation = 0;
+    size_t count = 1;
+  };
+  std::vector<Group> groups;
+  for (const EventPtr& e : held) {
+    auto parsed = JsonValue::Parse(e->data());
+    const JsonValue* type = parsed.ok() ? parsed->Find("type") : nullptr;
+    const JsonValue* gen = parsed.ok() ? parsed->Find("generation") : nullptr;
+    const JsonValue* patch = parsed.ok() ? parsed->Find("patch") : nullptr;
+    const bool diff = type && type->string_value() == "diff" && gen && patch;
+    const uint64_t g = diff ? static_cast<uint64_t>(gen->int_value()) : 0;
+    if (diff && !groups.empty() && groups.back().patch && groups.back().generation == g &&
+        ComposeMergePatches(&*groups.back().patch, *patch)) {
+      groups.back().last = e.get();
+      ++groups.back().count;
+      ctx_->diffs_conflated->Add();
+      continue;
+    }
+    Group grp{e.get(), std::nullopt, g, 1};
+    if (diff) grp.patch = *patch;
+    groups.push_back(std::move(grp));
+  }
+  JsonWriter w(out);
+  w.BeginObject().Field("type", "batch").Field("stream", stream->name());
+  w.Field("epoch", stream->epoch()).Key("events").BeginArray();
+  for (const Group& g : groups) {
+    w.BeginObject().Field("seq", g.last->seq).Field("ts", g.last->ts_ms).Key("data");
+    if (g.count == 1) {
+      w.Raw(g.last->data());
+    } else {
+      w.BeginObject().Field("type", "diff").Field("generation", g.generation);
+      w.Key("patch").Raw(g.patch->ToString()).EndObject();
+      w.Field("conflated", static_cast<uint64_t>(g.count));
+    }
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+}
+
 void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns) {
   if (sub.held.empty()) return;
   sub.next_flush_ns = now_ns + sub.interval_ns;
@@ -247,14 +296,18 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
     item.type = "batch";
     item.stream = stream;
     item.seq = sub.held.back()->seq;
-    JsonWriter w(&item.text);
-    w.BeginObject().Field("type", "batch").Field("stream", stream->name());
-    w.Field("epoch", stream->epoch()).Key("events").BeginArray();
-    for (const EventPtr& e : sub.held) {
-      w.BeginObject().Field("seq", e->seq).Field("ts", e->ts_ms).Key("data").Raw(e->data());
-      w.EndObject();
+    if (stream->keyed()) {
+      RenderConflatedBatch(stream, sub.held, &item.text);
+    } else {
+      JsonWriter w(&item.text);
+      w.BeginObject().Field("type", "batch").Field("stream", stream->name());
+      w.Field("epoch", stream->epoch()).Key("events").BeginArray();
+      for (const EventPtr& e : sub.held) {
+        w.BeginObject().Field("seq", e->seq).Field("ts", e->ts_ms).Key("data").Raw(e->data());
+        w.EndObject();
+      }
+      w.EndArray().EndObject();
     }
-    w.EndArray().EndObject();
     item.batch_charge = sub.held_bytes;
     item.batch = std::move(sub.held);
   }
@@ -471,7 +524,8 @@ bool SubscriberSession::RunCatchUp() {
 // ---------------------------------------------------------------------------
 
 bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& texts,
-                                  const CursorMap& from, bool absent_from_start, double max_hz) {
+                                  const CursorMap& from, bool absent_from_start, double max_hz,
+                                  bool snapshot) {
   const int64_t interval_ns = max_hz > 0 ? static_cast<int64_t>(1e9 / max_hz) : 0;
   std::vector<Pattern> parsed;
   for (const std::string& t : texts) {
@@ -509,6 +563,12 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   JsonWriter w(&reply);
   w.BeginObject().Field("type", "subscribed");
   if (id >= 0) w.Field("id", id);
+  struct Snapshot {
+    Stream* stream;
+    uint64_t seq;
+    std::string json;
+  };
+  std::vector<Snapshot> snapshots;  // sent right after `subscribed`
   w.Key("streams").BeginArray();
   for (const Pattern& p : parsed) {
     {
@@ -551,7 +611,13 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
           start = first;
         }
       }
-      uint64_t attached_at = AttachStream(s, start, interval_ns);
+      std::string snap;
+      const bool want_snapshot = start == 0 || snapshot;
+      uint64_t attached_at = AttachStream(s, start, interval_ns, want_snapshot ? &snap : nullptr);
+      if (!snap.empty()) {
+        snapshots.push_back(Snapshot{s, attached_at - 1, std::move(snap)});
+        start = 0;  // reported like a live start: latest_seq is the snapshot's seq
+      }
       // For a live subscription, latest_seq is exactly the position it
       // starts after; for a resume, the stream's current latest.
       uint64_t latest = start == 0 ? attached_at - 1 : s->latest_seq();
@@ -561,13 +627,17 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   }
   w.EndArray().EndObject();
   EnqueueControl("subscribed", std::move(reply));
+  for (Snapshot& snap : snapshots) {
+    ctx_->snapshots_sent->Add();
+    EnqueueControl("snapshot", std::move(snap.json), snap.stream, snap.seq);
+  }
   if (!catching_up_.empty()) RunCatchUp();
   return true;
 }
 
 uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq,
-                                         int64_t interval_ns) {
-  auto a = stream->Attach(shared_from_this(), start_seq);
+                                         int64_t interval_ns, std::string* snapshot) {
+  auto a = stream->Attach(shared_from_this(), start_seq, snapshot);
   const uint64_t start = a->start_seq;
   {
     std::lock_guard lock(mu_);
@@ -662,6 +732,18 @@ void SubscriberSession::EnqueueRaw(std::string bytes) {
   item.kind = ItemKind::kRaw;
   item.text = std::move(bytes);
   PushLocked(std::move(item));
+}
+
+void SubscriberSession::SendError(int64_t id, const Status& st) {
+  std::string json;
+  JsonWriter w(&json);
+  w.BeginObject().Field("type", "error");
+  if (id >= 0) w.Field("id", id);
+  w.Field("code", st.reason()).Field("message", st.message());
+  if (st.line()) w.Field("line", *st.line());
+  json += st.fields();
+  w.EndObject();
+  EnqueueControl("error", std::move(json));
 }
 
 void SubscriberSession::SendError(int64_t id, std::string_view code, std::string_view message) {

@@ -102,8 +102,10 @@ class SubscriberSession : public Subscriber,
   // stream to at most that many deliveries per second (see HoldLocked).
   // Replies `subscribed` (with "id" if id >= 0) or an error. Returns false if
   // it sent an error.
+  // Keyed streams send their `snapshot` first (then the events after its
+  // seq) to a live-start subscription, and to any with `snapshot` true.
   bool Subscribe(int64_t id, const std::vector<std::string>& patterns, const CursorMap& from,
-                 bool absent_from_start = false, double max_hz = 0);
+                 bool absent_from_start = false, double max_hz = 0, bool snapshot = false);
   void Unsubscribe(int64_t id, const std::vector<std::string>& patterns);
   std::vector<std::string> PatternTexts() const;
 
@@ -113,6 +115,9 @@ class SubscriberSession : public Subscriber,
   void EnqueueRaw(std::string bytes);
   // Sends an {"type":"error"} message.
   void SendError(int64_t id, std::string_view code, std::string_view message);
+  // The same for a Status, with its line and extra fields (e.g. a schema
+  // refusal's field, expected and actual types).
+  void SendError(int64_t id, const Status& st);
 
   // Closes now: socket, timer, detaches everything. Idempotent.
   void CloseNow(std::string_view why);
@@ -161,7 +166,10 @@ class SubscriberSession : public Subscriber,
 
   // Attaches a stream for catch-up from start_seq (0 = live edge) and
   // returns the first seq it will deliver. Must not hold mu_.
-  uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns);
+  // With `snapshot` non-null, a keyed stream's snapshot is put there and
+  // delivery starts after it.
+  uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
+                        std::string* snapshot = nullptr);
   void PushLocked(OutItem item);  // requires mu_
   void KickLocked();              // requires mu_
   void DropOldestLocked(size_t need_bytes);
@@ -171,6 +179,8 @@ class SubscriberSession : public Subscriber,
   bool HoldLocked(Stream* stream, StreamSub& sub, const EventPtr& ev);
   void FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns);
   void DropHeldLocked(StreamSub& sub, bool count_as_dropped);
+  // The `batch` message of a keyed stream's held events, diffs conflated.
+  void RenderConflatedBatch(Stream* stream, const std::vector<EventPtr>& held, std::string* out);
   void ArmCoalesceTimer();
   void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();

@@ -208,7 +208,11 @@ void WsSession::HandleOp(std::string_view text) {
                    "greater than 0 and at most " + std::to_string(static_cast<int>(kMaxHz)));
       }
     }
-    Subscribe(id, streams, from, false, max_hz);
+    bool snapshot = false;
+    if (simdjson::dom::element sv; !doc["snapshot"].get(sv)) {
+      if (sv.get(snapshot)) return bad("\"snapshot\" must be true or false");
+    }
+    Subscribe(id, streams, from, false, max_hz, snapshot);
     return;
   }
   if (op == "subscriptions") {
@@ -244,14 +248,16 @@ void WsSession::HandleOp(std::string_view text) {
             ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
                          "reason=\"" + ack.status().reason() + "\"")
             ->Add();
-        return self->SendError(id, ack.status().reason(), ack.status().message());
+        return self->SendError(id, ack.status());
       }
       std::string json;
       JsonWriter w(&json);
       w.BeginObject().Field("type", "published");
       if (id >= 0) w.Field("id", id);
       w.Field("stream", ack->stream).Field("epoch", ack->epoch);
-      w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+      w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq);
+      if (ack->dropped) w.Field("dropped", ack->dropped).Field("need_full", true);
+      w.EndObject();
       self->EnqueueControl("published", std::move(json));
     };
     auto ack = ctx_->hub->Publish(name, one, false, reply);

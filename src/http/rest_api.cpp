@@ -71,7 +71,50 @@ HttpResponse PublishReply(const Result<PublishAck>& ack) {
   std::string body;
   JsonWriter w(&body);
   w.BeginObject().Field("stream", ack->stream).Field("epoch", ack->epoch);
-  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq).EndObject();
+  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq);
+  if (ack->dropped) w.Field("dropped", ack->dropped).Field("need_full", true);
+  w.EndObject();
+  return Json(200, std::move(body));
+}
+
+// PUT /v1/schema/{pattern}: registers a schema; GET /v1/schema/{stream}: the
+// effective schema of a stream and the fields seen on it; GET /v1/schema:
+// every registered schema.
+HttpResponse SchemaRoute(const RestContext& ctx, const HttpRequestView& req,
+                         std::string_view target) {
+  SchemaRegistry* reg = ctx.schemas;
+  if (!reg) return ErrorResponse(Status::NotFound("no schema registry"));
+  if (target.empty()) {
+    std::string body = "{\"schemas\":[";
+    bool first = true;
+    for (const Schema& s : reg->List()) {
+      if (!first) body.push_back(',');
+      first = false;
+      body += s.ToJson();
+    }
+    body += "]}";
+    return Json(200, std::move(body));
+  }
+  if (req.method == "PUT") {
+    auto schema = ParseSchemaJson(target, req.body);
+    if (!schema.ok()) return ErrorResponse(schema.status());
+    if (Status st = reg->Put(std::move(*schema)); !st.ok()) return ErrorResponse(st);
+    return Json(200, reg->Effective(target) && reg->Effective(target)->pattern == target
+                         ? reg->Effective(target)->ToJson()
+                         : "{\"pattern\":\"" + std::string(target) + "\"}");
+  }
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject().Field("stream", target);
+  auto schema = reg->Effective(target);
+  if (schema) {
+    w.Key("schema").Raw(schema->ToJson());
+  } else {
+    w.Key("schema").Null();
+  }
+  w.Key("fields_seen").BeginObject();
+  for (const auto& [name, type] : reg->SeenFields(target)) w.Field(name, FieldTypeName(type));
+  w.EndObject().EndObject();
   return Json(200, std::move(body));
 }
 
@@ -92,7 +135,12 @@ std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestVie
     if (Status st = ValidateStreamName(name); !st.ok()) return ErrorResponse(st);
   }
   std::vector<std::string> events;
-  if (Status st = DecodeBody(*format, req.body, ctx.decode, &events); !st.ok()) {
+  // CSV columns take the types of the stream's schema (if any).
+  CsvColumnTypes csv_types;
+  if (*format == BodyFormat::kCsv && ctx.hub->publish_check()) {
+    csv_types = ctx.hub->publish_check()->CsvTypes(name);
+  }
+  if (Status st = DecodeBody(*format, req.body, ctx.decode, &events, &csv_types); !st.ok()) {
     ctx.hub->metrics()
         ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
                      "reason=\"" + st.reason() + "\"")
@@ -196,6 +244,7 @@ HttpResponse ErrorResponse(const Status& st) {
   w.BeginObject().Key("error").BeginObject();
   w.Field("code", st.reason()).Field("message", st.message());
   if (st.line()) w.Field("line", *st.line());
+  body += st.fields();
   if (st.code() == StatusCode::kEvicted && st.detail()) w.Field("oldest_seq", *st.detail());
   w.EndObject().EndObject();
   HttpResponse r = Json(HttpStatusFor(st), std::move(body));
@@ -313,6 +362,14 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
   if (p.starts_with("/v1/alerts/")) {
     if (!method_is("GET")) return not_allowed("GET");
     return Alerts(ctx, req, stream_of("/v1/alerts/"));
+  }
+  if (p == "/v1/schema" || p == "/v1/schemas") {
+    if (!method_is("GET")) return not_allowed("GET");
+    return SchemaRoute(ctx, req, "");
+  }
+  if (p.starts_with("/v1/schema/")) {
+    if (!method_is("GET") && !method_is("PUT")) return not_allowed("GET, PUT");
+    return SchemaRoute(ctx, req, stream_of("/v1/schema/"));
   }
   if (p == "/metrics") {
     HttpResponse r;

@@ -14,6 +14,7 @@
 
 #include "codec/body_decoder.h"
 #include "core/status.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -45,6 +46,7 @@ struct RestContext {
   // GET /v1/alerts/{stream}: the recent-list length of an alert stream, or
   // nullopt if it is not one (unset: no alert streams).
   std::function<std::optional<size_t>(std::string_view)> alert_recent;
+  SchemaRegistry* schemas = nullptr;  // null: no /v1/schema
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad

@@ -130,7 +130,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         self->Reply(std::move(r), keep_alive);
                       });
                     },
-                    server_->sources(), server_->alert_recent()};
+                    server_->sources(), server_->alert_recent(),
+                    server_->schemas()};
     std::optional<HttpResponse> r = HandleRest(ctx, view);
     if (r) Reply(std::move(*r), keep_alive);
   }

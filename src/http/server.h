@@ -16,6 +16,7 @@
 
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -57,6 +58,9 @@ class Server {
   const std::function<std::optional<size_t>(std::string_view)>& alert_recent() const {
     return alert_recent_;
   }
+  // The schema registry behind /v1/schema (set before Start, or never).
+  void SetSchemas(SchemaRegistry* schemas) { schemas_ = schemas; }
+  SchemaRegistry* schemas() const { return schemas_; }
 
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
@@ -71,6 +75,7 @@ class Server {
   HttpOptions options_;
   SourceManager* sources_ = nullptr;
   std::function<std::optional<size_t>(std::string_view)> alert_recent_;
+  SchemaRegistry* schemas_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

@@ -17,6 +17,9 @@ Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics, Store
   bytes_published_ =
       metrics_->GetCounter("bytes_published_total", "Bytes of event data appended to streams.");
   streams_created_ = metrics_->GetCounter("streams_created_total", "Streams created.");
+  keyed_dropped_ = metrics_->GetCounter(
+      "keyed_diffs_dropped_total",
+      "Keyed-state diffs dropped for naming another generation than the stream's.");
   std::random_device rd;
   epoch_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
                 static_cast<uint64_t>(clock_->NowMs());
@@ -46,6 +49,30 @@ RetentionLimits Hub::RetentionFor(std::string_view name) const {
   return options_.retention;
 }
 
+KeyedOptions Hub::KeyedFor(std::string_view name) const {
+  if (name.starts_with(kSysPrefix)) return KeyedOptions{KeyedMode::kOff, 0};
+  for (const StreamRule& r : options_.rules) {
+    if (r.keyed && r.pattern.Matches(name)) return *r.keyed;
+  }
+  return options_.keyed;
+}
+
+void Hub::RestoreKeyed(Stream* stream, const StoredStream& ss) {
+  // Rebuild the state from every stored event (bounded by the stream's
+  // retention), in chunks. A full evicted by retention leaves its diffs
+  // without a baseline: they are dropped and the stream needs a full.
+  constexpr size_t kChunk = 10'000;
+  uint64_t from = ss.first_seq;
+  while (from <= ss.last_seq) {
+    std::vector<StoredEvent> rows;
+    if (!store_->Read(ss.id, from, ss.last_seq, kChunk, 64u << 20, &rows).ok() || rows.empty()) {
+      break;
+    }
+    for (const StoredEvent& r : rows) stream->ReplayKeyed(r.seq, r.data);
+    from = rows.back().seq + 1;
+  }
+}
+
 void Hub::RestoreFromStore() {
   const bool crashed = store_->previous_run_crashed();
   size_t restored = 0, new_epochs = 0;
@@ -65,6 +92,9 @@ void Hub::RestoreFromStore() {
     const int64_t id = store_->AddStream(ss.name, epoch, ss.created_ms, ss.last_seq);
     store_->SetRetention(id, RetentionFor(ss.name));
     stream->SetStorage(StreamStorage{store_, id, d});
+    const KeyedOptions keyed = KeyedFor(ss.name);
+    stream->SetKeyed(keyed);
+    if (keyed.mode != KeyedMode::kOff) RestoreKeyed(stream.get(), ss);
     std::vector<StoredEvent> rows;
     const uint64_t want = std::min<uint64_t>(limits.max_events, ss.events);
     if (want > 0) {
@@ -125,6 +155,7 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   }
   auto stream = std::make_unique<Stream>(std::string(name), NewEpoch(), HistoryFor(name), clock_);
   Stream* s = stream.get();
+  s->SetKeyed(KeyedFor(name));
   if (Durability d = DurabilityFor(name); d != Durability::kMemory) {
     const int64_t id = store_->AddStream(s->name(), s->epoch(), clock_->NowMs(), 0);
     store_->SetRetention(id, RetentionFor(name));
@@ -149,10 +180,24 @@ std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
   }
   if (Status st = ValidateStreamName(name, allow_system); !st.ok()) return R(st);
   if (datas.empty()) return R(Status::InvalidArgument("empty_batch", "nothing to publish"));
+  if (check_ && !name.starts_with(kSysPrefix)) {
+    if (Status st = check_->Check(this, name, datas); !st.ok()) {
+      metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                           "reason=\"" + st.reason() + "\"")
+          ->Add();
+      return R(st);
+    }
+  }
   auto stream = GetOrCreate(name);
   if (!stream.ok()) return R(stream.status());
   auto result = (*stream)->Append(datas, std::move(on_commit));
+  if (result && result->ok() && (*result)->dropped) {
+    keyed_dropped_->Add((*result)->dropped);
+  }
   if (result && !result->ok()) {
+    if (result->status().reason() == "generation_mismatch") {
+      keyed_dropped_->Add(datas.size());
+    }
     metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
                          "reason=\"" + result->status().reason() + "\"")
         ->Add();

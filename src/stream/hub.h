@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "codec/body_decoder.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "metrics/metrics.h"
@@ -30,6 +31,21 @@ struct StreamRule {
   std::optional<HistoryLimits> history;
   std::optional<Durability> durability;
   std::optional<RetentionLimits> retention;
+  std::optional<KeyedOptions> keyed;  // keyed state (see stream/keyed_state.h)
+};
+
+// A check every publish (but the hub's own `$sys/` ones) passes before it is
+// sequenced — the schema registry (src/schema/) plugs in here, so the one
+// publish path stays one. A failure refuses the whole batch.
+class Hub;
+class PublishCheck {
+ public:
+  virtual ~PublishCheck() = default;
+  // Called with no lock held; may publish system events through `hub`.
+  virtual Status Check(Hub* hub, std::string_view stream,
+                       const std::vector<std::string>& datas) = 0;
+  // Column types for decoding CSV published to `stream` (empty: infer).
+  virtual CsvColumnTypes CsvTypes(std::string_view stream) const = 0;
 };
 
 struct HubOptions {
@@ -37,6 +53,7 @@ struct HubOptions {
   HistoryLimits history;          // default for every stream
   Durability durability = Durability::kAsync;  // with a store; `$sys/` is always memory
   RetentionLimits retention;      // stored history, default for every stream
+  KeyedOptions keyed;             // default: not keyed, unless inferred (see keyed_state.h)
   std::vector<StreamRule> rules;  // first matching rule wins
   int64_t warn_after_ms = 10'000;   // freshness: "warn" when the latest event is this old
   int64_t stale_after_ms = 60'000;  // ...and "stale" from this age
@@ -86,6 +103,10 @@ class Hub {
   // `fields` are serialised JSON members (starting with ',' if non-empty).
   void SysEvent(std::string_view kind, std::string_view fields);
 
+  // Installs the publish check (set once at start-up, before publishing).
+  void SetPublishCheck(PublishCheck* check) { check_ = check; }
+  PublishCheck* publish_check() const { return check_; }
+
   // Evicts events past their age limit in every stream (called periodically).
   void EvictExpired();
 
@@ -107,14 +128,19 @@ class Hub {
   Durability DurabilityFor(std::string_view name) const;
   HistoryLimits HistoryFor(std::string_view name) const;
   RetentionLimits RetentionFor(std::string_view name) const;
+  KeyedOptions KeyedFor(std::string_view name) const;
+  // Rebuilds a stored keyed stream's state from its stored events.
+  void RestoreKeyed(Stream* stream, const StoredStream& ss);
 
   const HubOptions options_;
   const Clock* clock_;
   MetricsRegistry* metrics_;
   Store* store_;
+  PublishCheck* check_ = nullptr;
   Counter* events_published_;
   Counter* bytes_published_;
   Counter* streams_created_;
+  Counter* keyed_dropped_;
 
   mutable std::shared_mutex registry_mu_;
   std::unordered_map<std::string, std::unique_ptr<Stream>> streams_;

@@ -19,7 +19,92 @@ void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms,
   latest_ts_ms_ = latest_ts_ms;
 }
 
+void Stream::SetKeyed(KeyedOptions options) {
+  std::lock_guard lock(mu_);
+  keyed_options_ = options;
+  if (options.mode == KeyedMode::kOn && !keyed_) {
+    keyed_ = std::make_unique<KeyedState>(options.max_state_bytes);
+  }
+  if (options.mode == KeyedMode::kOff) keyed_.reset();
+  keyed_flag_.store(keyed_ != nullptr, std::memory_order_release);
+}
+
+
+void Stream::ReplayKeyed(uint64_t seq, std::string_view data) {
+  std::lock_guard lock(mu_);
+  if (!keyed_ && keyed_options_.mode == KeyedMode::kInfer && seq == 1 &&
+      KeyedState::LooksLikeFull(data)) {
+    keyed_ = std::make_unique<KeyedState>(keyed_options_.max_state_bytes);
+    keyed_flag_.store(true, std::memory_order_release);
+  }
+  if (!keyed_) return;
+  auto env = KeyedState::ParseEnvelope(data);
+  if (!env.ok() || !keyed_->Admit(&*env)) return;
+  keyed_->Apply(seq, data);
+}
+
+Status Stream::AdmitKeyedLocked(const std::vector<std::string>& datas,
+                                std::vector<std::string>* kept, bool* use_kept,
+                                uint64_t* dropped) {
+  bool created = false;
+  if (!keyed_ && keyed_options_.mode == KeyedMode::kInfer && next_seq_ == 1 &&
+      KeyedState::LooksLikeFull(datas.front())) {
+    keyed_ = std::make_unique<KeyedState>(keyed_options_.max_state_bytes);
+    keyed_flag_.store(true, std::memory_order_release);
+    created = true;
+  }
+  if (!keyed_) return Status::Ok();
+  // All or nothing for malformed events: check every envelope first.
+  std::vector<KeyedState::Envelope> envs;
+  envs.reserve(datas.size());
+  for (size_t i = 0; i < datas.size(); ++i) {
+    auto env = KeyedState::ParseEnvelope(datas[i]);
+    Status st = env.ok() ? keyed_->CheckSize(*env) : env.status();
+    if (!st.ok()) {
+      if (created) {
+        keyed_.reset();
+        keyed_flag_.store(false, std::memory_order_release);
+      }
+      return Status(st).WithDetail(i);
+    }
+    envs.push_back(*env);
+  }
+  uint64_t rejected = 0;
+  kept->reserve(datas.size());
+  for (size_t i = 0; i < datas.size(); ++i) {
+    const bool had_generation = envs[i].generation != 0;
+    if (!keyed_->Admit(&envs[i])) {
+      ++*dropped;
+      rejected = envs[i].generation;
+      *use_kept = true;
+      continue;
+    }
+    if (envs[i].kind == KeyedState::Kind::kFull && !had_generation) {
+      // Subscribers and replays see which generation this full starts.
+      kept->push_back("{\"generation\":" + std::to_string(envs[i].generation) + "," +
+                      datas[i].substr(1));
+      *use_kept = true;
+    } else {
+      kept->push_back(datas[i]);
+    }
+  }
+  if (*dropped) {
+    const std::string notice = keyed_->NeedFullJson(name_, epoch_, rejected);
+    for (const auto& a : attachments_) a->subscriber->OnNotice("need_full", notice);
+  }
+  if (kept->empty()) {
+    return Status::InvalidArgument(
+        "generation_mismatch",
+        "diff for generation " + std::to_string(rejected) + " dropped: stream '" + name_ +
+            "' is at generation " + std::to_string(keyed_->Stats().generation) +
+            (keyed_->Stats().generation == 0 ? " (no full yet)" : "") +
+            "; publish a full to start a new generation");
+  }
+  return Status::Ok();
+}
+
 void Stream::AppendLocked(const EventPtr& ev) {
+  if (keyed_) keyed_->Apply(ev->seq, ev->data());
   evicted_ += ring_.Append(ev);
   for (const auto& a : attachments_) {
     if (a->live) {
@@ -37,15 +122,22 @@ std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>&
   if (store) {
     if (Status st = store->Writable(); !st.ok()) return Result<PublishAck>(st);
   }
+  std::vector<std::string> kept;
+  bool use_kept = false;
+  if (keyed_options_.mode != KeyedMode::kOff && !datas.empty()) {
+    Status st = AdmitKeyedLocked(datas, &kept, &use_kept, &ack.dropped);
+    if (!st.ok()) return Result<PublishAck>(st);
+  }
+  const std::vector<std::string>& batch = use_kept ? kept : datas;
   const int64_t now_ms = clock_->NowMs();
   const int64_t mono = clock_->MonoNs();
   // ts never goes backwards within a stream, even if the wall clock does.
   const int64_t ts = now_ms > latest_ts_ms_ ? now_ms : latest_ts_ms_;
   ack.first_seq = next_seq_;
   std::vector<StoreRecord> records;
-  if (store) records.reserve(datas.size());
+  if (store) records.reserve(batch.size());
   const bool sync = store && storage_.durability == Durability::kSync;
-  for (const std::string& data : datas) {
+  for (const std::string& data : batch) {
     EventPtr ev = MakeEvent(this, name_, epoch_, next_seq_++, ts, mono, data);
     bytes_in_ += data.size();
     if (store) records.push_back(StoreRecord{ev->seq, ts, ev->data(), ev});
@@ -56,9 +148,9 @@ std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>&
     }
   }
   ack.last_seq = next_seq_ - 1;
-  events_in_ += datas.size();
+  events_in_ += batch.size();
   latest_ts_ms_ = ts;
-  CountRateLocked(now_ms, datas.size());
+  CountRateLocked(now_ms, batch.size());
   if (!store) return Result<PublishAck>(std::move(ack));
   if (!sync) {
     store->Enqueue(storage_.id, std::move(records), nullptr);
@@ -165,12 +257,19 @@ Status Stream::Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out,
   return Status::Ok();
 }
 
-std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq) {
+std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq,
+                                           std::string* snapshot) {
   auto a = std::make_shared<Attachment>();
   a->subscriber = std::move(sub);
   std::lock_guard lock(mu_);
   const uint64_t live_seq = ring_.next_seq();  // sync: pending events come later
   a->next_seq = (start_seq == 0 || start_seq > live_seq) ? live_seq : start_seq;
+  if (snapshot && keyed_ && keyed_->has_state()) {
+    // The state is applied as events reach history, so it is exactly the
+    // log up to state_seq() == live_seq - 1: continue right after it.
+    *snapshot = keyed_->SnapshotJson(name_, epoch_);
+    a->next_seq = keyed_->state_seq() + 1;
+  }
   // Never live at attach: the subscriber's own thread flips it with
   // CatchUp(), so it can send its `subscribed` reply before any event.
   a->live = false;
@@ -254,6 +353,7 @@ StreamStats Stream::GetStats() const {
   s.bytes_in = bytes_in_;
   s.evicted = evicted_;
   s.created_ms = created_ms_;
+  if (keyed_) s.keyed = keyed_->Stats();
   // Rate over the 10 whole seconds before the current one.
   const int64_t now_s = s.watermark.server_time_ms / 1000;
   uint64_t sum = 0;

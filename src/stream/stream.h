@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "stream/event.h"
 #include "store/store.h"
 #include "stream/history_ring.h"
+#include "stream/keyed_state.h"
 
 namespace livehub {
 
@@ -75,6 +77,7 @@ struct StreamStats {
   uint64_t evicted = 0;
   double rate_per_s = 0;       // events/s over the last 10 whole seconds
   int64_t created_ms = 0;
+  KeyedStats keyed;            // keyed.keyed is false for ordinary streams
 };
 
 struct PublishAck {
@@ -82,6 +85,9 @@ struct PublishAck {
   std::string epoch;
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;
+  // Keyed streams: diffs of the batch dropped for naming another generation
+  // (not appended; the stream now needs a full).
+  uint64_t dropped = 0;
 };
 using PublishDone = std::function<void(Result<PublishAck>)>;
 
@@ -103,6 +109,11 @@ class Stream {
 
   // Set once, before the stream is shared.
   void SetStorage(StreamStorage storage) { storage_ = storage; }
+  // Keyed state options (see keyed_state.h). Set once, before the stream is shared.
+  void SetKeyed(KeyedOptions options);
+  // Restart: feeds one stored event (ascending seqs) to the keyed state, as
+  // if it had been published (inference included). No delivery.
+  void ReplayKeyed(uint64_t seq, std::string_view data);
   const StreamStorage& storage() const { return storage_; }
   // Restart: the next seq to assign and the newest stored events (ascending,
   // ending at next_seq - 1), which become the in-memory history.
@@ -113,7 +124,9 @@ class Stream {
   // streams the result is returned at once; for `sync` ones it returns
   // nullopt and `on_commit` is called (on the store's writer thread) once the
   // events are committed — only then are they delivered and in history.
-  // Fails only with `store_unavailable` (nothing sequenced).
+  // Fails with `store_unavailable` (nothing sequenced), and for keyed
+  // streams with keyed_bad_event / state_too_large (nothing sequenced) or
+  // generation_mismatch (every diff dropped; see PublishAck::dropped).
   std::optional<Result<PublishAck>> Append(const std::vector<std::string>& datas,
                                            PublishDone on_commit);
   // Memory and async streams only (tests, the demo).
@@ -129,7 +142,12 @@ class Stream {
   // (0 or anything past the latest means "events after now"); the subscriber
   // then calls CatchUp() until it returns true, which delivers history and
   // switches it to live delivery atomically (no gap, no duplicate).
-  std::shared_ptr<Attachment> Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq);
+  // With `snapshot` non-null and a keyed stream holding state, *snapshot is
+  // set to its `snapshot` message and delivery starts right after it,
+  // whatever start_seq says.
+  std::shared_ptr<Attachment> Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq,
+                                     std::string* snapshot = nullptr);
+  bool keyed() const { return keyed_flag_.load(std::memory_order_acquire); }
   void Detach(const std::shared_ptr<Attachment>& a);
 
   // Delivers up to `budget_bytes` of history to a catching-up attachment
@@ -156,6 +174,10 @@ class Stream {
   std::vector<EventPtr> ReadStored(uint64_t from, uint64_t to, size_t limit,
                                    size_t max_bytes) const;
   uint64_t OldestAvailableLocked() const;
+  // Keyed admission of a batch (requires mu_): fills *kept when some diffs
+  // are dropped (and sets *use_kept), notifies subscribers of need_full.
+  Status AdmitKeyedLocked(const std::vector<std::string>& datas, std::vector<std::string>* kept,
+                          bool* use_kept, uint64_t* dropped);
   void CountRateLocked(int64_t now_ms, size_t n);
 
   const std::string name_;
@@ -174,6 +196,9 @@ class Stream {
   uint64_t bytes_in_ = 0;
   uint64_t evicted_ = 0;
   std::vector<std::shared_ptr<Attachment>> attachments_;
+  KeyedOptions keyed_options_;
+  std::unique_ptr<KeyedState> keyed_;  // null: not keyed (yet)
+  std::atomic<bool> keyed_flag_{false};  // keyed_ != null, readable without mu_
   // Per-second event counts for the rate (ring of 11 whole seconds).
   std::array<uint64_t, 11> rate_buckets_{};
   int64_t rate_second_ = 0;

@@ -22,6 +22,14 @@ void WriteStreamStatusMembers(JsonWriter& w, const StreamStats& s, int64_t warn_
   w.Field("events_in", s.events_in).Field("bytes_in", s.bytes_in).Field("evicted", s.evicted);
   w.Field("rate_per_s", s.rate_per_s).Field("created_ms", s.created_ms);
   w.Field("freshness", Freshness(s, warn_after_ms, stale_after_ms));
+  if (s.keyed.keyed) {
+    const KeyedStats& k = s.keyed;
+    w.Key("keyed").BeginObject().Field("generation", k.generation).Field("state_seq", k.state_seq);
+    w.Field("need_full", k.need_full);
+    if (k.need_full) w.Field("need_full_reason", k.need_full_reason);
+    w.Field("state_bytes", static_cast<uint64_t>(k.state_bytes)).Field("fulls", k.fulls);
+    w.Field("diffs", k.diffs).Field("diffs_dropped", k.diffs_dropped).EndObject();
+  }
 }
 
 void WriteHistoryMembers(JsonWriter& w, const Stream& stream, const std::vector<EventPtr>& events,

@@ -13,7 +13,9 @@ namespace livehub {
 
 // Members (no braces) of a stream's status: stream, epoch, latest_seq,
 // latest_ts_ms, server_time_ms, first_seq, history_events, history_bytes,
-// subscribers, events_in, bytes_in, evicted, rate_per_s, created_ms, freshness.
+// subscribers, events_in, bytes_in, evicted, rate_per_s, created_ms, freshness,
+// and for keyed streams "keyed": {generation, state_seq, need_full,
+// [need_full_reason], state_bytes, fulls, diffs, diffs_dropped}.
 void WriteStreamStatusMembers(JsonWriter& w, const StreamStats& s, int64_t warn_after_ms,
                               int64_t stale_after_ms);
 

@@ -534,7 +534,7 @@ class HubTest : public ::testing::Test {
   static StreamRule Rule(std::string_view pattern, HistoryLimits limits) {
     auto p = Pattern::Parse(pattern);
     EXPECT_TRUE(p.ok()) << p.status().ToString();
-    return StreamRule{p.value(), limits, std::nullopt, std::nullopt};
+    return StreamRule{p.value(), limits, std::nullopt, std::nullopt, std::nullopt};
   }
   std::unique_ptr<Hub> MakeHub(HubOptions o) {
     return std::make_unique<Hub>(std::move(o), &clock_, &metrics_);
