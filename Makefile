@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci unit integration js-client-test asan fuzz bench bench-peers microbench clean
+.PHONY: all deps build run test ci unit integration js-client-test asan fuzz bench bench-peers bench-process microbench clean
 
 all: build
 
@@ -82,7 +82,6 @@ bench-peers: build
 	bash bench/peers/run-nchan.sh ./$(BUILD)/livehub 5 10,200,400,600,800,1000
 
 ## Stream processing: window aggregation throughput, publish -> derived latency (docs/benchmarks.md).
-.PHONY: bench-process
 bench-process: build
 	./$(BUILD)/livehub_process_bench --benchmark_counters_tabular=true
 
