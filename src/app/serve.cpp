@@ -74,6 +74,15 @@ int RunServe(const ServeFlags& flags) {
       config.sources.sources.push_back(std::move(mock));
     }
   }
+  // SIGINT/SIGTERM are caught from here on: one arriving during start-up
+  // (e.g. right after "listening", before the sources started) waits for
+  // signals_ioc.run() below and shuts down cleanly, instead of killing the
+  // process with the default action.
+  boost::asio::io_context signals_ioc;
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
+  });
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
   if (config.store_enabled) {
@@ -151,12 +160,7 @@ int RunServe(const ServeFlags& flags) {
   });
   sources.Start();
 
-  // Block until SIGINT/SIGTERM.
-  boost::asio::io_context signals_ioc;
-  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int sig) {
-    LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
-  });
+  // Block until SIGINT/SIGTERM (caught since start-up, see above).
   signals_ioc.run();
   std::promise<void> stopped;
   boost::asio::post(ioc, [&] {
