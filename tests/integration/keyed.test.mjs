@@ -93,7 +93,7 @@ describe('keyed state', () => {
         const evs = m.type === 'batch' ? m.events : m.type === 'event' ? [m] : [];
         for (const e of evs) { delivered++; state = { ...state, ...e.data.patch }; }
       }
-      assert.deepEqual(state, { k1: 29, k2: 30 }, 'conflation keeps the latest value per key');
+      assert.deepEqual(state, { k1: 30, k2: 29 }, 'conflation keeps the latest value per key');
       assert.ok(delivered < 30, `diffs were conflated (${delivered} deliveries for 30 diffs)`);
       assert.ok(await metricSum(srv, 'livehub_keyed_diffs_conflated_total') > 0);
     } finally { ws.close(); }
