@@ -37,21 +37,26 @@ struct JsonValueBuilder {
         out->kind_ = JsonValue::Kind::kString;
         out->string_ = std::string(e.get_string().value_unsafe());
         break;
-      case dom::element_type::ARRAY:
+      case dom::element_type::ARRAY: {
         out->kind_ = JsonValue::Kind::kArray;
-        for (dom::element child : e.get_array().value_unsafe()) {
+        // value_unsafe() returns a reference into the temporary result: copy.
+        const dom::array array = e.get_array().value_unsafe();
+        for (dom::element child : array) {
           out->array_.emplace_back();
           if (Status s = Build(child, &out->array_.back(), depth + 1); !s.ok()) return s;
         }
         break;
-      case dom::element_type::OBJECT:
+      }
+      case dom::element_type::OBJECT: {
         out->kind_ = JsonValue::Kind::kObject;
-        for (dom::key_value_pair kv : e.get_object().value_unsafe()) {
+        const dom::object object = e.get_object().value_unsafe();
+        for (dom::key_value_pair kv : object) {
           JsonValue& v = out->members_[std::string(kv.key)];
           v = JsonValue();  // a duplicate key: the last one wins
           if (Status s = Build(kv.value, &v, depth + 1); !s.ok()) return s;
         }
         break;
+      }
     }
     return Status::Ok();
   }
