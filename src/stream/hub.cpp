@@ -201,6 +201,13 @@ std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
   }
   auto stream = GetOrCreate(name);
   if (!stream.ok()) return R(stream.status());
+  if ((*stream)->keyed() && on_commit) {
+    // A `sync` keyed publish learns what was dropped only at the commit.
+    on_commit = [counter = keyed_dropped_, done = std::move(on_commit)](Result<PublishAck> r) {
+      if (r.ok() && r->dropped) counter->Add(r->dropped);
+      done(std::move(r));
+    };
+  }
   auto result = (*stream)->Append(datas, std::move(on_commit));
   if (result && result->ok() && (*result)->dropped) {
     keyed_dropped_->Add((*result)->dropped);
