@@ -39,10 +39,9 @@ struct JsonValueBuilder {
         break;
       case dom::element_type::ARRAY: {
         out->kind_ = JsonValue::Kind::kArray;
-        // A named array: ranging over the temporary result's value would
-        // dangle (the simdjson_result dies before the loop body runs).
-        dom::array items = e.get_array().value_unsafe();
-        for (dom::element child : items) {
+        // value_unsafe() returns a reference into the temporary result: copy.
+        const dom::array array = e.get_array().value_unsafe();
+        for (dom::element child : array) {
           out->array_.emplace_back();
           if (Status s = Build(child, &out->array_.back(), depth + 1); !s.ok()) return s;
         }
@@ -50,8 +49,8 @@ struct JsonValueBuilder {
       }
       case dom::element_type::OBJECT: {
         out->kind_ = JsonValue::Kind::kObject;
-        dom::object members = e.get_object().value_unsafe();
-        for (dom::key_value_pair kv : members) {
+        const dom::object object = e.get_object().value_unsafe();
+        for (dom::key_value_pair kv : object) {
           JsonValue& v = out->members_[std::string(kv.key)];
           v = JsonValue();  // a duplicate key: the last one wins
           if (Status s = Build(kv.value, &v, depth + 1); !s.ok()) return s;

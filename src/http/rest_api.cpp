@@ -99,9 +99,10 @@ HttpResponse SchemaRoute(const RestContext& ctx, const HttpRequestView& req,
     auto schema = ParseSchemaJson(target, req.body);
     if (!schema.ok()) return ErrorResponse(schema.status());
     if (Status st = reg->Put(std::move(*schema)); !st.ok()) return ErrorResponse(st);
-    return Json(200, reg->Effective(target) && reg->Effective(target)->pattern == target
-                         ? reg->Effective(target)->ToJson()
-                         : "{\"pattern\":\"" + std::string(target) + "\"}");
+    for (const Schema& s : reg->List()) {
+      if (s.pattern == target) return Json(200, s.ToJson());
+    }
+    return ErrorResponse(Status::Internal("schema registered but not listed"));
   }
   std::string body;
   JsonWriter w(&body);

@@ -230,6 +230,10 @@ Result<Schema> ParseSchemaJson(std::string_view pattern, std::string_view json) 
         if (!t.ok()) return bad("fields." + std::string(f.key) + ": " + t.status().message());
         field.type = *t;
         if (f.key.empty()) return bad("a field name must not be empty");
+        // "required" may come first: keep what it said.
+        if (auto prev = schema.fields.find(std::string(f.key)); prev != schema.fields.end()) {
+          field.required |= prev->second.required;
+        }
         schema.fields[std::string(f.key)] = field;
       }
     } else if (key == "required") {

@@ -62,6 +62,17 @@ void Hub::RestoreKeyed(Stream* stream, const StoredStream& ss) {
   // retention), in chunks. A full evicted by retention leaves its diffs
   // without a baseline: they are dropped and the stream needs a full.
   constexpr size_t kChunk = 10'000;
+  if (KeyedFor(ss.name).mode == KeyedMode::kInfer) {
+    // Inferred streams are keyed only if their first event is a `full`:
+    // look at that one event before replaying anything (most streams are
+    // not keyed, and a restart must not read their whole history).
+    if (ss.first_seq != 1 || ss.last_seq == 0) return;
+    std::vector<StoredEvent> first;
+    if (!store_->Read(ss.id, 1, 1, 1, 64u << 20, &first).ok() || first.empty() ||
+        !KeyedState::LooksLikeFull(first.front().data)) {
+      return;
+    }
+  }
   uint64_t from = ss.first_seq;
   while (from <= ss.last_seq) {
     std::vector<StoredEvent> rows;
@@ -190,6 +201,13 @@ std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
   }
   auto stream = GetOrCreate(name);
   if (!stream.ok()) return R(stream.status());
+  if ((*stream)->keyed() && on_commit) {
+    // A `sync` keyed publish learns what was dropped only at the commit.
+    on_commit = [counter = keyed_dropped_, done = std::move(on_commit)](Result<PublishAck> r) {
+      if (r.ok() && r->dropped) counter->Add(r->dropped);
+      done(std::move(r));
+    };
+  }
   auto result = (*stream)->Append(datas, std::move(on_commit));
   if (result && result->ok() && (*result)->dropped) {
     keyed_dropped_->Add((*result)->dropped);

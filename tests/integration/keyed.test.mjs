@@ -93,7 +93,7 @@ describe('keyed state', () => {
         const evs = m.type === 'batch' ? m.events : m.type === 'event' ? [m] : [];
         for (const e of evs) { delivered++; state = { ...state, ...e.data.patch }; }
       }
-      assert.deepEqual(state, { k1: 29, k2: 30 }, 'conflation keeps the latest value per key');
+      assert.deepEqual(state, { k1: 30, k2: 29 }, 'conflation keeps the latest value per key');
       assert.ok(delivered < 30, `diffs were conflated (${delivered} deliveries for 30 diffs)`);
       assert.ok(await metricSum(srv, 'livehub_keyed_diffs_conflated_total') > 0);
     } finally { ws.close(); }
@@ -103,6 +103,11 @@ describe('keyed state', () => {
     const s = `kv/${uid('d')}`;
     await publishOk(srv, s, full(3, { a: { b: 1 } }));
     await publishOk(srv, s, [diff(3, { a: { c: 2 } }), diff(3, { d: [1, 2] })]);
+    const inferred = `inf/${uid('d')}`;  // no rule: keyed because its first event is a full
+    await publishOk(srv, inferred, { type: 'full', state: { z: 1 } });
+    await publishOk(srv, inferred, diff(1, { y: 2 }));
+    const plain = `inf/${uid('p')}`;
+    await publishOk(srv, plain, { temp: 1 });
     await srv.stop();
     srv = await startServer({ streams: [{ pattern: 'kv/**', keyed: 'true' }] }, { dataDir: dir });
     const ws = await WsClient.connect(srv);
@@ -113,6 +118,12 @@ describe('keyed state', () => {
       assert.equal(snap.generation, 3);
       assert.deepEqual(snap.state, { a: { b: 1, c: 2 }, d: [1, 2] });
       assert.equal((await publish(srv, s, diff(3, { e: 1 }))).status, 200, 'diffs of the restored generation apply');
+      await ws.subscribe([inferred]);
+      const snap2 = await ws.waitFor((m) => m.type === 'snapshot' && m.stream === inferred);
+      assert.deepEqual(snap2.state, { y: 2, z: 1 });
+      assert.equal(snap2.generation, 1, 'a full without generation got generation 1');
+      assert.equal((await request(srv, 'GET', `/v1/status/${plain}`)).json.keyed, undefined);
+      assert.equal((await publish(srv, plain, { temp: 2 })).status, 200, 'an ordinary stream stays ordinary');
       await sleep(10);
     } finally { ws.close(); }
   });
