@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "auth/authenticator.h"
 #include "core/status.h"
 #include "fanout/fanout_options.h"
 #include "http/server.h"
@@ -25,6 +26,7 @@ struct Config {
   int64_t demo_interval_ms = 100;  // demo sensors publish at 10 Hz
   std::string log_level = "info";
   SourcesConfig sources;  // `sources:` and `network:`
+  AuthOptions auth;       // `auth:` (docs/security.md)
 };
 
 // Parses YAML text; `source` names the file in error messages.

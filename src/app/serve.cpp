@@ -74,6 +74,26 @@ int RunServe(const ServeFlags& flags) {
       config.sources.sources.push_back(std::move(mock));
     }
   }
+  // Safe defaults (docs/security.md): without `auth:` the hub is open, which
+  // is allowed only on loopback unless --insecure says otherwise.
+  const bool auth_configured = config.auth.configured();
+  const bool loopback = IsLoopbackHost(config.http.listen_host);
+  if (!auth_configured && !loopback && !flags.insecure) {
+    std::cerr << "livehub: refusing to listen on " << config.http.listen_host
+              << " without authentication: anyone who can connect could read and write every "
+                 "stream. Configure `auth:` (JWT keys or API keys, see docs/security.md), listen "
+                 "on 127.0.0.1, or pass --insecure to run open on purpose.\n";
+    return 2;
+  }
+  auto authenticator = Authenticator::Create(config.auth, !auth_configured);
+  if (!authenticator.ok()) {
+    std::cerr << "livehub: " << authenticator.status().message() << "\n";
+    return 2;
+  }
+  if (!auth_configured && !loopback) {
+    LogLine(LogLevel::kWarn, "insecure: no auth configured and listening on a non-loopback "
+                             "address (--insecure); every client may read and write everything");
+  }
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
   if (config.store_enabled) {
@@ -95,7 +115,9 @@ int RunServe(const ServeFlags& flags) {
   fanout.hub = &hub;
   fanout.options = config.fanout;
   fanout.InitMetrics(&metrics);
+  fanout.auth = authenticator->get();
   Server server(&hub, &fanout, config.http);
+  server.SetAuth(authenticator->get());
   server.SetIndexPage(IndexPage());
   SourceManager sources(&hub, &metrics, config.sources);
   server.SetSources(&sources);

@@ -14,6 +14,7 @@
 
 #include "codec/body_decoder.h"
 #include "core/status.h"
+#include "fanout/access.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -42,6 +43,8 @@ struct RestContext {
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;
   SourceManager* sources = nullptr;  // null: no sources configured
+  // What the request may do; null: everything (an open hub).
+  std::shared_ptr<const Access> access;
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad
@@ -49,7 +52,8 @@ struct RestContext {
 Status ParseTarget(std::string_view target, std::string* path,
                    std::map<std::string, std::string, std::less<>>* query);
 
-// {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code.
+// {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code
+// (401 replies carry WWW-Authenticate).
 HttpResponse ErrorResponse(const Status& st);
 
 // The response, or nullopt when it will come through ctx.reply_later.

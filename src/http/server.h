@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/authenticator.h"
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
 #include "source/source_manager.h"
@@ -52,6 +53,9 @@ class Server {
   // The sources behind /v1/sources (set before Start, or never).
   void SetSources(SourceManager* sources) { sources_ = sources; }
   SourceManager* sources() const { return sources_; }
+  // Who may do what (set before Start; default: an open hub).
+  void SetAuth(const Authenticator* auth) { auth_ = auth; }
+  const Authenticator& auth() const;
 
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
@@ -67,6 +71,7 @@ class Server {
   HttpOptions options_;
   std::string index_html_;
   SourceManager* sources_ = nullptr;
+  const Authenticator* auth_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
