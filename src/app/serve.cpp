@@ -19,6 +19,11 @@ int RunCheckConfig(const std::string& file) {
     std::cerr << "livehub: " << config.status().message() << "\n";
     return 2;
   }
+  // Key files (auth.jwt.public_keys, jwks_file) are read as serve would.
+  if (auto auth = Authenticator::Create(config->auth, false); !auth.ok()) {
+    std::cerr << "livehub: " << auth.status().message() << "\n";
+    return 2;
+  }
   std::cout << file << ": ok\n";
   return 0;
 }

@@ -11,6 +11,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <set>
 
 namespace livehub {
 
@@ -359,6 +360,16 @@ bool VerifySignature(JwtAlg alg, const std::string& secret, EVP_PKEY* pkey,
   return false;
 }
 
+// Duplicate member names are refused (RFC 7515 section 5.2 allows that):
+// two parsers picking different duplicates must not see different grants.
+bool HasDuplicateKeys(simdjson::dom::object o) {
+  std::set<std::string_view> seen;
+  for (auto field : o) {
+    if (!seen.insert(field.key).second) return true;
+  }
+  return false;
+}
+
 // A NumericDate (seconds, possibly fractional) as whole seconds.
 bool GetDate(simdjson::dom::object o, const char* key, std::optional<int64_t>* out,
              std::string* err) {
@@ -428,6 +439,7 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
   if (parser.parse(header.data(), header.size()).get(hdoc) || hdoc.get(hobj)) {
     return Invalid("invalid_token", "token header is not a JSON object");
   }
+  if (HasDuplicateKeys(hobj)) return Invalid("invalid_token", "token header repeats a member");
   std::string_view alg_name, kid_view;
   if (hobj["alg"].get(alg_name)) return Invalid("invalid_token", "token header has no \"alg\"");
   std::optional<JwtAlg> alg;
@@ -473,6 +485,7 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
   if (parser.parse(payload.data(), payload.size()).get(pdoc) || pdoc.get(claims)) {
     return Invalid("invalid_token", "token payload is not a JSON object");
   }
+  if (HasDuplicateKeys(claims)) return Invalid("invalid_token", "token payload repeats a claim");
   TokenClaims c;
   std::string err;
   if (simdjson::dom::element v; !claims["sub"].get(v)) {

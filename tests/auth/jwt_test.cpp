@@ -242,6 +242,17 @@ TEST(JwtVerifierTest, RefusesMalformedTokens) {
             "invalid_token");
   EXPECT_EQ(v.Verify(Token("{\"alg\":\"HS256\"}", "{\"exp\":\"soon\"}"), kNow).status().reason(),
             "invalid_token");
+  EXPECT_EQ(v.Verify(Token("{\"alg\":\"HS256\"}",
+                           "{\"exp\":" + std::to_string(kNow + 60) + ",\"publish\":\"a\"}"),
+                     kNow)
+                .status()
+                .reason(),
+            "invalid_token");
+  // Duplicate members: another parser could pick the other value.
+  EXPECT_EQ(v.Verify(Token("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", Claims()), kNow)
+                .status()
+                .reason(),
+            "invalid_token");
 }
 
 TEST(JwtVerifierTest, ChecksIssuerAndAudienceWhenConfigured) {

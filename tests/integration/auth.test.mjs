@@ -348,6 +348,29 @@ describe('safe defaults', () => {
     } finally { await srv.stop(); }
   });
 
+  test('check-config reads the key files and names a bad auth key', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'livehub-auth-'));
+    const run = (cfg) => new Promise((resolve) => {
+      const file = path.join(dir, 'c.yaml');
+      writeFileSync(file, cfg);
+      const p = spawn(BIN, ['check-config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => { err += d; });
+      p.once('exit', (code) => resolve({ code, err }));
+    });
+    try {
+      let r = await run(`auth:\n  jwt:\n    public_keys: [{kid: a, file: ${path.join(dir, 'missing.pem')}}]\n`);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /missing\.pem/);
+      r = await run('auth:\n  api_keys: [{name: a, sha256: plain-text-key}]\n');
+      assert.equal(r.code, 2);
+      assert.match(r.err, /auth\.api_keys\[0\]\.sha256/);
+      r = await run('auth:\n  anonymous: {subscribe: ["a//b"]}\n');
+      assert.equal(r.code, 2);
+      assert.match(r.err, /auth\.anonymous\.subscribe/);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
   test('an open loopback hub keeps anonymous read/write and CORS *', async () => {
     const srv = await startServer({});
     try {
