@@ -90,7 +90,7 @@ int RunServe(const ServeFlags& flags) {
                  "on 127.0.0.1, or pass --insecure to run open on purpose.\n";
     return 2;
   }
-  auto authenticator = Authenticator::Create(config.auth, !auth_configured);
+  auto authenticator = Authenticator::Create(config.auth, !auth_configured, loopback);
   if (!authenticator.ok()) {
     std::cerr << "livehub: " << authenticator.status().message() << "\n";
     return 2;

@@ -164,10 +164,11 @@ bool IsLoopbackHost(std::string_view host) {
 // ---------------------------------------------------------------------------
 
 Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthOptions& options,
-                                                             bool open) {
+                                                             bool open, bool loopback) {
   std::unique_ptr<Authenticator> a(new Authenticator());
   a->options_ = options;
   a->open_ = open;
+  a->loopback_ = loopback;
   if (!options.hs256_secret.empty()) {
     if (Status st = a->jwt_.AddHmacSecret(options.hs256_secret); !st.ok()) {
       return Status::InvalidArgument("bad_config", "auth.jwt.hs256_secret: " + st.message());
@@ -274,7 +275,7 @@ OriginVerdict Authenticator::CheckOrigin(std::string_view origin, std::string_vi
   const std::string o = NormalizeOrigin(origin);
   const auto& list = options_.allowed_origins;
   if (list.empty()) {
-    if (open_) return OriginVerdict::kAnyOrigin;
+    if (open_ || loopback_) return OriginVerdict::kAnyOrigin;
     // Same origin only: the page was served by this hub.
     size_t scheme = o.find("://");
     if (scheme != std::string::npos && !host.empty() && o.substr(scheme + 3) == Lower(host)) {

@@ -104,7 +104,9 @@ enum class OriginVerdict {
 class Authenticator {
  public:
   // Loads key files. `open`: no auth configured and allowed to run open.
-  static Result<std::unique_ptr<Authenticator>> Create(const AuthOptions& options, bool open);
+  // `loopback`: the hub listens on loopback only (see CheckOrigin).
+  static Result<std::unique_ptr<Authenticator>> Create(const AuthOptions& options, bool open,
+                                                       bool loopback = false);
 
   // An Authenticator for an open hub (tests, tools).
   static std::unique_ptr<Authenticator> Open();
@@ -123,14 +125,16 @@ class Authenticator {
   Result<Principal> Authenticate(std::string_view credential, int64_t now_ms) const;
 
   // Checks an Origin header against auth.allowed_origins. Without a list: an
-  // open hub allows any origin; otherwise only the hub's own origin (the
-  // request's Host) is allowed.
+  // open hub or one listening on loopback allows any origin (answered with
+  // `*`, so browsers send no cookies cross-origin); otherwise only the hub's
+  // own origin (the request's Host) is allowed.
   OriginVerdict CheckOrigin(std::string_view origin, std::string_view host) const;
 
  private:
   Authenticator() = default;
   AuthOptions options_;
   bool open_ = false;
+  bool loopback_ = false;
   JwtVerifier jwt_;
 };
 

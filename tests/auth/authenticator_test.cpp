@@ -157,6 +157,9 @@ TEST(AuthenticatorTest, ChecksOriginsAgainstTheListOrTheHubsOwnOrigin) {
   EXPECT_EQ(same_only->CheckOrigin("", "hub:8080"), OriginVerdict::kNoOrigin);
   EXPECT_EQ(same_only->CheckOrigin("http://hub:8080", "hub:8080"), OriginVerdict::kAllowed);
   EXPECT_EQ(same_only->CheckOrigin("http://evil:8080", "hub:8080"), OriginVerdict::kRefused);
+  auto on_loopback = Authenticator::Create(o, false, /*loopback=*/true).value();
+  EXPECT_EQ(on_loopback->CheckOrigin("http://evil:8080", "127.0.0.1:8080"),
+            OriginVerdict::kAnyOrigin);
   o.allowed_origins = {"https://app.example.com"};
   auto listed = Authenticator::Create(o, false).value();
   EXPECT_EQ(listed->CheckOrigin("https://APP.example.com", "hub"), OriginVerdict::kAllowed);
