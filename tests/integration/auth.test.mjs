@@ -304,6 +304,24 @@ describe('auth', () => {
     assert.match(sse.text, /event: error\ndata: \{"type":"error","code":"token_expired"/);
   });
 
+  test('a refresh with a narrower grant detaches what it no longer covers', async () => {
+    const keep = `ingest/keep-${uid()}`;
+    const drop = `ingest/drop-${uid()}`;
+    for (const s of [keep, drop]) assert.equal((await post(srv, s, { n: 0 }, { 'x-api-key': INGEST_KEY })).status, 200);
+    const c = await wsOpen(srv, `?token=${jwt({ sub: 'n', subscribe: ['ingest/**'] })}`);
+    try {
+      await c.subscribe(['ingest/**']);
+      const r = await c.request({ op: 'refresh', token: jwt({ sub: 'n', subscribe: ['ingest/keep-*'] }) });
+      assert.equal(r.type, 'refreshed', JSON.stringify(r));
+      assert.ok(r.revoked.includes(drop), JSON.stringify(r));
+      assert.ok(!r.revoked.includes(keep));
+      const from = c.messages.length;
+      for (const s of [drop, keep]) assert.equal((await post(srv, s, { n: 1 }, { 'x-api-key': INGEST_KEY })).status, 200);
+      await c.waitFor((m) => m.type === 'event' && m.stream === keep && m.data.n === 1, 5000, { from });
+      assert.ok(!c.messages.slice(from).some((m) => m.stream === drop), 'revoked stream still delivered');
+    } finally { c.close(); }
+  });
+
   test('CORS preflight and the WebSocket Origin check use the allowlist', async () => {
     let r = await request(srv, 'OPTIONS', '/v1/publish/ingest/x', {
       headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
