@@ -41,6 +41,7 @@ unit:
 	./$(BIN_DIR)/request_fuzz fuzz/corpus/request
 	./$(BIN_DIR)/source_fuzz fuzz/corpus/source
 	./$(BIN_DIR)/feeds_fuzz fuzz/corpus/feeds
+	./$(BIN_DIR)/jwt_fuzz fuzz/corpus/jwt
 
 integration:
 	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
@@ -67,12 +68,13 @@ asan: deps tests/integration/node_modules/.package-lock.json
 ## libFuzzer runs of the network-facing parsers (60 s each).
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIVEHUB_FUZZ=ON
-	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz request_fuzz source_fuzz feeds_fuzz
+	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz request_fuzz source_fuzz feeds_fuzz jwt_fuzz
 	./$(FUZZ_BUILD)/body_decoder_fuzz -max_total_time=60 fuzz/corpus/body_decoder
 	./$(FUZZ_BUILD)/ws_frame_fuzz -max_total_time=60 fuzz/corpus/ws_frame
 	./$(FUZZ_BUILD)/request_fuzz -max_total_time=60 fuzz/corpus/request
 	./$(FUZZ_BUILD)/source_fuzz -max_total_time=60 fuzz/corpus/source
 	./$(FUZZ_BUILD)/feeds_fuzz -max_total_time=60 fuzz/corpus/feeds
+	./$(FUZZ_BUILD)/jwt_fuzz -max_total_time=60 fuzz/corpus/jwt
 
 ## Fan-out benchmark (see docs/benchmarks.md).
 bench: build

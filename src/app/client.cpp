@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -26,6 +27,13 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace asio = boost::asio;
+
+// The credential for a hub with auth (docs/security.md): $LIVEHUB_TOKEN, a
+// JWT or an API key, sent as Authorization: Bearer.
+std::string AuthorizationValue() {
+  const char* t = std::getenv("LIVEHUB_TOKEN");
+  return t && *t ? std::string("Bearer ") + t : std::string();
+}
 using tcp = asio::ip::tcp;
 
 struct Url {
@@ -120,6 +128,7 @@ int RunPublish(const PublishFlags& f) {
     http::request<http::string_body> req(http::verb::post,
                                          url.path + "/v1/publish/" + PathEscape(f.stream), 11);
     req.set(http::field::host, url.host);
+    if (auto a = AuthorizationValue(); !a.empty()) req.set(http::field::authorization, a);
     req.set(http::field::content_type,
             f.content_type.empty() ? GuessContentType(f.file, body) : f.content_type);
     req.body() = std::move(body);
@@ -161,6 +170,7 @@ int RunSources(const SourcesFlags& f) {
     stream.connect(resolver.resolve(url.host, url.port));
     http::request<http::empty_body> req(http::verb::get, url.path + "/v1/sources", 11);
     req.set(http::field::host, url.host);
+    if (auto a = AuthorizationValue(); !a.empty()) req.set(http::field::authorization, a);
     http::write(stream, req);
     beast::flat_buffer buf;
     http::response<http::string_body> res;
@@ -296,6 +306,10 @@ int RunTail(const TailFlags& f) {
       tcp::resolver resolver(ioc);
       websocket::stream<tcp::socket> ws(ioc);
       asio::connect(ws.next_layer(), resolver.resolve(url.host, url.port));
+      if (auto a = AuthorizationValue(); !a.empty()) {
+        ws.set_option(websocket::stream_base::decorator(
+            [a](websocket::request_type& r) { r.set(http::field::authorization, a); }));
+      }
       ws.handshake(url.host, url.path + "/v1/ws");
       std::string sub;
       JsonWriter w(&sub);

@@ -13,6 +13,7 @@ struct ServeFlags {
   std::string listen;    // HOST:PORT, overrides the config
   std::string data_dir;  // overrides the config
   bool no_demo = false;
+  bool insecure = false;  // allow a non-loopback listen without auth
 };
 int RunServe(const ServeFlags& flags);
 

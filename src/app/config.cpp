@@ -132,6 +132,23 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
        [&](const YAML::Node& n, const std::string& p) { ParseSchemasSection(w, n, p, &c.schemas); }},
       {"network",
        [&](const YAML::Node& n, const std::string& p) { ParseNetworkSection(w, n, p, &c.sources); }},
+      {"auth",
+       [&](const YAML::Node& n, const std::string& p) {
+         ParseAuthSection(w, n, p, ResolveSecret, &c.auth);
+         if (!w.status().ok()) return;
+         std::vector<std::pair<std::string, const std::vector<std::string>*>> lists = {
+             {p + ".anonymous.subscribe", &c.auth.anonymous_subscribe}};
+         for (size_t i = 0; i < c.auth.api_keys.size(); ++i) {
+           std::string kp = p + ".api_keys[" + std::to_string(i) + "]";
+           lists.emplace_back(kp + ".subscribe", &c.auth.api_keys[i].subscribe);
+           lists.emplace_back(kp + ".publish", &c.auth.api_keys[i].publish);
+         }
+         for (const auto& [where, list] : lists) {
+           for (const std::string& t : *list) {
+             if (auto pat = Pattern::Parse(t); !pat.ok()) return w.Fail(where, pat.status().message());
+           }
+         }
+       }},
       {"freshness",
        [&](const YAML::Node& n, const std::string& p) {
          w.Map(n, p, {{"warn_after_s", w.Seconds(&c.hub.warn_after_ms)},

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "auth/authenticator.h"
 #include "core/status.h"
 #include "fanout/fanout_options.h"
 #include "http/server.h"
@@ -29,6 +30,7 @@ struct Config {
   SourcesConfig sources;  // `sources:` and `network:`
   ProcessConfig processors;  // `processors:` (windows, alerts)
   std::vector<Schema> schemas;  // `schemas:` (registered in file order)
+  AuthOptions auth;       // `auth:` (docs/security.md)
 };
 
 // Parses YAML text; `source` names the file in error messages.

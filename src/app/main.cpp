@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./livehub-data)");
   serve_cmd->add_flag("--no-demo", serve.no_demo, "Do not run the built-in demo source");
+  serve_cmd->add_flag("--insecure", serve.insecure,
+                      "Allow listening on a non-loopback address without auth (anyone who can "
+                      "connect may read and write every stream)");
 
   std::string check_file;
   auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit");

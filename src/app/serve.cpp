@@ -19,6 +19,11 @@ int RunCheckConfig(const std::string& file) {
     std::cerr << "livehub: " << config.status().message() << "\n";
     return 2;
   }
+  // Key files (auth.jwt.public_keys, jwks_file) are read as serve would.
+  if (auto auth = Authenticator::Create(config->auth, false); !auth.ok()) {
+    std::cerr << "livehub: " << auth.status().message() << "\n";
+    return 2;
+  }
   std::cout << file << ": ok\n";
   return 0;
 }
@@ -83,6 +88,26 @@ int RunServe(const ServeFlags& flags) {
   signals.async_wait([&](boost::system::error_code, int sig) {
     LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
   });
+  // Safe defaults (docs/security.md): without `auth:` the hub is open, which
+  // is allowed only on loopback unless --insecure says otherwise.
+  const bool auth_configured = config.auth.configured();
+  const bool loopback = IsLoopbackHost(config.http.listen_host);
+  if (!auth_configured && !loopback && !flags.insecure) {
+    std::cerr << "livehub: refusing to listen on " << config.http.listen_host
+              << " without authentication: anyone who can connect could read and write every "
+                 "stream. Configure `auth:` (JWT keys or API keys, see docs/security.md), listen "
+                 "on 127.0.0.1, or pass --insecure to run open on purpose.\n";
+    return 2;
+  }
+  auto authenticator = Authenticator::Create(config.auth, !auth_configured, loopback);
+  if (!authenticator.ok()) {
+    std::cerr << "livehub: " << authenticator.status().message() << "\n";
+    return 2;
+  }
+  if (!auth_configured && !loopback) {
+    LogLine(LogLevel::kWarn, "insecure: no auth configured and listening on a non-loopback "
+                             "address (--insecure); every client may read and write everything");
+  }
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;
   if (config.store_enabled) {
@@ -128,7 +153,9 @@ int RunServe(const ServeFlags& flags) {
   fanout.hub = &hub;
   fanout.options = config.fanout;
   fanout.InitMetrics(&metrics);
+  fanout.auth = authenticator->get();
   Server server(&hub, &fanout, config.http);
+  server.SetAuth(authenticator->get());
   SourceManager sources(&hub, &metrics, config.sources);
   server.SetSources(&sources);
   // Processors (windows, alerts) subscribe before anything is published.

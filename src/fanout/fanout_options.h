@@ -18,6 +18,7 @@
 namespace livehub {
 
 class SubscriberSession;
+class Authenticator;
 
 // Upper bound of a subscription's max_hz (deliveries per second per stream).
 constexpr double kMaxHz = 1000;
@@ -46,6 +47,8 @@ struct FanoutOptions {
 struct FanoutContext {
   Hub* hub = nullptr;
   FanoutOptions options;
+  // Verifies `refresh` tokens; null: refresh is refused (see docs/security.md).
+  const Authenticator* auth = nullptr;
 
   SlowClientPolicy PolicyFor(std::string_view stream) const {
     for (const auto& r : options.rules) {

@@ -24,7 +24,9 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
       socket_(std::move(socket)),
       id_(ctx->next_session_id.fetch_add(1)),
       timer_(ioc),
-      coalesce_timer_(ioc) {
+      coalesce_timer_(ioc),
+      expiry_timer_(ioc),
+      access_(Access::Everything()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -127,6 +129,8 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
   {
     std::lock_guard lock(mu_);
     if (closed_ || subs_.count(stream)) return;
+    // A pattern subscription only ever delivers streams the credential covers.
+    if (!access_->CanRead(stream->name())) return;
   }
   auto a = stream->Attach(shared_from_this(), 1);
   std::lock_guard lock(mu_);
@@ -536,6 +540,15 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
     }
     parsed.push_back(std::move(*p));
   }
+  const std::shared_ptr<const Access> acc = access();
+  for (const Pattern& p : parsed) {
+    if (!acc->MayReadSome(p)) {
+      SendRefusal(id, acc->Refuse(p.exact() ? "not allowed to subscribe to '" + p.text() + "'"
+                                            : "no stream matching '" + p.text() +
+                                                  "' may be read with this credential"));
+      return false;
+    }
+  }
   std::string limit_error;
   {
     std::lock_guard lock(mu_);
@@ -596,7 +609,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
     for (Stream* s : existing) {
       {
         std::lock_guard lock(mu_);
-        if (subs_.count(s)) continue;
+        if (subs_.count(s) || !access_->CanRead(s->name())) continue;
       }
       uint64_t start = absent_from_start ? 1 : 0;  // 0: live
       auto f = from.find(s->name());
@@ -699,6 +712,108 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
   for (const auto& r : removed) w.String(r);
   w.EndArray().EndObject();
   EnqueueControl("unsubscribed", std::move(reply));
+}
+
+void SubscriberSession::SetAccess(std::shared_ptr<const Access> access) {
+  std::lock_guard lock(mu_);
+  access_ = std::move(access);
+}
+
+std::shared_ptr<const Access> SubscriberSession::access() const {
+  std::lock_guard lock(mu_);
+  return access_;
+}
+
+void SubscriberSession::SendRefusal(int64_t id, const Status& st) {
+  CountAuthRefusal(ctx_->hub->metrics(), st.reason());
+  SendError(id, st.reason(), st.message());
+}
+
+void SubscriberSession::Refresh(int64_t id, std::string_view token) {
+  if (!ctx_->auth) {
+    return SendRefusal(id, Status::PermissionDenied("this hub does not accept refresh"));
+  }
+  if (token.empty()) {
+    return SendRefusal(id, AuthFailure("unauthorized",
+                                                   "op 'refresh' needs a non-empty \"token\""));
+  }
+  auto principal = ctx_->auth->Authenticate(token, SystemClock::Get()->NowMs());
+  if (!principal.ok()) return SendRefusal(id, principal.status());
+  auto fresh = Access::Compile(std::move(*principal));
+  if (!fresh.ok()) return SendRefusal(id, fresh.status());
+  const std::shared_ptr<const Access> old = access();
+  if (!old->anonymous() && !old->everything() &&
+      (*fresh)->principal().subject != old->principal().subject) {
+    return SendRefusal(id, Status::PermissionDenied(
+                               "refresh token is for subject '" + (*fresh)->principal().subject +
+                               "'; this connection belongs to '" + old->principal().subject +
+                               "'"));
+  }
+  // Swap the grant and detach what it no longer covers (the patterns stay;
+  // streams created later are filtered by the new grant).
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> detach;
+  {
+    std::lock_guard lock(mu_);
+    access_ = *fresh;
+    for (auto it = subs_.begin(); it != subs_.end();) {
+      if (access_->CanRead(it->first->name())) {
+        ++it;
+        continue;
+      }
+      detach.emplace_back(it->first, it->second.attachment);
+      DropHeldLocked(it->second, false);
+      if (it->second.interval_ns) --coalesced_subs_;
+      it = subs_.erase(it);
+    }
+  }
+  for (auto& [s, a] : detach) {
+    s->Detach(a);
+    cursor_.erase(s);
+    cursor_dirty_ = true;
+    std::erase_if(catching_up_, [stream = s](auto& e) { return e.first == stream; });
+  }
+  ctx_->subscriptions->Add(-static_cast<int64_t>(detach.size()));
+  ArmExpiry();
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "refreshed");
+  if (id >= 0) w.Field("id", id);
+  w.Key("expires_at_ms");
+  if ((*fresh)->expires_at_ms()) w.Int((*fresh)->expires_at_ms()); else w.Null();
+  w.Key("revoked").BeginArray();
+  for (auto& [s, a] : detach) w.String(s->name());
+  w.EndArray().EndObject();
+  EnqueueControl("refreshed", std::move(reply));
+}
+
+void SubscriberSession::ArmExpiry() {
+  if (closed_local_) return;
+  const int64_t expires = access()->expires_at_ms();
+  expiry_timer_.cancel();
+  if (expires == 0) return;
+  // Re-checked when it fires; a far expiry is re-armed daily.
+  const int64_t wait_ms = std::clamp<int64_t>(expires - SystemClock::Get()->NowMs(), 0,
+                                              24 * 3600 * 1000);
+  expiry_timer_.expires_after(std::chrono::milliseconds(wait_ms));
+  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->OnExpiry(ec);
+  });
+}
+
+void SubscriberSession::OnExpiry(boost::system::error_code ec) {
+  if (ec || closed_local_) return;  // re-armed (refresh) or closed
+  const int64_t expires = access()->expires_at_ms();
+  if (expires == 0) return;
+  if (SystemClock::Get()->NowMs() < expires) return ArmExpiry();
+  std::string message = "credential expired at " + std::to_string(expires) +
+                        " ms; send {\"op\":\"refresh\",\"token\":...} before it expires, or "
+                        "reconnect with a new token";
+  CountAuthRefusal(ctx_->hub->metrics(), "token_expired");
+  // WebSocket: an error message, then close 4401. SSE: SendClose writes the
+  // error event itself.
+  if (std::string_view(kind()) == "ws") SendError(-1, "token_expired", message);
+  CloseAfterFlush(kCloseTokenExpired,
+                  "token_expired: the credential expired; refresh it or reconnect with a new one");
 }
 
 std::vector<std::string> SubscriberSession::PatternTexts() const {
@@ -815,9 +930,12 @@ void SubscriberSession::Start() {
     ctx_->sessions[id_] = weak_from_this();
   }
   ArmTimer();
+  ArmExpiry();
   StartReading();
+  std::string subject;
+  AppendJsonString(&subject, access()->principal().subject);
   ctx_->hub->SysEvent("open", ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() +
-                                  "\",\"peer\":\"" + peer_ + "\"");
+                                  "\",\"peer\":\"" + peer_ + "\",\"sub\":" + subject);
 }
 
 void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
@@ -865,6 +983,7 @@ void SubscriberSession::FinishClose() {
   boost::system::error_code ec;
   timer_.cancel();
   coalesce_timer_.cancel();
+  expiry_timer_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   std::unordered_map<Stream*, StreamSub> subs;

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fanout/access.h"
 #include "fanout/fanout_options.h"
 #include "stream/hub.h"
 
@@ -60,6 +61,9 @@ class SubscriberSession : public Subscriber,
   void OnNotice(const char* type, const std::string& json) override;
 
   uint64_t id() const { return id_; }
+  // What this connection may read and write (default: everything). Set
+  // before Run(); a `refresh` replaces it.
+  void SetAccess(std::shared_ptr<const Access> access);
   friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
  protected:
@@ -108,6 +112,13 @@ class SubscriberSession : public Subscriber,
                  bool absent_from_start = false, double max_hz = 0, bool snapshot = false);
   void Unsubscribe(int64_t id, const std::vector<std::string>& patterns);
   std::vector<std::string> PatternTexts() const;
+  std::shared_ptr<const Access> access() const;
+  // `refresh` op: verifies `token`, replaces the connection's access (same
+  // subject only), detaches streams the new grant no longer covers and
+  // re-arms the expiry. Replies `refreshed` or an error.
+  void Refresh(int64_t id, std::string_view token);
+  // Counts and sends an auth refusal as an `error` message.
+  void SendRefusal(int64_t id, const Status& st);
 
   // Queues a control message / raw bytes (session thread or any thread).
   void EnqueueControl(const char* type, std::string json, Stream* stream = nullptr,
@@ -189,10 +200,14 @@ class SubscriberSession : public Subscriber,
   bool RunCatchUp();
   void ArmTimer();
   void OnTimer(boost::system::error_code ec);
+  // Closes with kCloseTokenExpired when the credential expires.
+  void ArmExpiry();
+  void OnExpiry(boost::system::error_code ec);
   void FinishClose();
 
   asio::steady_timer timer_;
   asio::steady_timer coalesce_timer_;
+  asio::steady_timer expiry_timer_;
 
   mutable std::mutex mu_;
   // --- guarded by mu_ ---
@@ -209,6 +224,7 @@ class SubscriberSession : public Subscriber,
   uint64_t dropped_since_report_ = 0;
   std::unordered_map<Stream*, StreamSub> subs_;
   std::vector<PatternSub> patterns_;
+  std::shared_ptr<const Access> access_;  // never null
   // Attached by OnStreamCreated; the session thread starts their catch-up.
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_;
 

@@ -13,9 +13,7 @@ constexpr std::string_view kHead =
     "Cache-Control: no-cache\r\n"
     "Connection: keep-alive\r\n"
     "X-Accel-Buffering: no\r\n"
-    "Access-Control-Allow-Origin: *\r\n"
-    "Transfer-Encoding: chunked\r\n"
-    "\r\n";
+    "Transfer-Encoding: chunked\r\n";
 // No blank line after it: the field joins the `subscribed` block that
 // follows. A lone blank line would make a client that (against the spec)
 // keeps a half-received block across reconnects dispatch that stale block —
@@ -102,7 +100,8 @@ void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
     scratch->append(s);
   };
   if (!head_sent_) {
-    lit(kHead);
+    head_ = std::string(kHead) + cors_headers_ + "\r\n";
+    lit(head_);
     head_sent_ = true;
   }
   const size_t chunk_hdr = pieces.size();
@@ -188,7 +187,10 @@ void SseSession::SendClose(uint16_t code, std::string_view reason) {
   // (the zero-length chunk).
   std::string json;
   JsonWriter w(&json);
-  w.BeginObject().Field("type", "error").Field("code", code == 1008 ? "slow_client" : "closing");
+  const char* reason_code = code == 1008                 ? "slow_client"
+                            : code == kCloseTokenExpired ? "token_expired"
+                                                         : "closing";
+  w.BeginObject().Field("type", "error").Field("code", reason_code);
   w.Field("message", reason).EndObject();
   EnqueueRaw("event: error\ndata: " + json + "\n\n");
 }

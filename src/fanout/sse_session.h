@@ -30,6 +30,9 @@ class SseSession final : public SubscriberSession {
   // seq 1.
   void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming,
            double max_hz = 0);
+  // CORS header lines ("Name: value\r\n"...) for the response head; set
+  // before Run. Default: "Access-Control-Allow-Origin: *".
+  void SetCorsHeaders(std::string lines) { cors_headers_ = std::move(lines); }
 
  protected:
   void EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
@@ -45,6 +48,8 @@ class SseSession final : public SubscriberSession {
     return std::static_pointer_cast<SseSession>(shared_from_this());
   }
   bool head_sent_ = false;
+  std::string cors_headers_ = "Access-Control-Allow-Origin: *\r\n";
+  std::string head_;  // written once; buffers point into it
 };
 
 }  // namespace livehub

@@ -233,9 +233,17 @@ void WsSession::HandleOp(std::string_view text) {
     w.EndObject();
     return EnqueueControl("pong", std::move(reply));
   }
+  if (op == "refresh") {
+    std::string_view token;
+    if (doc["token"].get(token)) return bad("op 'refresh' needs a string field \"token\"");
+    return Refresh(id, token);
+  }
   if (op == "publish") {
     std::string_view name;
     if (!get_stream(&name)) return;
+    if (auto acc = access(); !acc->CanWrite(name)) {
+      return SendRefusal(id, acc->Refuse("not allowed to publish to '" + std::string(name) + "'"));
+    }
     simdjson::dom::element data;
     if (doc["data"].get(data)) return bad("op 'publish' needs a field \"data\"");
     std::vector<std::string> one{simdjson::minify(data)};
@@ -267,6 +275,9 @@ void WsSession::HandleOp(std::string_view text) {
   if (op == "status" || op == "history") {
     std::string_view name;
     if (!get_stream(&name)) return;
+    if (auto acc = access(); !acc->CanRead(name)) {
+      return SendRefusal(id, acc->Refuse("not allowed to read '" + std::string(name) + "'"));
+    }
     Stream* s = ctx_->hub->Find(name);
     if (!s) {
       count_error("not_found");
@@ -311,7 +322,8 @@ void WsSession::HandleOp(std::string_view text) {
   count_error("unknown_op");
   SendError(id, "unknown_op",
             "unknown op '" + std::string(op) +
-                "' (known: subscribe, unsubscribe, subscriptions, publish, status, history, ping)");
+                "' (known: subscribe, unsubscribe, subscriptions, publish, status, history, ping, "
+                "refresh)");
 }
 
 // ---------------------------------------------------------------------------

@@ -156,12 +156,13 @@ std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestVie
   return PublishReply(*ack);
 }
 
-HttpResponse Streams(const RestContext& ctx) {
+HttpResponse Streams(const RestContext& ctx, const Access& access) {
   std::string body;
   JsonWriter w(&body);
   const HubOptions& o = ctx.hub->options();
   w.BeginObject().Key("streams").BeginArray();
   for (Stream* s : ctx.hub->List()) {
+    if (!access.CanRead(s->name())) continue;  // the list shows only what may be read
     w.BeginObject();
     WriteStreamStatusMembers(w, s->GetStats(), o.warn_after_ms, o.stale_after_ms);
     w.EndObject();
@@ -248,8 +249,14 @@ HttpResponse ErrorResponse(const Status& st) {
   body += st.fields();
   if (st.code() == StatusCode::kEvicted && st.detail()) w.Field("oldest_seq", *st.detail());
   w.EndObject().EndObject();
-  HttpResponse r = Json(HttpStatusFor(st), std::move(body));
+  HttpResponse r = Json(AuthHttpStatus(st), std::move(body));
   if (st.code() == StatusCode::kResourceExhausted) r.headers.emplace_back("Retry-After", "1");
+  if (r.status == 401) {
+    r.headers.emplace_back("WWW-Authenticate",
+                           st.reason() == "unauthorized"
+                               ? "Bearer realm=\"livehub\""
+                               : "Bearer realm=\"livehub\", error=\"invalid_token\"");
+  }
   return r;
 }
 
@@ -340,39 +347,71 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     return r;
   };
   auto stream_of = [&](std::string_view prefix) { return std::string_view(p).substr(prefix.size()); };
+  const std::shared_ptr<const Access> access_ptr = ctx.access ? ctx.access : Access::Everything();
+  const Access& access = *access_ptr;
+  auto refuse = [&](const std::string& what) {
+    Status st = access.Refuse(what);
+    CountAuthRefusal(ctx.hub->metrics(), st.reason());
+    return ErrorResponse(st);
+  };
 
   if (p.starts_with("/v1/publish/")) {
     if (!method_is("POST")) return not_allowed("POST");
+    if (!access.CanWrite(stream_of("/v1/publish/"))) {
+      return refuse("not allowed to publish to '" + std::string(stream_of("/v1/publish/")) + "'");
+    }
     return Publish(ctx, req, stream_of("/v1/publish/"));
   }
   if (p == "/v1/streams") {
     if (!method_is("GET")) return not_allowed("GET");
-    return Streams(ctx);
+    if (access.anonymous() && !access.everything() && access.principal().subscribe.empty()) {
+      return refuse("listing streams needs a credential");
+    }
+    return Streams(ctx, access);
   }
   if (p.starts_with("/v1/status/") || p.starts_with("/v1/history/")) {
     if (!method_is("GET")) return not_allowed("GET");
     bool status = p.starts_with("/v1/status/");
     std::string_view name = stream_of(status ? "/v1/status/" : "/v1/history/");
+    // Checked before the lookup: a refusal must not reveal whether it exists.
+    if (!access.CanRead(name)) return refuse("not allowed to read '" + std::string(name) + "'");
     Stream* s = ctx.hub->Find(name);
     if (!s) {
       return ErrorResponse(Status::NotFound("no stream named '" + std::string(name) + "'"));
     }
     return status ? StreamStatus(ctx, s) : History(req, s);
   }
-  if (p == "/v1/sources" || p.starts_with("/v1/sources/")) return Sources(ctx, req);
+  if (p == "/v1/sources" || p.starts_with("/v1/sources/")) {
+    if (!access.HasScope(kAdminScope)) return refuse("/v1/sources needs the 'admin' scope");
+    return Sources(ctx, req);
+  }
   if (p.starts_with("/v1/alerts/")) {
     if (!method_is("GET")) return not_allowed("GET");
-    return Alerts(ctx, req, stream_of("/v1/alerts/"));
+    std::string_view name = stream_of("/v1/alerts/");
+    if (!access.CanRead(name)) return refuse("not allowed to read '" + std::string(name) + "'");
+    return Alerts(ctx, req, name);
   }
   if (p == "/v1/schema" || p == "/v1/schemas") {
     if (!method_is("GET")) return not_allowed("GET");
+    // Every registered pattern: an overview for operators.
+    if (!access.HasScope(kAdminScope)) return refuse("listing schemas needs the 'admin' scope");
     return SchemaRoute(ctx, req, "");
   }
   if (p.starts_with("/v1/schema/")) {
     if (!method_is("GET") && !method_is("PUT")) return not_allowed("GET, PUT");
-    return SchemaRoute(ctx, req, stream_of("/v1/schema/"));
+    std::string_view name = stream_of("/v1/schema/");
+    // Reading a stream's schema needs its read grant; registering one changes
+    // what every publisher may send, so it is an operator's (admin) act.
+    if (method_is("PUT") ? !access.HasScope(kAdminScope) : !access.CanRead(name)) {
+      return refuse(method_is("PUT") ? "PUT /v1/schema needs the 'admin' scope"
+                                     : "not allowed to read '" + std::string(name) + "'");
+    }
+    return SchemaRoute(ctx, req, name);
   }
   if (p == "/metrics") {
+    if (!access.HasScope(kMetricsScope) && !access.HasScope(kAdminScope)) {
+      return refuse("/metrics needs the 'metrics' or 'admin' scope");
+    }
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = ctx.hub->metrics()->Render();

@@ -15,6 +15,7 @@
 #include "codec/body_decoder.h"
 #include "core/status.h"
 #include "schema/schema.h"
+#include "fanout/access.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -47,6 +48,8 @@ struct RestContext {
   // nullopt if it is not one (unset: no alert streams).
   std::function<std::optional<size_t>(std::string_view)> alert_recent;
   SchemaRegistry* schemas = nullptr;  // null: no /v1/schema
+  // What the request may do; null: everything (an open hub).
+  std::shared_ptr<const Access> access;
 };
 
 // Splits a request target into a decoded path and query map. Errors on bad
@@ -54,7 +57,8 @@ struct RestContext {
 Status ParseTarget(std::string_view target, std::string* path,
                    std::map<std::string, std::string, std::less<>>* query);
 
-// {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code.
+// {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code
+// (401 replies carry WWW-Authenticate).
 HttpResponse ErrorResponse(const Status& st);
 
 // The response, or nullopt when it will come through ctx.reply_later.

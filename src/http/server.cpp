@@ -6,7 +6,9 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/clock.h"
 #include "core/json_writer.h"
+#include "fanout/access.h"
 #include "core/log.h"
 #include "fanout/session.h"
 #include "fanout/sse_session.h"
@@ -59,6 +61,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
  private:
   void DoRead() {
+    // Errors before the Origin is checked carry the hub-wide default.
+    const Authenticator& auth = server_->auth();
+    cors_origin_ = auth.open() && auth.options().allowed_origins.empty() ? "*" : "";
     parser_.emplace();
     parser_->body_limit(server_->options().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options().max_header_bytes));
@@ -111,15 +116,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       Count("bad_request");
       return WriteError(st, req.keep_alive());
     }
+    // Browser origin: CORS for the API, the same list for WebSocket / SSE.
+    const Authenticator& auth = server_->auth();
+    std::string_view origin = req[http::field::origin];
+    const OriginVerdict verdict = auth.CheckOrigin(origin, req[http::field::host]);
+    cors_origin_.clear();
+    if (verdict == OriginVerdict::kAnyOrigin ||
+        (auth.open() && auth.options().allowed_origins.empty())) {
+      cors_origin_ = "*";
+    } else if (verdict == OriginVerdict::kAllowed) {
+      cors_origin_ = std::string(origin);
+    }
+    if (verdict == OriginVerdict::kRefused) {
+      return Refuse(AuthFailure(
+                        "origin_not_allowed",
+                        "origin '" + std::string(origin.substr(0, 200)) +
+                            "' is not in auth.allowed_origins"),
+                    false);
+    }
     if (req.method() == http::verb::options) {
       HttpResponse r;
       r.status = 204;
       r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-      r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type, Last-Event-ID");
+      r.headers.emplace_back("Access-Control-Allow-Headers",
+                             "Authorization, Content-Type, Last-Event-ID, X-API-Key");
+      r.headers.emplace_back("Access-Control-Max-Age", "600");
       return Write(std::move(r), req.keep_alive());
     }
-    if (view.path == "/v1/ws") return UpgradeWebSocket(view);
-    if (view.path == "/v1/sse") return StartSse(view);
+    std::shared_ptr<const Access> access;
+    if (view.path != "/healthz" && view.path != "/readyz" && view.path != "/" &&
+        view.path != "/index.html") {
+      auto a = Authorize(view);
+      if (!a.ok()) return Refuse(a.status(), req.keep_alive());
+      access = std::move(*a);
+    }
+    if (view.path == "/v1/ws") return UpgradeWebSocket(view, std::move(access));
+    if (view.path == "/v1/sse") return StartSse(view, std::move(access));
     view.content_type = req[http::field::content_type];
     view.body = req.body();
     view.if_none_match = req[http::field::if_none_match];
@@ -131,9 +163,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       });
                     },
                     server_->sources(), server_->alert_recent(),
-                    server_->schemas()};
+                    server_->schemas(), std::move(access)};
     std::optional<HttpResponse> r = HandleRest(ctx, view);
     if (r) Reply(std::move(*r), keep_alive);
+  }
+
+  // The request's credential (Authorization: Bearer, X-API-Key, ?token=,
+  // cookie) as compiled access; an AuthFailure if it does not verify.
+  Result<std::shared_ptr<const Access>> Authorize(const HttpRequestView& view) {
+    auto& req = parser_->get();
+    const Authenticator& auth = server_->auth();
+    CredentialSources src;
+    src.authorization = req[http::field::authorization];
+    src.api_key = req["X-API-Key"];
+    if (auto q = view.query.find("token"); q != view.query.end()) src.query_token = q->second;
+    src.cookie = req[http::field::cookie];
+    auto credential = auth.ExtractCredential(src);
+    if (!credential.ok()) return credential.status();
+    auto principal = auth.Authenticate(*credential, SystemClock::Get()->NowMs());
+    if (!principal.ok()) return principal.status();
+    return Access::Compile(std::move(*principal));
+  }
+
+  void Refuse(const Status& st, bool keep_alive) {
+    CountAuthRefusal(server_->hub()->metrics(), st.reason());
+    Count(st.reason());
+    WriteError(st, keep_alive);
+  }
+
+  // Subscriber endpoints need some right to read: an anonymous connection
+  // to a hub with auth and no anonymous grant is refused at connect.
+  bool RefusedAtConnect(const Access& access) {
+    if (!access.anonymous() || access.everything() || !access.principal().subscribe.empty()) {
+      return false;
+    }
+    Refuse(access.Refuse("this endpoint needs a credential"), false);
+    return true;
   }
 
   void Reply(HttpResponse r, bool keep_alive) {
@@ -155,7 +220,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return true;
   }
 
-  void UpgradeWebSocket(const HttpRequestView& view) {
+  void UpgradeWebSocket(const HttpRequestView& view, std::shared_ptr<const Access> access) {
     auto& req = parser_->get();
     if (!beast::websocket::is_upgrade(req)) {
       Count("not_websocket");
@@ -175,6 +240,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       r.headers.emplace_back("Sec-WebSocket-Version", "13");
       return Write(std::move(r), false);
     }
+    if (RefusedAtConnect(*access)) return;
     if (AtConnectionLimit()) return;
     std::vector<std::string> patterns;
     if (auto it = view.query.find("streams"); it != view.query.end()) {
@@ -188,10 +254,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string leftover(static_cast<const char*>(data.data()), data.size());
     stream_.expires_never();
     auto session = std::make_shared<WsSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->SetAccess(std::move(access));
     session->Run(std::move(response), std::move(leftover), std::move(patterns));
   }
 
-  void StartSse(const HttpRequestView& view) {
+  void StartSse(const HttpRequestView& view, std::shared_ptr<const Access> access) {
     auto& req = parser_->get();
     auto it = view.query.find("streams");
     std::vector<std::string> patterns;
@@ -202,10 +269,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                             "bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"),
                         false);
     }
+    if (RefusedAtConnect(*access)) return;
     for (const auto& p : patterns) {
-      if (auto parsed = Pattern::Parse(p); !parsed.ok()) {
+      auto parsed = Pattern::Parse(p);
+      if (!parsed.ok()) {
         Count("bad_pattern");
         return WriteError(parsed.status(), false);
+      }
+      if (!access->MayReadSome(*parsed)) {
+        return Refuse(access->Refuse(parsed->exact() ? "not allowed to subscribe to '" + p + "'"
+                                                     : "no stream matching '" + p +
+                                                           "' may be read with this credential"),
+                      false);
       }
     }
     if (patterns.size() > server_->fanout()->options.max_subscriptions) {
@@ -238,6 +313,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (AtConnectionLimit()) return;
     stream_.expires_never();
     auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->SetAccess(std::move(access));
+    session->SetCorsHeaders(CorsHeaderLines());
     session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
   }
 
@@ -248,7 +325,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "livehub");
     res->set(http::field::content_type, r.content_type);
-    res->set(http::field::access_control_allow_origin, "*");
+    if (!cors_origin_.empty()) {
+      res->set(http::field::access_control_allow_origin, cors_origin_);
+      if (cors_origin_ != "*") {
+        res->set(http::field::access_control_allow_credentials, "true");
+        res->set(http::field::vary, "Origin");
+      }
+    }
     for (auto& [k, v] : r.headers) res->set(k, v);
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
@@ -263,6 +346,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       });
   }
 
+  std::string CorsHeaderLines() const {
+    if (cors_origin_.empty()) return "";
+    std::string out = "Access-Control-Allow-Origin: " + cors_origin_ + "\r\n";
+    if (cors_origin_ != "*") out += "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n";
+    return out;
+  }
+
   void Close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -274,6 +364,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::string cors_origin_;  // Access-Control-Allow-Origin of this request's reply
 };
 
 }  // namespace
@@ -288,6 +379,11 @@ Server::Server(Hub* hub, FanoutContext* fanout, HttpOptions options)
 }
 
 Server::~Server() { Stop(); }
+
+const Authenticator& Server::auth() const {
+  static const std::unique_ptr<Authenticator> kOpen = Authenticator::Open();
+  return auth_ ? *auth_ : *kOpen;
+}
 
 void Server::Start() {
   boost::system::error_code ec;

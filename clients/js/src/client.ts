@@ -60,6 +60,7 @@ export class LivehubClient {
   private readonly WS: WebSocketCtor | undefined;
   private readonly ES: EventSourceCtor | undefined;
   private readonly fetchFn: FetchLike;
+  private readonly tokenOption: ClientOptions['token'];
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly stallAfterMs: number;
@@ -102,7 +103,12 @@ export class LivehubClient {
     this.ES = options.EventSource ?? g.EventSource;
     const f = options.fetch ?? g.fetch;
     if (typeof f !== 'function') throw new Error('livehub: no fetch available; pass options.fetch');
-    this.fetchFn = (url, init) => f(url, init);
+    this.tokenOption = options.token;
+    this.fetchFn = (url, init) => {
+      const token = this.currentToken();
+      if (!token) return f(url, init);
+      return f(url, { ...init, headers: { ...(init?.headers ?? {}), authorization: `Bearer ${token}` } });
+    };
     this.initialMs = options.backoff?.initialMs ?? 500;
     this.maxMs = options.backoff?.maxMs ?? 15000;
     this.stallAfterMs = options.stallAfterMs ?? 10000;
@@ -246,8 +252,15 @@ export class LivehubClient {
     this.emit('transport', t);
   }
 
+  private currentToken(): string | undefined {
+    const t = this.tokenOption;
+    return typeof t === 'function' ? t() : t;
+  }
+
   private wsUrl(): string {
-    return this.base.replace(/^http/, 'ws') + '/v1/ws';
+    const token = this.currentToken();
+    const q = token ? `?token=${encodeURIComponent(token)}` : '';
+    return this.base.replace(/^http/, 'ws') + '/v1/ws' + q;
   }
 
   private connect(): void {
@@ -319,6 +332,8 @@ export class LivehubClient {
       if (parts.length) cursor = parts.join(',');
     }
     if (cursor) q.set('last_event_id', cursor);
+    const token = this.currentToken();
+    if (token) q.set('token', token);
     return `${this.base}/v1/sse?${q}`;
   }
 

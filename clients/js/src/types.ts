@@ -121,7 +121,7 @@ export interface EventSourceLike {
 }
 export type EventSourceCtor = new (url: string) => EventSourceLike;
 
-export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<{
+export type FetchLike = (url: string, init?: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
   status: number;
   json(): Promise<any>;
 }>;
@@ -151,6 +151,13 @@ export interface ClientOptions {
   maxBufferedEvents?: number;
   /** Connect at construction (default true); otherwise on the first subscribe. */
   autoConnect?: boolean;
+  /**
+   * A JWT or API key (docs/security.md), or a function returning the current
+   * one (read at every connect). Sent as `?token=` on WebSocket and SSE URLs
+   * (browsers cannot set headers there) and as `Authorization: Bearer` on
+   * fetches (history backfill).
+   */
+  token?: string | (() => string | undefined);
 }
 
 export interface SubscribeOptions {
