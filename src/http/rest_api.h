@@ -38,7 +38,7 @@ struct HttpResponse {
 };
 
 struct RestContext {
-  Hub* hub;
+  Hub* hub = nullptr;
   DecodeLimits decode;
   // For replies that come later (a publish to a `sync` stream answers after
   // the commit): called once, from another thread.

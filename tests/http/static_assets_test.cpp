@@ -48,7 +48,8 @@ TEST(StaticAssetsTest, EtagMatchesListsWeakTagsAndStar) {
 // matching If-None-Match with 304 and no body. (The asset routes never touch
 // the hub, so none is needed here.)
 TEST(StaticAssetsTest, ServesFilesWithEtagAndAnswers304WhenUnchanged) {
-  RestContext ctx{nullptr, DecodeLimits{}, [](HttpResponse) {}, nullptr};
+  RestContext ctx;
+  ctx.reply_later = [](HttpResponse) {};
   HttpRequestView req;
   req.method = "GET";
   req.path = "/";
