@@ -25,6 +25,7 @@ struct Config {
   int64_t demo_interval_ms = 100;  // demo sensors publish at 10 Hz
   std::string log_level = "info";
   SourcesConfig sources;  // `sources:` and `network:`
+  PeerLimitOptions peers;  // per-IP connections, publish rates (`limits:`)
 };
 
 // Parses YAML text; `source` names the file in error messages.

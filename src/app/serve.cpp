@@ -7,6 +7,7 @@
 #include "app/config.h"
 #include "app/demo_source.h"
 #include "app/index_page.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "source/mock_generator.h"
@@ -95,6 +96,8 @@ int RunServe(const ServeFlags& flags) {
   fanout.hub = &hub;
   fanout.options = config.fanout;
   fanout.InitMetrics(&metrics);
+  PeerLimiter peer_limiter(config.peers, &metrics);
+  fanout.limiter = &peer_limiter;
   Server server(&hub, &fanout, config.http);
   server.SetIndexPage(IndexPage());
   SourceManager sources(&hub, &metrics, config.sources);
@@ -128,7 +131,27 @@ int RunServe(const ServeFlags& flags) {
   boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
     LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
+    signals_ioc.stop();
   });
+  // SIGHUP re-reads the TLS certificate and key (docs/security-limits-tls.md).
+  boost::asio::signal_set hup(signals_ioc, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      Status st = server.ReloadTls();
+      if (!server.tls()) {
+        LogLine(LogLevel::kInfo, "SIGHUP ignored: no tls section");
+      } else if (st.ok()) {
+        LogLine(LogLevel::kInfo, "tls reloaded");
+      } else {
+        std::string fields = ",\"error\":";
+        AppendJsonString(&fields, st.message());
+        LogLine(LogLevel::kError, "tls reload failed; keeping the previous certificate", fields);
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   signals_ioc.run();
   std::promise<void> stopped;
   boost::asio::post(ioc, [&] {

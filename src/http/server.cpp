@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/clock.h"
 #include "core/json_writer.h"
 #include "core/log.h"
 #include "fanout/session.h"
@@ -39,8 +40,10 @@ std::vector<std::string> SplitList(std::string_view s) {
 // Thread safety: runs on one io thread.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Server* server, asio::io_context& ioc, tcp::socket socket)
-      : server_(server), ioc_(ioc), stream_(std::move(socket)) {
+  // `peer_ip` is the client's address (for a TLS connection, the socket is
+  // the pump's socketpair and has none of its own).
+  HttpSession(Server* server, asio::io_context& ioc, tcp::socket socket, std::string peer_ip)
+      : server_(server), ioc_(ioc), stream_(std::move(socket)), peer_ip_(std::move(peer_ip)) {
     server_->http_connections().fetch_add(1);
   }
   ~HttpSession() { server_->http_connections().fetch_sub(1); }
@@ -48,11 +51,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Run() {
     if (server_->http_connections().load() >
         static_cast<int64_t>(server_->options().max_http_connections)) {
-      return WriteError(Status::Unavailable("too many HTTP connections (limit " +
-                                            std::to_string(
-                                                server_->options().max_http_connections) +
-                                            ")"),
-                        false);
+      Refuse("too_many_connections");
+      HttpResponse r = ErrorResponse(Status::Unavailable(
+          "too_many_connections",
+          "too many HTTP connections (limits.max_http_connections is " +
+              std::to_string(server_->options().max_http_connections) + ")"));
+      r.headers.emplace_back("Retry-After", "5");
+      return Write(std::move(r), false);
+    }
+    if (PeerLimiter* limiter = server_->fanout()->limiter) {
+      auto ticket = limiter->Admit(peer_ip_);
+      if (!ticket.ok()) {
+        Count("too_many_connections_per_ip");
+        HttpResponse r = ErrorResponse(Status::Unavailable(ticket.status().reason(),
+                                                           ticket.status().message()));
+        r.headers.emplace_back("Retry-After", "5");
+        return Write(std::move(r), false);
+      }
+      ticket_ = std::move(*ticket);
     }
     DoRead();
   }
@@ -62,11 +78,53 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(server_->options().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options().max_header_bytes));
-    stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
+    // Waiting for a request: the idle timeout (first request: the header
+    // timeout); once headers are in, the body gets the rest of the request
+    // timeout.
+    const auto& o = server_->options();
+    reading_headers_ = true;
+    stream_.expires_after(std::chrono::milliseconds(requests_ == 0 ? o.header_timeout_ms
+                                                                   : o.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    reading_headers_ = false;
+    ++requests_;
+    const auto& o = server_->options();
+    if (parser_->get().target().size() > o.max_url_bytes) return RefuseUrl();
+    if (parser_->is_done()) return OnRead(ec);
+    stream_.expires_after(std::chrono::milliseconds(o.request_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->OnRead(ec);
                      });
+  }
+
+  void Refuse(const char* reason) { CountRefusal(server_->hub()->metrics(), reason); }
+
+  void RefuseUrl() {
+    Count("url_too_long");
+    Refuse("url_too_long");
+    HttpResponse r = ErrorResponse(Status::TooLarge(
+        "url_too_long", "request target exceeds limits.max_url_bytes (" +
+                            std::to_string(server_->options().max_url_bytes) + " bytes)"));
+    r.status = 414;
+    Write(std::move(r), false);
+  }
+
+  // A request whose headers are incomplete when the header limit bites: if
+  // the request line itself is what is too long, it is a 414.
+  bool RequestLineTooLong() const {
+    auto data = buffer_.data();
+    std::string_view got(static_cast<const char*>(data.data()), data.size());
+    size_t eol = got.find("\r\n");
+    return eol == std::string_view::npos ? got.size() > server_->options().max_url_bytes
+                                         : eol > server_->options().max_url_bytes;
   }
 
   void Count(const std::string& reason) {
@@ -78,12 +136,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset) {
+    if (ec == beast::error::timeout) {
+      // Slowloris: a request started but not finished in time. An idle
+      // keep-alive connection timing out is normal and not counted.
+      if (!reading_headers_ || buffer_.size() > 0 || requests_ == 0) {
+        const char* reason = reading_headers_ ? "header_timeout" : "request_timeout";
+        Count(reason);
+        Refuse(reason);
+      }
       return Close();
     }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return Close();
+    }
+    if (ec == http::error::header_limit && RequestLineTooLong()) return RefuseUrl();
     if (ec == http::error::body_limit) {
+      Refuse("body_too_large");
       Count("body_too_large");
       return WriteError(Status::TooLarge("body_too_large",
                                          "request body exceeds limits.max_body_bytes (" +
@@ -92,6 +161,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         false);
     }
     if (ec == http::error::header_limit) {
+      Refuse("headers_too_large");
       Count("headers_too_large");
       HttpResponse r = ErrorResponse(Status::TooLarge(
           "headers_too_large", "request headers exceed " +
@@ -120,6 +190,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (view.path == "/v1/ws") return UpgradeWebSocket(view);
     if (view.path == "/v1/sse") return StartSse(view);
+    if (req.method() == http::verb::post && view.path.starts_with("/v1/publish/") &&
+        server_->fanout()->limiter) {
+      Status st = server_->fanout()->limiter->TakePublish(ticket_.get(),
+                                                         SystemClock::Get()->MonoNs());
+      if (!st.ok()) {
+        Count("rate_limited");
+        HttpResponse r = ErrorResponse(st);
+        r.status = 429;
+        for (auto& [k, v] : r.headers) {
+          if (k == "Retry-After") v = std::to_string((*st.detail() + 999) / 1000);
+        }
+        return Write(std::move(r), req.keep_alive());
+      }
+    }
     view.content_type = req[http::field::content_type];
     view.body = req.body();
     const bool keep_alive = req.keep_alive();
@@ -143,6 +227,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     FanoutContext* f = server_->fanout();
     if (f->connections.load() < static_cast<int64_t>(f->options.max_connections)) return false;
     Count("too_many_connections");
+    Refuse("too_many_connections");
     HttpResponse r = ErrorResponse(Status::Unavailable(
         "the hub has " + std::to_string(f->connections.load()) +
         " subscriber connections; limits.max_connections is " +
@@ -186,6 +271,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string leftover(static_cast<const char*>(data.data()), data.size());
     stream_.expires_never();
     auto session = std::make_shared<WsSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->AdoptPeer(std::move(ticket_), peer_ip_);
     session->Run(std::move(response), std::move(leftover), std::move(patterns));
   }
 
@@ -201,13 +287,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         false);
     }
     for (const auto& p : patterns) {
-      if (auto parsed = Pattern::Parse(p); !parsed.ok()) {
-        Count("bad_pattern");
+      if (auto parsed = ParseSubscriptionPattern(p, server_->fanout()->options); !parsed.ok()) {
+        if (parsed.status().reason() == "pattern_too_complex") Refuse("pattern_too_complex");
+        Count(parsed.status().reason());
         return WriteError(parsed.status(), false);
       }
     }
     if (patterns.size() > server_->fanout()->options.max_subscriptions) {
       Count("too_many_subscriptions");
+      Refuse("too_many_subscriptions");
       return WriteError(Status::InvalidArgument(
                             "too_many_subscriptions",
                             std::to_string(patterns.size()) +
@@ -236,6 +324,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (AtConnectionLimit()) return;
     stream_.expires_never();
     auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
+    session->AdoptPeer(std::move(ticket_), peer_ip_);
     session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
   }
 
@@ -272,6 +361,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_ip_;
+  std::shared_ptr<PeerTicket> ticket_;  // moves to the WS/SSE session on upgrade
+  uint64_t requests_ = 0;
+  bool reading_headers_ = false;
 };
 
 }  // namespace
@@ -287,7 +380,21 @@ Server::Server(Hub* hub, FanoutContext* fanout, HttpOptions options)
 
 Server::~Server() { Stop(); }
 
+Status Server::ReloadTls() {
+  if (!tls_) return Status::Ok();
+  Status st = tls_->Load();
+  hub_->metrics()
+      ->GetCounter("tls_reloads_total", "TLS certificate reloads (SIGHUP), by result.",
+                   st.ok() ? "result=\"ok\"" : "result=\"error\"")
+      ->Add();
+  return st;
+}
+
 void Server::Start() {
+  if (options_.tls.enabled()) {
+    tls_ = std::make_unique<TlsContextHolder>(options_.tls);
+    if (Status st = tls_->Load(); !st.ok()) throw std::runtime_error(st.message());
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options_.listen_host, ec);
   if (ec) {
@@ -323,6 +430,7 @@ void Server::Start() {
   }
   LogLine(LogLevel::kInfo, "listening",
           ",\"host\":\"" + options_.listen_host + "\",\"port\":" + std::to_string(port_) +
+              ",\"tls\":" + (tls_ ? "true" : "false") +
               ",\"threads\":" + std::to_string(contexts_.size()));
 }
 
@@ -334,7 +442,19 @@ void Server::DoAccept() {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       asio::post(target, [this, &target, s = std::move(socket)]() mutable {
-        std::make_shared<HttpSession>(this, target, std::move(s))->Run();
+        boost::system::error_code ec;
+        auto ep = s.remote_endpoint(ec);
+        std::string ip = ec ? std::string() : ep.address().to_string();
+        if (!tls_) {
+          std::make_shared<HttpSession>(this, target, std::move(s), std::move(ip))->Run();
+          return;
+        }
+        StartTlsPump(
+            target, std::move(s), tls_->Get(), options_.header_timeout_ms,
+            [this, &target, ip](tcp::socket plain) {
+              std::make_shared<HttpSession>(this, target, std::move(plain), ip)->Run();
+            },
+            [this](const char* reason) { CountRefusal(hub_->metrics(), reason); });
       });
     } else {
       hub_->metrics()->GetCounter("accept_errors_total", "Failed accept() calls.")->Add();

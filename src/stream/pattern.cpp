@@ -131,6 +131,12 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
   return p;
 }
 
+size_t Pattern::wildcard_count() const {
+  size_t n = 0;
+  for (const std::string& seg : segments_) n += seg.find('*') != std::string::npos;
+  return n;
+}
+
 bool Pattern::Matches(std::string_view stream) const {
   if (exact_) return stream == text_;
   // System streams are matched only by patterns that name "$sys/" themselves,
