@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <map>
 
 #include "app/config.h"
@@ -11,10 +12,14 @@ namespace livehub {
 namespace {
 
 ConfigWalker::Handler RateHandler(ConfigWalker& w, RateLimit* out) {
+  // A section replaces the default whole; without `burst`, burst = rate.
   return [&w, out](const YAML::Node& n, const std::string& p) {
-    w.Map(n, p, {{"rate", w.Scalar<double>(&out->rate, 0)},
-                 {"burst", w.Scalar<double>(&out->burst, 1)}});
-    if (w.status().ok() && out->rate > 0 && out->burst < 1) out->burst = out->rate;
+    RateLimit r{out->rate, 0};
+    w.Map(n, p, {{"rate", w.Scalar<double>(&r.rate, 0)},
+                 {"burst", w.Scalar<double>(&r.burst, 1)}});
+    if (!w.status().ok()) return;
+    if (r.burst == 0) r.burst = std::max(r.rate, 1.0);
+    *out = r;
   };
 }
 
@@ -40,8 +45,9 @@ void ParseLimitsSection(ConfigWalker& w, const YAML::Node& n, const std::string&
          {"publish_rate_per_ip", RateHandler(w, &c->peers.publish_per_ip)},
          {"exempt_ips",
           [&](const YAML::Node& list, const std::string& lp) {
-            if (!list.IsSequence()) return w.Fail(lp, "must be a list of IP addresses");
             c->peers.exempt.clear();
+            if (list.IsNull()) return;  // `exempt_ips:` or `[]`: nobody is exempt
+            if (!list.IsSequence()) return w.Fail(lp, "must be a list of IP addresses");
             for (size_t i = 0; i < list.size(); ++i) {
               if (!list[i].IsScalar()) {
                 return w.Fail(lp + "[" + std::to_string(i) + "]", "must be an IP address");

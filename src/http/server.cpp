@@ -3,6 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <array>
 #include <optional>
 #include <stdexcept>
 
@@ -39,6 +40,9 @@ std::vector<std::string> SplitList(std::string_view s) {
 // and hands the socket over to a WsSession or SseSession on /v1/ws, /v1/sse.
 // Thread safety: runs on one io thread.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
+  static constexpr auto kLinger = std::chrono::seconds(1);
+  static constexpr size_t kMaxLingerBytes = 256 << 10;
+
  public:
   // `peer_ip` is the client's address (for a TLS connection, the socket is
   // the pump's socketpair and has none of its own).
@@ -119,12 +123,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // A request whose headers are incomplete when the header limit bites: if
   // the request line itself is what is too long, it is a 414.
+  // Beast consumes the request line once it is complete, so a target set
+  // means the line was short enough and the fields are what is too big.
   bool RequestLineTooLong() const {
-    auto data = buffer_.data();
-    std::string_view got(static_cast<const char*>(data.data()), data.size());
-    size_t eol = got.find("\r\n");
-    return eol == std::string_view::npos ? got.size() > server_->options().max_url_bytes
-                                         : eol > server_->options().max_url_bytes;
+    if (!parser_->get().target().empty()) {
+      return parser_->get().target().size() > server_->options().max_url_bytes;
+    }
+    return buffer_.size() > server_->options().max_url_bytes;
   }
 
   void Count(const std::string& reason) {
@@ -345,9 +350,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->Close();
+                        if (ec) return self->Close();
+                        if (!keep_alive) return self->LingerClose();
                         self->DoRead();
                       });
+  }
+
+  // After a final reply (often a refusal sent before the request was read):
+  // stop sending, then read and drop what the client still sends for a
+  // moment. Closing with unread bytes makes the kernel send a reset, which
+  // can destroy the reply before the client reads it.
+  void LingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLinger);
+    DrainThenClose(0);
+  }
+
+  void DrainThenClose(size_t drained) {
+    if (drained > kMaxLingerBytes) return Close();
+    thread_local std::array<char, 4096> sink;
+    stream_.async_read_some(asio::buffer(sink), [self = shared_from_this(), drained](
+                                                     beast::error_code ec, size_t n) {
+      if (ec) return self->Close();
+      self->DrainThenClose(drained + n);
+    });
   }
 
   void Close() {
