@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci unit integration js-client-test e2e asan fuzz bench bench-peers bench-process microbench clean
+.PHONY: all deps build run test ci unit integration js-client-test e2e asan fuzz fuzz-ci fuzz-build bench bench-peers bench-process microbench clean
 
 all: build
 
@@ -42,6 +42,9 @@ unit:
 	./$(BIN_DIR)/source_fuzz fuzz/corpus/source
 	./$(BIN_DIR)/feeds_fuzz fuzz/corpus/feeds
 	./$(BIN_DIR)/jwt_fuzz fuzz/corpus/jwt
+	./$(BIN_DIR)/client_op_fuzz fuzz/corpus/client_op
+	./$(BIN_DIR)/pattern_fuzz fuzz/corpus/pattern
+	./$(BIN_DIR)/config_fuzz fuzz/corpus/config
 
 integration:
 	cd tests/integration && LIVEHUB_BIN=$(CURDIR)/$(BIN_DIR)/livehub npm test
@@ -65,16 +68,28 @@ asan: deps tests/integration/node_modules/.package-lock.json
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LIVEHUB_SANITIZED=1 \
 	  $(MAKE) integration BIN_DIR=$(ASAN_BUILD)
 
-## libFuzzer runs of the network-facing parsers (60 s each).
-fuzz: deps
+FUZZ_TARGETS = body_decoder ws_frame request source feeds client_op pattern config jwt
+FUZZ_SECONDS ?= 60
+
+fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIVEHUB_FUZZ=ON
-	ninja -C $(FUZZ_BUILD) body_decoder_fuzz ws_frame_fuzz request_fuzz source_fuzz feeds_fuzz jwt_fuzz
-	./$(FUZZ_BUILD)/body_decoder_fuzz -max_total_time=60 fuzz/corpus/body_decoder
-	./$(FUZZ_BUILD)/ws_frame_fuzz -max_total_time=60 fuzz/corpus/ws_frame
-	./$(FUZZ_BUILD)/request_fuzz -max_total_time=60 fuzz/corpus/request
-	./$(FUZZ_BUILD)/source_fuzz -max_total_time=60 fuzz/corpus/source
-	./$(FUZZ_BUILD)/feeds_fuzz -max_total_time=60 fuzz/corpus/feeds
-	./$(FUZZ_BUILD)/jwt_fuzz -max_total_time=60 fuzz/corpus/jwt
+	ninja -C $(FUZZ_BUILD) -j $(JOBS) $(addsuffix _fuzz,$(FUZZ_TARGETS))
+
+## libFuzzer runs of the network- and file-facing parsers (FUZZ_SECONDS each,
+## default 60). New inputs go to a scratch dir, so fuzz/corpus/ changes only
+## when someone copies a finding there on purpose. Fails on a crash.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "== $${t}_fuzz ($(FUZZ_SECONDS) s)"; \
+	  ./$(FUZZ_BUILD)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$${t}- \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t; \
+	done
+
+## The CI variant: 20 s per target.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 ## Fan-out benchmark (see docs/benchmarks.md).
 bench: build

@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/limits_config.h"
 #include "core/config_walker.h"
 #include "schema/schema_config.h"
 
@@ -81,7 +82,6 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
     };
   };
   std::string durability;
-  size_t max_event_bytes = c.http.decode.max_event_bytes;
   std::map<std::string, Walker::Handler> top = {
       {"listen", w.Scalar<std::string>(&listen)},
       {"threads", w.Scalar<size_t>(&c.http.threads)},
@@ -93,19 +93,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                       {"interval_s", w.Seconds(&c.demo_interval_ms)}});
        }},
       {"limits",
-       [&](const YAML::Node& n, const std::string& p) {
-         w.Map(n, p,
-               {{"max_body_bytes", w.Scalar<size_t>(&c.http.max_body_bytes, 1)},
-                {"max_header_bytes", w.Scalar<size_t>(&c.http.max_header_bytes, 1024)},
-                {"max_event_bytes", w.Scalar<size_t>(&max_event_bytes, 16)},
-                {"max_batch_events", w.Scalar<size_t>(&c.http.decode.max_batch_events, 1)},
-                {"max_ws_message_bytes", w.Scalar<size_t>(&c.fanout.max_ws_message_bytes, 125)},
-                {"max_streams", w.Scalar<size_t>(&c.hub.max_streams, 1)},
-                {"max_connections", w.Scalar<size_t>(&c.fanout.max_connections, 1)},
-                {"max_http_connections", w.Scalar<size_t>(&c.http.max_http_connections, 1)},
-                {"max_subscriptions_per_connection",
-                 w.Scalar<size_t>(&c.fanout.max_subscriptions, 1)}});
-       }},
+       [&](const YAML::Node& n, const std::string& p) { ParseLimitsSection(w, n, p, &c); }},
+      {"tls", [&](const YAML::Node& n, const std::string& p) { ParseTlsSection(w, n, p, &c); }},
       {"history",
        [&](const YAML::Node& n, const std::string& p) {
          w.Map(n, p, history_handlers(&c.hub.history));
@@ -230,7 +219,6 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   };
   w.Map(root, "", top);
   if (!w.status().ok()) return w.status();
-  c.http.decode.max_event_bytes = max_event_bytes;
   if (!durability.empty()) {
     auto d = ParseDurability(durability);
     if (!d.ok()) {

@@ -31,6 +31,7 @@ struct Config {
   ProcessConfig processors;  // `processors:` (windows, alerts)
   std::vector<Schema> schemas;  // `schemas:` (registered in file order)
   AuthOptions auth;       // `auth:` (docs/security.md)
+  PeerLimitOptions peers;  // per-IP connections, publish rates (`limits:`)
 };
 
 // Parses YAML text; `source` names the file in error messages.

@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/demo_source.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 #include "process/process_manager.h"
 #include "http/server.h"
@@ -87,6 +88,7 @@ int RunServe(const ServeFlags& flags) {
   boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
     LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
+    signals_ioc.stop();  // the SIGHUP wait below would keep run() going
   });
   // Safe defaults (docs/security.md): without `auth:` the hub is open, which
   // is allowed only on loopback unless --insecure says otherwise.
@@ -154,6 +156,8 @@ int RunServe(const ServeFlags& flags) {
   fanout.options = config.fanout;
   fanout.InitMetrics(&metrics);
   fanout.auth = authenticator->get();
+  PeerLimiter peer_limiter(config.peers, &metrics);
+  fanout.limiter = &peer_limiter;
   Server server(&hub, &fanout, config.http);
   server.SetAuth(authenticator->get());
   SourceManager sources(&hub, &metrics, config.sources);
@@ -188,6 +192,25 @@ int RunServe(const ServeFlags& flags) {
   sources.Start();
 
   // Block until SIGINT/SIGTERM (caught since start-up, see above).
+  // SIGHUP re-reads the TLS certificate and key (docs/security-limits-tls.md).
+  boost::asio::signal_set hup(signals_ioc, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      Status st = server.ReloadTls();
+      if (!server.tls()) {
+        LogLine(LogLevel::kInfo, "SIGHUP ignored: no tls section");
+      } else if (st.ok()) {
+        LogLine(LogLevel::kInfo, "tls reloaded");
+      } else {
+        std::string fields = ",\"error\":";
+        AppendJsonString(&fields, st.message());
+        LogLine(LogLevel::kError, "tls reload failed; keeping the previous certificate", fields);
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
   signals_ioc.run();
   std::promise<void> stopped;
   boost::asio::post(ioc, [&] {

@@ -76,8 +76,16 @@ int64_t FirstInvalidUtf8Line(std::string_view text) {
 // simdjson plumbing
 // ---------------------------------------------------------------------------
 
+// The nesting limit of the decode under way on this thread (set by
+// DecodeBody / CompactJson from their DecodeLimits).
+thread_local size_t t_max_depth = DecodeLimits{}.max_depth;
+
 simdjson::dom::parser& Parser() {
   thread_local simdjson::dom::parser parser;
+  if (parser.max_depth() != t_max_depth) {
+    auto err = parser.allocate(std::max<size_t>(parser.capacity(), 4096), t_max_depth);
+    (void)err;  // a failed allocation fails the parse that follows
+  }
   return parser;
 }
 
@@ -204,6 +212,12 @@ int64_t LocateJsonError(std::string_view text, simdjson::error_code error) {
 }
 
 Status InvalidJson(const char* reason, int64_t line, simdjson::error_code error) {
+  if (error == simdjson::DEPTH_ERROR) {
+    return Status::InvalidArgument("too_deep", LinePrefix(line) +
+                                                   "JSON nests deeper than limits.max_json_depth (" +
+                                                   std::to_string(t_max_depth) + ")")
+        .WithLine(line);
+  }
   return Status::InvalidArgument(reason, LinePrefix(line) + "invalid JSON (" + ErrorName(error) +
                                              ": " + simdjson::error_message(error) + ")")
       .WithLine(line);
@@ -690,6 +704,7 @@ Result<BodyFormat> FormatFromContentType(std::string_view content_type) {
 Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& limits,
                   std::vector<std::string>* out, const CsvColumnTypes* csv_types) {
   out->clear();
+  t_max_depth = limits.max_depth;
   // Spreadsheets often start CSV exports with a byte order mark.
   if (body.substr(0, kUtf8Bom.size()) == kUtf8Bom) body.remove_prefix(kUtf8Bom.size());
   Status s;

@@ -35,6 +35,7 @@ enum class BodyFormat { kJson, kNdjson, kCsv };
 struct DecodeLimits {
   size_t max_event_bytes = 1 << 20;   // per decoded event (compact JSON size)
   size_t max_batch_events = 100'000;  // events per body
+  size_t max_depth = 64;              // JSON nesting ("too_deep" past it)
 };
 
 // "application/json" (or empty / missing) -> kJson; "application/x-ndjson",

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "limits/limits.h"
 #include "metrics/metrics.h"
 #include "stream/hub.h"
 #include "stream/pattern.h"
@@ -42,6 +43,9 @@ struct FanoutOptions {
   int64_t write_timeout_ms = 30'000;       // a write stuck this long closes the connection
   int64_t sse_keepalive_ms = 15'000;       // SSE comment line when idle this long
   size_t write_batch_bytes = 256u << 10;   // gathered per write
+  size_t max_json_depth = 64;              // nesting of a client op / publish body
+  size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
+  size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern
 };
 
 struct FanoutContext {
@@ -49,6 +53,8 @@ struct FanoutContext {
   FanoutOptions options;
   // Verifies `refresh` tokens; null: refresh is refused (see docs/security.md).
   const Authenticator* auth = nullptr;
+  // Per-IP connection slots and publish rates (null: no per-peer limits).
+  PeerLimiter* limiter = nullptr;
 
   SlowClientPolicy PolicyFor(std::string_view stream) const {
     for (const auto& r : options.rules) {

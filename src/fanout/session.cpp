@@ -527,14 +527,37 @@ bool SubscriberSession::RunCatchUp() {
 // Subscriptions (session thread)
 // ---------------------------------------------------------------------------
 
+Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOptions& options) {
+  auto p = Pattern::Parse(text);
+  if (!p.ok()) return p;
+  if (p->segment_count() > options.max_pattern_segments) {
+    return Status::InvalidArgument(
+        "pattern_too_complex", "pattern '" + std::string(text) + "' has " +
+                                   std::to_string(p->segment_count()) +
+                                   " segments; limits.max_pattern_segments is " +
+                                   std::to_string(options.max_pattern_segments));
+  }
+  if (p->wildcard_count() > options.max_pattern_wildcards) {
+    return Status::InvalidArgument(
+        "pattern_too_complex", "pattern '" + std::string(text) + "' has " +
+                                   std::to_string(p->wildcard_count()) +
+                                   " wildcard segments; limits.max_pattern_wildcards is " +
+                                   std::to_string(options.max_pattern_wildcards));
+  }
+  return p;
+}
+
 bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& texts,
                                   const CursorMap& from, bool absent_from_start, double max_hz,
                                   bool snapshot) {
   const int64_t interval_ns = max_hz > 0 ? static_cast<int64_t>(1e9 / max_hz) : 0;
   std::vector<Pattern> parsed;
   for (const std::string& t : texts) {
-    auto p = Pattern::Parse(t);
+    auto p = ParseSubscriptionPattern(t, ctx_->options);
     if (!p.ok()) {
+      if (p.status().reason() == "pattern_too_complex") {
+        CountRefusal(ctx_->hub->metrics(), "pattern_too_complex");
+      }
       SendError(id, p.status().reason(), p.status().message());
       return false;
     }
@@ -565,6 +588,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
     }
   }
   if (!limit_error.empty()) {
+    CountRefusal(ctx_->hub->metrics(), "too_many_subscriptions");
     ctx_->hub->metrics()
         ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
                      "reason=\"too_many_subscriptions\"")

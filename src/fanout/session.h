@@ -46,6 +46,10 @@ using CursorMap = std::unordered_map<std::string, StreamCursor>;
 // threads, so no session outlives them.
 void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
+// Parses `text` and checks it against limits.max_pattern_segments and
+// limits.max_pattern_wildcards ("bad_pattern" / "pattern_too_complex").
+Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOptions& options);
+
 class SubscriberSession : public Subscriber,
                           public StreamWatcher,
                           public std::enable_shared_from_this<SubscriberSession> {
@@ -64,6 +68,13 @@ class SubscriberSession : public Subscriber,
   // What this connection may read and write (default: everything). Set
   // before Run(); a `refresh` replaces it.
   void SetAccess(std::shared_ptr<const Access> access);
+  // The connection's per-IP slot and its peer address (set by the server
+  // before Run; the peer address matters when the socket is a TLS pump's
+  // socketpair, which has no IP peer).
+  void AdoptPeer(std::shared_ptr<PeerTicket> ticket, std::string peer) {
+    ticket_ = std::move(ticket);
+    if (!peer.empty()) peer_ = std::move(peer);
+  }
   friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
  protected:
@@ -151,6 +162,7 @@ class SubscriberSession : public Subscriber,
   tcp::socket socket_;
   const uint64_t id_;
   std::string peer_;
+  std::shared_ptr<PeerTicket> ticket_;  // null when per-peer limits are off
   bool closed_local_ = false;  // session thread's view of "closed"
 
  private:

@@ -97,6 +97,7 @@ bool WsSession::Feed(std::string_view bytes) {
         ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
                      "reason=\"" + st.reason() + "\"")
         ->Add();
+    CountRefusal(ctx_->hub->metrics(), st.reason());
     reading_stopped_ = true;
     uint16_t code = st.detail() ? static_cast<uint16_t>(*st.detail()) : ws::kCloseProtocolError;
     CloseAfterFlush(code, st.message());
@@ -147,7 +148,20 @@ void WsSession::HandleOp(std::string_view text) {
                      std::string("reason=\"") + reason + "\"")
         ->Add();
   };
+  if (parser.max_depth() != ctx_->options.max_json_depth) {
+    // Depth counts the document itself, so a flat op is depth 2.
+    auto aerr = parser.allocate(std::max<size_t>(parser.capacity(), 4096),
+                                ctx_->options.max_json_depth);
+    (void)aerr;  // a failed allocation fails the parse that follows
+  }
   if (auto err = parser.parse(text.data(), text.size()).get(doc); err) {
+    if (err == simdjson::DEPTH_ERROR) {
+      count_error("too_deep");
+      CountRefusal(ctx_->hub->metrics(), "too_deep");
+      return SendError(-1, "too_deep",
+                       "message nests deeper than limits.max_json_depth (" +
+                           std::to_string(ctx_->options.max_json_depth) + ")");
+    }
     count_error("bad_request");
     return SendError(-1, "bad_request",
                      std::string("message is not valid JSON: ") + simdjson::error_message(err));
@@ -246,6 +260,18 @@ void WsSession::HandleOp(std::string_view text) {
     }
     simdjson::dom::element data;
     if (doc["data"].get(data)) return bad("op 'publish' needs a field \"data\"");
+    if (ctx_->limiter) {
+      if (Status st = ctx_->limiter->TakePublish(ticket_.get(), MonoNowNs()); !st.ok()) {
+        count_error("rate_limited");
+        std::string err;
+        JsonWriter e(&err);
+        e.BeginObject().Field("type", "error");
+        if (id >= 0) e.Field("id", id);
+        e.Field("code", st.reason()).Field("message", st.message());
+        e.Field("retry_after_ms", static_cast<int64_t>(*st.detail())).EndObject();
+        return EnqueueControl("error", std::move(err));
+      }
+    }
     std::vector<std::string> one{simdjson::minify(data)};
     // A `sync` stream answers after the commit, from the store's thread;
     // EnqueueControl is thread-safe and the capture keeps the session alive.

@@ -4,6 +4,7 @@
 
 #include "core/json_writer.h"
 #include "http/static_assets.h"
+#include "limits/limits.h"
 #include "stream/stream_json.h"
 
 namespace livehub {
@@ -146,6 +147,9 @@ std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestVie
         ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
                      "reason=\"" + st.reason() + "\"")
         ->Add();
+    if (st.reason() == "too_deep" || st.code() == StatusCode::kTooLarge) {
+      CountRefusal(ctx.hub->metrics(), st.reason());  // a limit, not a malformed body
+    }
     return ErrorResponse(st);
   }
   auto ack = ctx.hub->Publish(name, events, false,

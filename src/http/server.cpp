@@ -3,6 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <array>
 #include <optional>
 #include <stdexcept>
 
@@ -40,9 +41,14 @@ std::vector<std::string> SplitList(std::string_view s) {
 // and hands the socket over to a WsSession or SseSession on /v1/ws, /v1/sse.
 // Thread safety: runs on one io thread.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
+  static constexpr auto kLinger = std::chrono::seconds(1);
+  static constexpr size_t kMaxLingerBytes = 256 << 10;
+
  public:
-  HttpSession(Server* server, asio::io_context& ioc, tcp::socket socket)
-      : server_(server), ioc_(ioc), stream_(std::move(socket)) {
+  // `peer_ip` is the client's address (for a TLS connection, the socket is
+  // the pump's socketpair and has none of its own).
+  HttpSession(Server* server, asio::io_context& ioc, tcp::socket socket, std::string peer_ip)
+      : server_(server), ioc_(ioc), stream_(std::move(socket)), peer_ip_(std::move(peer_ip)) {
     server_->http_connections().fetch_add(1);
   }
   ~HttpSession() { server_->http_connections().fetch_sub(1); }
@@ -50,11 +56,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Run() {
     if (server_->http_connections().load() >
         static_cast<int64_t>(server_->options().max_http_connections)) {
-      return WriteError(Status::Unavailable("too many HTTP connections (limit " +
-                                            std::to_string(
-                                                server_->options().max_http_connections) +
-                                            ")"),
-                        false);
+      CountRefused("too_many_connections");
+      HttpResponse r = ErrorResponse(Status::Unavailable(
+          "too_many_connections",
+          "too many HTTP connections (limits.max_http_connections is " +
+              std::to_string(server_->options().max_http_connections) + ")"));
+      r.headers.emplace_back("Retry-After", "5");
+      return Write(std::move(r), false);
+    }
+    if (PeerLimiter* limiter = server_->fanout()->limiter) {
+      auto ticket = limiter->Admit(peer_ip_);
+      if (!ticket.ok()) {
+        Count("too_many_connections_per_ip");
+        HttpResponse r = ErrorResponse(Status::Unavailable(ticket.status().reason(),
+                                                           ticket.status().message()));
+        r.headers.emplace_back("Retry-After", "5");
+        return Write(std::move(r), false);
+      }
+      ticket_ = std::move(*ticket);
     }
     DoRead();
   }
@@ -67,11 +86,54 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_.emplace();
     parser_->body_limit(server_->options().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options().max_header_bytes));
-    stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
+    // Waiting for a request: the idle timeout (first request: the header
+    // timeout); once headers are in, the body gets the rest of the request
+    // timeout.
+    const auto& o = server_->options();
+    reading_headers_ = true;
+    stream_.expires_after(std::chrono::milliseconds(requests_ == 0 ? o.header_timeout_ms
+                                                                   : o.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    reading_headers_ = false;
+    ++requests_;
+    const auto& o = server_->options();
+    if (parser_->get().target().size() > o.max_url_bytes) return RefuseUrl();
+    if (parser_->is_done()) return OnRead(ec);
+    stream_.expires_after(std::chrono::milliseconds(o.request_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->OnRead(ec);
                      });
+  }
+
+  void CountRefused(const char* reason) { CountRefusal(server_->hub()->metrics(), reason); }
+
+  void RefuseUrl() {
+    Count("url_too_long");
+    CountRefused("url_too_long");
+    HttpResponse r = ErrorResponse(Status::TooLarge(
+        "url_too_long", "request target exceeds limits.max_url_bytes (" +
+                            std::to_string(server_->options().max_url_bytes) + " bytes)"));
+    r.status = 414;
+    Write(std::move(r), false);
+  }
+
+  // A request whose headers are incomplete when the header limit bites: if
+  // the request line itself is what is too long, it is a 414.
+  // Beast consumes the request line once it is complete, so a target set
+  // means the line was short enough and the fields are what is too big.
+  bool RequestLineTooLong() const {
+    if (!parser_->get().target().empty()) {
+      return parser_->get().target().size() > server_->options().max_url_bytes;
+    }
+    return buffer_.size() > server_->options().max_url_bytes;
   }
 
   void Count(const std::string& reason) {
@@ -83,12 +145,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::operation_aborted || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset) {
+    if (ec == beast::error::timeout) {
+      // Slowloris: a request started but not finished in time. An idle
+      // keep-alive connection timing out is normal and not counted.
+      if (!reading_headers_ || buffer_.size() > 0 || requests_ == 0) {
+        const char* reason = reading_headers_ ? "header_timeout" : "request_timeout";
+        Count(reason);
+        CountRefused(reason);
+      }
       return Close();
     }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return Close();
+    }
+    if (ec == http::error::header_limit && RequestLineTooLong()) return RefuseUrl();
     if (ec == http::error::body_limit) {
+      CountRefused("body_too_large");
       Count("body_too_large");
       return WriteError(Status::TooLarge("body_too_large",
                                          "request body exceeds limits.max_body_bytes (" +
@@ -97,6 +170,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         false);
     }
     if (ec == http::error::header_limit) {
+      CountRefused("headers_too_large");
       Count("headers_too_large");
       HttpResponse r = ErrorResponse(Status::TooLarge(
           "headers_too_large", "request headers exceed " +
@@ -152,6 +226,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (view.path == "/v1/ws") return UpgradeWebSocket(view, std::move(access));
     if (view.path == "/v1/sse") return StartSse(view, std::move(access));
+    if (req.method() == http::verb::post && view.path.starts_with("/v1/publish/") &&
+        server_->fanout()->limiter) {
+      Status st = server_->fanout()->limiter->TakePublish(ticket_.get(),
+                                                         SystemClock::Get()->MonoNs());
+      if (!st.ok()) {
+        Count("rate_limited");
+        HttpResponse r = ErrorResponse(st);
+        r.status = 429;
+        for (auto& [k, v] : r.headers) {
+          if (k == "Retry-After") v = std::to_string((*st.detail() + 999) / 1000);
+        }
+        return Write(std::move(r), req.keep_alive());
+      }
+    }
     view.content_type = req[http::field::content_type];
     view.body = req.body();
     view.if_none_match = req[http::field::if_none_match];
@@ -210,6 +298,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     FanoutContext* f = server_->fanout();
     if (f->connections.load() < static_cast<int64_t>(f->options.max_connections)) return false;
     Count("too_many_connections");
+    CountRefused("too_many_connections");
     HttpResponse r = ErrorResponse(Status::Unavailable(
         "the hub has " + std::to_string(f->connections.load()) +
         " subscriber connections; limits.max_connections is " +
@@ -255,6 +344,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     auto session = std::make_shared<WsSession>(server_->fanout(), ioc_, stream_.release_socket());
     session->SetAccess(std::move(access));
+    session->AdoptPeer(std::move(ticket_), peer_ip_);
     session->Run(std::move(response), std::move(leftover), std::move(patterns));
   }
 
@@ -271,9 +361,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (RefusedAtConnect(*access)) return;
     for (const auto& p : patterns) {
-      auto parsed = Pattern::Parse(p);
-      if (!parsed.ok()) {
-        Count("bad_pattern");
+      if (auto parsed = ParseSubscriptionPattern(p, server_->fanout()->options); !parsed.ok()) {
+        if (parsed.status().reason() == "pattern_too_complex") CountRefused("pattern_too_complex");
+        Count(parsed.status().reason());
         return WriteError(parsed.status(), false);
       }
       if (!access->MayReadSome(*parsed)) {
@@ -285,6 +375,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (patterns.size() > server_->fanout()->options.max_subscriptions) {
       Count("too_many_subscriptions");
+      CountRefused("too_many_subscriptions");
       return WriteError(Status::InvalidArgument(
                             "too_many_subscriptions",
                             std::to_string(patterns.size()) +
@@ -315,6 +406,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
     session->SetAccess(std::move(access));
     session->SetCorsHeaders(CorsHeaderLines());
+    session->AdoptPeer(std::move(ticket_), peer_ip_);
     session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
   }
 
@@ -341,7 +433,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_after(std::chrono::milliseconds(server_->options().request_timeout_ms));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                        if (ec || !keep_alive) return self->Close();
+                        if (ec) return self->Close();
+                        if (!keep_alive) return self->LingerClose();
                         self->DoRead();
                       });
   }
@@ -351,6 +444,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string out = "Access-Control-Allow-Origin: " + cors_origin_ + "\r\n";
     if (cors_origin_ != "*") out += "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n";
     return out;
+  }
+
+  // After a final reply (often a refusal sent before the request was read):
+  // stop sending, then read and drop what the client still sends for a
+  // moment. Closing with unread bytes makes the kernel send a reset, which
+  // can destroy the reply before the client reads it.
+  void LingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(kLinger);
+    DrainThenClose(0);
+  }
+
+  void DrainThenClose(size_t drained) {
+    if (drained > kMaxLingerBytes) return Close();
+    thread_local std::array<char, 4096> sink;
+    stream_.async_read_some(asio::buffer(sink), [self = shared_from_this(), drained](
+                                                     beast::error_code ec, size_t n) {
+      if (ec) return self->Close();
+      self->DrainThenClose(drained + n);
+    });
   }
 
   void Close() {
@@ -365,6 +479,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string cors_origin_;  // Access-Control-Allow-Origin of this request's reply
+  std::string peer_ip_;
+  std::shared_ptr<PeerTicket> ticket_;  // moves to the WS/SSE session on upgrade
+  uint64_t requests_ = 0;
+  bool reading_headers_ = false;
 };
 
 }  // namespace
@@ -385,7 +503,21 @@ const Authenticator& Server::auth() const {
   return auth_ ? *auth_ : *kOpen;
 }
 
+Status Server::ReloadTls() {
+  if (!tls_) return Status::Ok();
+  Status st = tls_->Load();
+  hub_->metrics()
+      ->GetCounter("tls_reloads_total", "TLS certificate reloads (SIGHUP), by result.",
+                   st.ok() ? "result=\"ok\"" : "result=\"error\"")
+      ->Add();
+  return st;
+}
+
 void Server::Start() {
+  if (options_.tls.enabled()) {
+    tls_ = std::make_unique<TlsContextHolder>(options_.tls);
+    if (Status st = tls_->Load(); !st.ok()) throw std::runtime_error(st.message());
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(options_.listen_host, ec);
   if (ec) {
@@ -421,6 +553,7 @@ void Server::Start() {
   }
   LogLine(LogLevel::kInfo, "listening",
           ",\"host\":\"" + options_.listen_host + "\",\"port\":" + std::to_string(port_) +
+              ",\"tls\":" + (tls_ ? "true" : "false") +
               ",\"threads\":" + std::to_string(contexts_.size()));
 }
 
@@ -432,7 +565,19 @@ void Server::DoAccept() {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
       asio::post(target, [this, &target, s = std::move(socket)]() mutable {
-        std::make_shared<HttpSession>(this, target, std::move(s))->Run();
+        boost::system::error_code ec;
+        auto ep = s.remote_endpoint(ec);
+        std::string ip = ec ? std::string() : ep.address().to_string();
+        if (!tls_) {
+          std::make_shared<HttpSession>(this, target, std::move(s), std::move(ip))->Run();
+          return;
+        }
+        StartTlsPump(
+            target, std::move(s), tls_->Get(), options_.header_timeout_ms,
+            [this, &target, ip](tcp::socket plain) {
+              std::make_shared<HttpSession>(this, target, std::move(plain), ip)->Run();
+            },
+            [this](const char* reason) { CountRefusal(hub_->metrics(), reason); });
       });
     } else {
       hub_->metrics()->GetCounter("accept_errors_total", "Failed accept() calls.")->Add();

@@ -18,6 +18,7 @@
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
 #include "schema/schema.h"
+#include "http/tls.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -29,9 +30,13 @@ struct HttpOptions {
   size_t threads = 0;                    // 0: one per core
   size_t max_body_bytes = 8u << 20;      // publish bodies
   size_t max_header_bytes = 16u << 10;
-  int64_t request_timeout_ms = 30'000;   // a request must arrive within this
+  int64_t request_timeout_ms = 30'000;   // a request (headers + body) must arrive within this
+  int64_t header_timeout_ms = 10'000;    // ...and its headers within this (slowloris)
+  int64_t idle_timeout_ms = 60'000;      // keep-alive: close after this long without a request
+  size_t max_url_bytes = 8192;           // request target -> 414
   size_t max_http_connections = 10'000;  // plain HTTP (non-streaming) connections
   DecodeLimits decode;
+  ServerTlsOptions tls;                        // cert + key: https/wss on the listener
 };
 
 class Server {
@@ -42,6 +47,11 @@ class Server {
   // Binds and starts the io threads. Throws std::runtime_error with a
   // message naming the address on bind failure (start-up only).
   void Start();
+  // Re-reads the TLS cert and key (SIGHUP): new handshakes use the new
+  // context, existing connections keep theirs. On error the old context
+  // stays and the error is returned. No-op without TLS.
+  Status ReloadTls();
+  bool tls() const { return tls_ != nullptr; }
   // Stops accepting, closes everything, joins the threads.
   void Stop();
   uint16_t port() const { return port_; }
@@ -88,6 +98,7 @@ class Server {
   size_t next_context_ = 0;
   uint16_t port_ = 0;
   std::atomic<int64_t> http_connections_{0};
+  std::unique_ptr<TlsContextHolder> tls_;  // null: plain HTTP
 };
 
 }  // namespace livehub

@@ -27,7 +27,10 @@ Status ApplyMockControl(std::string_view json, MockOptions* o, MockActions* acti
   }
   MockOptions next = *o;
   MockActions act;
-  for (auto [key, value] : obj) {
+  for (auto field : obj) {
+    // Named copies: clang 14 cannot capture structured bindings in a lambda.
+    std::string_view key = field.key;
+    auto value = field.value;
     double num = 0;
     bool is_num = value.is_number();
     if (is_num) num = value.is_int64() ? double(int64_t(value)) : value.is_uint64() ? double(uint64_t(value)) : double(value);

@@ -1,5 +1,7 @@
 #include "stream/pattern.h"
 
+#include <algorithm>
+
 namespace livehub {
 namespace {
 
@@ -22,22 +24,28 @@ std::vector<std::string_view> Split(std::string_view s) {
   }
 }
 
-// Matches segments [si..] of the stream against pattern segments [pi..].
-bool MatchFrom(const std::vector<std::string>& pat, size_t pi,
-               const std::vector<std::string_view>& segs, size_t si) {
-  while (pi < pat.size()) {
-    if (pat[pi] == "**") {
-      if (pi + 1 == pat.size()) return true;  // trailing ** eats the rest
-      for (size_t k = si; k <= segs.size(); ++k) {
-        if (MatchFrom(pat, pi + 1, segs, k)) return true;
+// Matches the stream's segments against the pattern's. Dynamic
+// programming over (pattern segment, stream segment): O(P x S) segment
+// tests whatever the number of `**` (a backtracking matcher is exponential
+// in them; found by pattern_fuzz).
+bool MatchSegments(const std::vector<std::string>& pat, const std::vector<std::string_view>& segs) {
+  const size_t n = segs.size();
+  // reach[s]: pattern segments so far can consume exactly segs[0..s).
+  std::vector<char> reach(n + 1, 0), next(n + 1, 0);
+  reach[0] = 1;
+  for (const std::string& p : pat) {
+    std::fill(next.begin(), next.end(), 0);
+    if (p == "**") {
+      char any = 0;  // ** takes zero or more segments: a prefix OR
+      for (size_t s = 0; s <= n; ++s) next[s] = any = static_cast<char>(any | reach[s]);
+    } else {
+      for (size_t s = 0; s < n; ++s) {
+        if (reach[s] && GlobSegmentMatches(p, segs[s])) next[s + 1] = 1;
       }
-      return false;
     }
-    if (si >= segs.size() || !GlobSegmentMatches(pat[pi], segs[si])) return false;
-    ++pi;
-    ++si;
+    reach.swap(next);
   }
-  return si == segs.size();
+  return reach[n] != 0;
 }
 
 }  // namespace
@@ -131,6 +139,12 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
   return p;
 }
 
+size_t Pattern::wildcard_count() const {
+  size_t n = 0;
+  for (const std::string& seg : segments_) n += seg.find('*') != std::string::npos;
+  return n;
+}
+
 bool Pattern::Matches(std::string_view stream) const {
   if (exact_) return stream == text_;
   // System streams are matched only by patterns that name "$sys/" themselves,
@@ -143,7 +157,7 @@ bool Pattern::Matches(std::string_view stream) const {
   } else {
     segs = Split(stream);
   }
-  return MatchFrom(segments_, 0, segs, 0);
+  return MatchSegments(segments_, segs);
 }
 
 bool GlobSegmentMatches(std::string_view glob, std::string_view seg) {

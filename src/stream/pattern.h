@@ -32,6 +32,9 @@ class Pattern {
   // True if the pattern has no wildcard, i.e. names exactly one stream.
   bool exact() const { return exact_; }
   const std::string& text() const { return text_; }
+  size_t segment_count() const { return segments_.size(); }
+  // Segments containing '*' (including '**').
+  size_t wildcard_count() const;
 
  private:
   std::string text_;

@@ -397,3 +397,55 @@ TEST(SetListenTest, RejectsMalformedAddressesAndLeavesTheConfigAlone) {
 
 }  // namespace
 }  // namespace livehub
+
+namespace livehub {
+namespace {
+
+TEST(ParseLimitsConfigTest, ReadsEveryLimitKey) {
+  auto c = ParseConfig(R"(
+limits:
+  max_url_bytes: 4096
+  max_json_depth: 16
+  max_connections_per_ip: 5
+  max_pattern_segments: 8
+  max_pattern_wildcards: 2
+  publish_rate_per_connection: {rate: 10, burst: 20}
+  publish_rate_per_ip: {rate: 100}
+  exempt_ips: ["10.1.2.3", "::1"]
+  header_timeout_s: 2.5
+  idle_timeout_s: 30
+tls: {cert_file: a.crt, key_file: a.key}
+)", "cfg.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->http.max_url_bytes, 4096u);
+  EXPECT_EQ(c->fanout.max_json_depth, 16u);
+  EXPECT_EQ(c->http.decode.max_depth, 16u);
+  EXPECT_EQ(c->peers.max_connections_per_ip, 5u);
+  EXPECT_EQ(c->fanout.max_pattern_segments, 8u);
+  EXPECT_EQ(c->fanout.max_pattern_wildcards, 2u);
+  EXPECT_EQ(c->peers.publish_per_connection.rate, 10);
+  EXPECT_EQ(c->peers.publish_per_connection.burst, 20);
+  EXPECT_EQ(c->peers.publish_per_ip.burst, 100);  // burst defaults to rate
+  EXPECT_EQ(c->peers.exempt, (std::vector<std::string>{"10.1.2.3", "::1"}));
+  EXPECT_EQ(c->http.header_timeout_ms, 2500);
+  EXPECT_EQ(c->http.idle_timeout_ms, 30000);
+  EXPECT_EQ(c->http.tls.cert_file, "a.crt");
+  EXPECT_EQ(c->http.tls.key_file, "a.key");
+}
+
+TEST(ParseLimitsConfigTest, RefusesBadLimitValuesNamingTheKey) {
+  auto bad = [](const std::string& yaml) {
+    auto c = ParseConfig(yaml, "cfg.yaml");
+    EXPECT_FALSE(c.ok()) << yaml;
+    return c.ok() ? std::string() : c.status().message();
+  };
+  EXPECT_NE(bad("limits: {exempt_ips: [nope]}").find("limits.exempt_ips[0]"), std::string::npos);
+  EXPECT_NE(bad("limits: {header_timeout_s: 0}").find("limits.header_timeout_s"), std::string::npos);
+  EXPECT_NE(bad("limits: {publish_rate_per_ip: {rate: 1, bucket: 2}}").find("limits.publish_rate_per_ip.bucket"),
+            std::string::npos);
+  EXPECT_NE(bad("tls: {cert_file: a.crt}").find("needs both cert_file and key_file"), std::string::npos);
+  EXPECT_NE(bad("tls: {cert: a.crt}").find("tls.cert"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace livehub

@@ -150,8 +150,19 @@ TEST(BodyDecoderTest, DeeplyNestedJsonIsRejectedWithoutCrashing) {
   std::string body(5000, '[');
   body += std::string(5000, ']');
   Status s = DecodeError(BodyFormat::kJson, body);
-  EXPECT_EQ(s.reason(), "bad_json");
-  EXPECT_NE(s.message().find("DEPTH_ERROR"), std::string::npos) << s.message();
+  EXPECT_EQ(s.reason(), "too_deep");
+  EXPECT_NE(s.message().find("limits.max_json_depth (64)"), std::string::npos) << s.message();
+}
+
+TEST(BodyDecoderTest, NestingUpToTheDepthLimitIsAccepted) {
+  DecodeLimits limits;
+  limits.max_depth = 4;
+  std::vector<std::string> out;
+  // The document counts as one level: 3 nested arrays fit in depth 4.
+  EXPECT_TRUE(DecodeBody(BodyFormat::kJson, "{\"a\":[[1]]}", limits, &out).ok());
+  Status s = DecodeBody(BodyFormat::kNdjson, "{\"a\":1}\n[[[[[1]]]]]\n", limits, &out);
+  EXPECT_EQ(s.reason(), "too_deep");
+  EXPECT_EQ(s.line(), 2);
 }
 
 TEST(BodyDecoderTest, JsonIntegerBeyondSixtyFourBitsIsRejected) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -271,6 +272,31 @@ TEST(GlobSegmentMatchesTest, MatchesRunsOfAnyCharacters) {
   EXPECT_FALSE(GlobSegmentMatches("abc", "abd"));
   EXPECT_FALSE(GlobSegmentMatches("a*c", "abcd"));
   EXPECT_FALSE(GlobSegmentMatches("", "a"));
+}
+
+}  // namespace
+}  // namespace livehub
+
+namespace livehub {
+namespace {
+
+// Regression (pattern_fuzz): a backtracking matcher took exponential time
+// in the number of `**` segments.
+TEST(PatternTest, ManyDoubleStarsMatchInPolynomialTime) {
+  std::string pat, name;
+  for (int i = 0; i < 30; ++i) pat += "**/a/";
+  pat += "b";
+  for (int i = 0; i < 90; ++i) name += "a/";
+  name += "c";
+  auto p = Pattern::Parse(pat);
+  ASSERT_TRUE(p.ok());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(p->Matches(name));
+  EXPECT_TRUE(p->Matches(name.substr(0, name.size() - 1) + "b"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_TRUE(Pattern::Parse("a/**/**/b")->Matches("a/b"));
+  EXPECT_TRUE(Pattern::Parse("a/**/b/**")->Matches("a/x/y/b"));
+  EXPECT_FALSE(Pattern::Parse("a/**/b/*")->Matches("a/x/y/b"));
 }
 
 }  // namespace
