@@ -192,7 +192,7 @@ int RunServe(const ServeFlags& flags) {
   sources.Start();
 
   // Block until SIGINT/SIGTERM (caught since start-up, see above).
-  // SIGHUP re-reads the TLS certificate and key (docs/security-limits-tls.md).
+  // SIGHUP re-reads the TLS certificate and key (docs/security.md).
   boost::asio::signal_set hup(signals_ioc, SIGHUP);
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](boost::system::error_code ec, int) {

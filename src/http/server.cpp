@@ -361,7 +361,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (RefusedAtConnect(*access)) return;
     for (const auto& p : patterns) {
-      if (auto parsed = ParseSubscriptionPattern(p, server_->fanout()->options); !parsed.ok()) {
+      auto parsed = ParseSubscriptionPattern(p, server_->fanout()->options);
+      if (!parsed.ok()) {
         if (parsed.status().reason() == "pattern_too_complex") CountRefused("pattern_too_complex");
         Count(parsed.status().reason());
         return WriteError(parsed.status(), false);
