@@ -34,7 +34,7 @@ WindowSpec Spec(int64_t size_ms) {
   s.output = "out/bench";
   s.size_ms = s.slide_ms = size_ms;
   s.key = {"station"};
-  s.time = TimeSpec{false, "t", TimeUnit::kMs};
+  s.time = TimeSpec::Field("t");
   s.idle_timeout_ms = 0;
   s.fields = {FieldAggSpec{"temp", {AggOp::kAvg, AggOp::kMax, AggOp::kP95}}};
   return s;

@@ -163,7 +163,9 @@ int RunServe(const ServeFlags& flags) {
   SourceManager sources(&hub, &metrics, config.sources);
   server.SetSources(&sources);
   // Processors (windows, alerts) subscribe before anything is published.
-  ProcessManager processors(&hub, config.processors);
+  ProcessManager processors(&hub, config.processors, [&schemas](std::string_view stream) {
+    return schemas.TimeIndex(stream);
+  });
   server.SetAlertRecent([&processors](std::string_view s) { return processors.AlertRecent(s); });
   processors.Start();
   server.SetSchemas(&schemas);

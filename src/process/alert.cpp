@@ -26,7 +26,9 @@ const char* AlertLevelName(AlertLevel l) {
 
 AlertProcessor::AlertProcessor(AlertSpec spec, MetricsRegistry* metrics)
     : spec_(std::move(spec)), input_(*Pattern::Parse(spec_.input)) {
-  if (!spec_.time.processing_time) time_path_ = *ParseFieldPath(spec_.time.field);
+  if (!spec_.time.processing_time && !spec_.time.from_schema) {
+    time_path_ = *ParseFieldPath(spec_.time.field);
+  }
   for (const std::string& k : spec_.key) key_paths_.push_back(*ParseFieldPath(k));
   if (!spec_.field.empty()) field_path_ = *ParseFieldPath(spec_.field);
   const std::string l = "processor=\"" + PromLabelValue(spec_.name) + "\"";

@@ -38,7 +38,7 @@ struct AlertSpec {
   std::string output;  // alert stream
   std::vector<std::string> key;
   AlertLevel level = AlertLevel::kWarning;
-  TimeSpec time{true, "", TimeUnit::kMs};  // event time for for_s (default: hub ts)
+  TimeSpec time = TimeSpec::ProcessingTime();  // event time for for_s (default: hub ts)
   size_t max_keys = 10'000;
   size_t recent = 50;  // GET /v1/alerts/{stream} shows this many, newest first
   // threshold

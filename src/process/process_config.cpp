@@ -72,7 +72,8 @@ bool CheckCommon(ConfigWalker& w, const std::string& p, Common& c, bool needs_in
   }
   time->processing_time = c.time_field.empty();
   time->field = c.time_field;
-  if (!c.time_field.empty()) {
+  time->from_schema = c.time_field == TimeSpec::kFromSchema;
+  if (!c.time_field.empty() && !time->from_schema) {
     if (auto fp = ParseFieldPath(c.time_field); !fp.ok()) {
       w.Fail(p + ".time_field", fp.status().message());
       return false;

@@ -42,13 +42,15 @@ class ProcessManager::Tap final : public Subscriber,
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> attached_;  // GUARDED_BY(mu_)
 };
 
-ProcessManager::ProcessManager(Hub* hub, const ProcessConfig& config)
+ProcessManager::ProcessManager(Hub* hub, const ProcessConfig& config, TimeIndexLookup time_index)
     : hub_(hub), queue_cap_(config.queue_events) {
   MetricsRegistry* metrics = hub->metrics();
-  for (const WindowSpec& s : config.windows) {
-    processors_.push_back(std::make_unique<WindowProcessor>(s, metrics));
+  for (WindowSpec s : config.windows) {
+    if (s.time.from_schema) s.time.schema_index = time_index;
+    processors_.push_back(std::make_unique<WindowProcessor>(std::move(s), metrics));
   }
-  for (const AlertSpec& s : config.alerts) {
+  for (AlertSpec s : config.alerts) {
+    if (s.time.from_schema) s.time.schema_index = time_index;
     processors_.push_back(std::make_unique<AlertProcessor>(s, metrics));
     bool merged = false;  // several rules may write one alert stream: the largest list
     for (auto& [name, recent] : alert_streams_) {

@@ -36,7 +36,9 @@ class ProcessManager {
  public:
   static constexpr int64_t kTickMs = 100;
 
-  ProcessManager(Hub* hub, const ProcessConfig& config);
+  // `time_index` resolves `time_field: $schema` (the schema registry's
+  // TimeIndex); without it such processors see no event time.
+  ProcessManager(Hub* hub, const ProcessConfig& config, TimeIndexLookup time_index = {});
   ~ProcessManager();
   ProcessManager(const ProcessManager&) = delete;
   ProcessManager& operator=(const ProcessManager&) = delete;

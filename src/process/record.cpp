@@ -147,10 +147,20 @@ void RecordReader::AppendJson(const std::vector<std::string>& path, std::string*
 std::optional<int64_t> EventTimeOf(const InputRecord& r, const RecordReader& reader,
                                    const TimeSpec& spec, const std::vector<std::string>& path) {
   if (spec.processing_time) return r.ts_ms;
-  auto e = reader.Get(path);
+  const std::vector<std::string>* field = &path;
+  std::vector<std::string> schema_path;
+  if (spec.from_schema) {
+    std::optional<std::string> index = spec.schema_index ? spec.schema_index(r.stream) : std::nullopt;
+    if (!index) return std::nullopt;
+    auto fp = ParseFieldPath(*index);
+    if (!fp.ok()) return std::nullopt;
+    schema_path = std::move(*fp);
+    field = &schema_path;
+  }
+  auto e = reader.Get(*field);
   if (!e) return std::nullopt;
   if (e->is_string()) return ParseIso8601Ms(e->get_string().value_unsafe());
-  auto n = reader.Number(path);
+  auto n = reader.Number(*field);
   if (!n || e->is_bool() || !std::isfinite(*n)) return std::nullopt;
   const double ms = spec.unit == TimeUnit::kS ? *n * 1000.0 : *n;
   if (std::fabs(ms) > 1e15) return std::nullopt;  // ~31,000 years: not a time

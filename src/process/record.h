@@ -8,6 +8,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,11 +35,34 @@ struct Output {
 
 enum class TimeUnit : uint8_t { kMs, kS, kIso8601 };
 
+// The time-index field of a stream's schema (a dotted path), if it has one.
+using TimeIndexLookup = std::function<std::optional<std::string>(std::string_view stream)>;
+
 // Where event time comes from.
 struct TimeSpec {
+  // The `time_field` value that means "the input stream's schema time index".
+  static constexpr std::string_view kFromSchema = "$schema";
+
   bool processing_time = false;  // true: the hub's receive time (`ts`)
   std::string field;             // event-time field (dotted path), when !processing_time
   TimeUnit unit = TimeUnit::kMs; // of a numeric field; strings are always RFC 3339
+  // `time_field: $schema`: the field is each record's stream's schema time
+  // index, looked up through `schema_index` (set by ProcessManager; unset or
+  // no time index for a stream: the record has no event time).
+  bool from_schema = false;
+  TimeIndexLookup schema_index;
+
+  static TimeSpec ProcessingTime() {
+    TimeSpec t;
+    t.processing_time = true;
+    return t;
+  }
+  static TimeSpec Field(std::string field, TimeUnit unit = TimeUnit::kMs) {
+    TimeSpec t;
+    t.field = std::move(field);
+    t.unit = unit;
+    return t;
+  }
 };
 
 // "a.b.c" -> {"a","b","c"}; InvalidArgument for an empty segment.
@@ -68,6 +92,8 @@ class RecordReader {
 
 // The event time of a record in ms, per `spec`: the hub's `ts` in
 // processing-time mode, else the field (nullopt if missing or unreadable).
+// With `spec.from_schema`, `path` is ignored: the field is the stream's
+// schema time index.
 std::optional<int64_t> EventTimeOf(const InputRecord& r, const RecordReader& reader,
                                    const TimeSpec& spec, const std::vector<std::string>& path);
 

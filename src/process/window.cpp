@@ -21,7 +21,9 @@ std::string Label(const std::string& name) { return "processor=\"" + PromLabelVa
 WindowProcessor::WindowProcessor(WindowSpec spec, MetricsRegistry* metrics)
     : spec_(std::move(spec)), input_(*Pattern::Parse(spec_.input)) {
   late_stream_ = spec_.output + "/late";
-  if (!spec_.time.processing_time) time_path_ = *ParseFieldPath(spec_.time.field);
+  if (!spec_.time.processing_time && !spec_.time.from_schema) {
+    time_path_ = *ParseFieldPath(spec_.time.field);
+  }
   for (const std::string& k : spec_.key) key_paths_.push_back(*ParseFieldPath(k));
   for (const FieldAggSpec& f : spec_.fields) {
     field_paths_.push_back(*ParseFieldPath(f.field));

@@ -89,6 +89,41 @@ TEST(ProcessManagerTest, PublishedEventsBecomeDerivedStreamsThatFeedFurtherProce
   EXPECT_EQ(r.pm.AlertRecent("out/w"), std::nullopt);
 }
 
+TEST(ProcessManagerTest, TimeFieldSchemaReadsEachStreamsSchemaTimeIndex) {
+  ProcessConfig c = Parse(R"(
+processors:
+  windows:
+    - name: w
+      input: "in/**"
+      output: out/w
+      size_s: 1
+      time_field: $schema
+      idle_timeout_s: 0
+      aggregates: {v: [count]}
+)");
+  ASSERT_EQ(c.windows.size(), 1u);
+  EXPECT_TRUE(c.windows[0].time.from_schema);
+  FakeClock clock;
+  MetricsRegistry metrics;
+  Hub hub(HubOptions{}, &clock, &metrics);
+  // in/a's schema says its event time is `when`; in/b has no time index.
+  ProcessManager pm(&hub, c, [](std::string_view stream) -> std::optional<std::string> {
+    if (stream == "in/a") return "when";
+    return std::nullopt;
+  });
+  pm.Start(/*thread=*/false);
+  ASSERT_TRUE(hub.Publish("in/a", {R"({"when":1100,"t":99999,"v":1})",
+                                   R"({"when":1200,"t":99999,"v":2})",
+                                   R"({"when":2100,"t":99999,"v":3})"})  // closes [1000,2000)
+                  .ok());
+  ASSERT_TRUE(hub.Publish("in/b", {R"({"when":1300,"v":4})"}).ok());  // no event time: skipped
+  pm.RunOnce(clock.NowMs());
+  auto out = DataOf(&hub, "out/w");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_NE(out[0].find(R"("start":1000)"), std::string::npos) << out[0];
+  EXPECT_NE(out[0].find(R"("count":2)"), std::string::npos) << out[0];
+}
+
 TEST(ProcessManagerTest, ReplayingTheInputFromHistoryGivesTheSameOutputsAsLive) {
   std::mt19937_64 rng(11);
   Rig live(Parse(kConfig));

@@ -20,7 +20,7 @@ WindowSpec Tumbling(int64_t size_ms) {
   s.kind = WindowKind::kTumbling;
   s.size_ms = s.slide_ms = size_ms;
   s.key = {"k"};
-  s.time = TimeSpec{false, "t", TimeUnit::kMs};
+  s.time = TimeSpec::Field("t");
   s.idle_timeout_ms = 0;
   s.fields = {FieldAggSpec{"v", {AggOp::kCount, AggOp::kSum, AggOp::kAvg, AggOp::kMin,
                                  AggOp::kMax, AggOp::kFirst, AggOp::kLast, AggOp::kStddev,
@@ -263,7 +263,7 @@ TEST(WindowTest, IdleSourceDoesNotHoldTheWatermarkForever) {
 
 TEST(WindowTest, ProcessingTimeUsesTheHubTimestampAndTheWallClock) {
   WindowSpec s = Tumbling(1000);
-  s.time = TimeSpec{true, "", TimeUnit::kMs};
+  s.time = TimeSpec::ProcessingTime();
   Feeder f(s);
   std::string d = R"({"k":"a","v":2})";
   f.w.OnRecord(InputRecord{"in/a", 1, 10'100, d}, &f.outs);
