@@ -114,9 +114,14 @@ describe('CLI against a hub', () => {
     const outputs = [];
     for (let round = 0; round < 3; round++) {
       const t = run(args);
+      const startedAt = Date.now();
       outputs.push(t);
       const want = 60;
       await until(() => t.lines.length >= want || published >= total, 15000, `tail round ${round} output`);
+      // Once everything is published a round may end at once: give the
+      // process time to reach main() and install its SIGTERM handler (slow
+      // under ASan), else the signal's default action kills it mid-start.
+      await sleep(Math.max(0, 2000 - (Date.now() - startedAt)));
       t.proc.kill('SIGTERM');
       const res = await t.done;
       assert.equal(res.code, 0, `tail exit ${JSON.stringify(res)}: ${t.stderr}`);
