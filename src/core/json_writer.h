@@ -11,7 +11,11 @@
 namespace livehub {
 
 // Appends `s` as a JSON string literal (with quotes), escaping control
-// characters, quotes and backslashes. Bytes >= 0x80 are passed through.
+// characters, quotes and backslashes. Valid UTF-8 is passed through; each
+// byte that does not start a valid UTF-8 sequence (RFC 3629: no overlongs,
+// surrogates or code points past U+10FFFF) becomes \ufffd, so the output is
+// always valid JSON and a valid WebSocket text payload, whatever bytes a
+// connector or a client sent.
 void AppendJsonString(std::string* out, std::string_view s);
 
 class JsonWriter {

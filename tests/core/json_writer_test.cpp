@@ -45,6 +45,17 @@ TEST(AppendJsonStringTest, EscapesCommonControlCharactersShortly) {
   EXPECT_EQ(Quote("a\nb\rc\td"), R"("a\nb\rc\td")");
 }
 
+TEST(AppendJsonStringTest, PassesValidUtf8AndReplacesEachInvalidByte) {
+  std::string out;
+  AppendJsonString(&out, "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x9A\x8C");  // é € 🚌
+  EXPECT_EQ(out, "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x9A\x8C\"");
+  out.clear();
+  // A lone continuation byte, a truncated sequence, an overlong '/', a
+  // surrogate and a code point past U+10FFFF: each invalid byte is U+FFFD.
+  AppendJsonString(&out, "a\x80" "b\xE2\x82\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80");
+  EXPECT_EQ(out, "\"a\\ufffdb\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+}
+
 TEST(AppendJsonStringTest, EscapesOtherControlCharactersAsUnicode) {
   EXPECT_EQ(Quote("\x01"), R"("\u0001")");
   EXPECT_EQ(Quote("a\x1f" "b"), R"("a\u001fb")");
