@@ -33,6 +33,8 @@ class ConfigWalker {
     if (node.IsNull()) return;
     if (!node.IsMap()) return Fail(path, "must be a mapping");
     for (const auto& kv : node) {
+      // A complex key (`? [a, b]: ...`) has no string form: refuse it by name.
+      if (!kv.first.IsScalar()) return Fail(path, "has a key that is not a plain name");
       std::string key = kv.first.as<std::string>();
       std::string child = path.empty() ? key : path + "." + key;
       auto it = handlers.find(key);
@@ -107,6 +109,7 @@ class ConfigWalker {
       if (n.IsNull()) return;
       if (!n.IsMap()) return Fail(path, "must be a mapping of names to strings");
       for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) return Fail(path, "has a key that is not a plain name");
         std::string key = kv.first.as<std::string>();
         if (!kv.second.IsScalar()) return Fail(path + "." + key, "must be a string");
         out->emplace_back(key, kv.second.Scalar());
