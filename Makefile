@@ -72,19 +72,28 @@ FUZZ_TARGETS = body_decoder ws_frame request source feeds client_op pattern conf
 FUZZ_SECONDS ?= 60
 
 fuzz-build: deps
-	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLIVEHUB_FUZZ=ON
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
+	  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DLIVEHUB_FUZZ=ON
 	ninja -C $(FUZZ_BUILD) -j $(JOBS) $(addsuffix _fuzz,$(FUZZ_TARGETS))
 
 ## libFuzzer runs of the network- and file-facing parsers (FUZZ_SECONDS each,
 ## default 60). New inputs go to a scratch dir, so fuzz/corpus/ changes only
-## when someone copies a finding there on purpose. Fails on a crash.
+## when someone copies a finding there on purpose. Fails on a crash, a leak,
+## a timeout or any UBSan report (halt_on_error); each target's output goes to
+## $(FUZZ_BUILD)/<target>.log and its tail is printed when it fails.
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	  echo "== $${t}_fuzz ($(FUZZ_SECONDS) s)"; \
-	  ./$(FUZZ_BUILD)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  log=$(FUZZ_BUILD)/$$t.log; \
+	  if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    ./$(FUZZ_BUILD)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$${t}- \
-	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t; \
+	    $(FUZZ_BUILD)/corpus/$$t fuzz/corpus/$$t > $$log 2>&1; then \
+	    echo "== $${t}_fuzz: ok, $$(grep -o 'Done [0-9]* runs in [0-9]* second' $$log)"; \
+	  else \
+	    echo "== $${t}_fuzz: FAILED (full output: $$log)"; tail -60 $$log; exit 1; \
+	  fi; \
 	done
 
 ## The CI variant: 20 s per target.

@@ -152,6 +152,14 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                 {"ws_pong_timeout_s", w.Seconds(&c.fanout.ws_pong_timeout_ms)},
                 {"write_timeout_s", w.Seconds(&c.fanout.write_timeout_ms)},
                 {"sse_keepalive_s", w.Seconds(&c.fanout.sse_keepalive_ms)},
+                {"write_delay_ms",
+                 [&](const YAML::Node& v, const std::string& vp) {
+                   double ms = -1;
+                   w.Scalar<double>(&ms, 0)(v, vp);
+                   if (!w.status().ok()) return;
+                   if (!(ms <= 1000)) return w.Fail(vp, "must be at most 1000 (one second)");
+                   c.fanout.write_delay_ns = static_cast<int64_t>(ms * 1e6);
+                 }},
                 {"request_timeout_s", w.Seconds(&c.http.request_timeout_ms)}});
        }},
       {"streams",

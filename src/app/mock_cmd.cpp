@@ -121,7 +121,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
 class MockServer {
  public:
   MockServer(asio::io_context& ioc, const MockFlags& f)
-      : ioc_(ioc), flags_(f), gen_(GeneratorOptions(f)), acceptor_(ioc), tick_(ioc) {}
+      : flags_(f), gen_(GeneratorOptions(f)), acceptor_(ioc), tick_(ioc) {}
 
   bool Listen(const std::string& hostport, std::string* err);
   void Start();
@@ -145,7 +145,6 @@ class MockServer {
   void SaveLine(const Message& m);
   static Message MakeMessage(uint64_t n, std::string key, std::string payload);
 
-  asio::io_context& ioc_;
   MockFlags flags_;
   MockGenerator gen_;
   tcp::acceptor acceptor_;

@@ -43,6 +43,10 @@ struct FanoutOptions {
   int64_t write_timeout_ms = 30'000;       // a write stuck this long closes the connection
   int64_t sse_keepalive_ms = 15'000;       // SSE comment line when idle this long
   size_t write_batch_bytes = 256u << 10;   // gathered per write
+  // A connection writes at most once per this interval while events keep
+  // coming; the ones in between join the next write (0: write at once).
+  // An event after a quiet interval is written at once (write_pacer.h).
+  int64_t write_delay_ns = 10'000'000;
   size_t max_json_depth = 64;              // nesting of a client op / publish body
   size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
   size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern
@@ -76,6 +80,7 @@ struct FanoutContext {
   Counter* deliveries = nullptr;
   Counter* bytes_out = nullptr;
   Counter* writes = nullptr;
+  Counter* paced_writes = nullptr;
   Counter* drops_slow_client = nullptr;
   Counter* disconnects_slow_client = nullptr;
   Counter* gaps_evicted = nullptr;
@@ -92,6 +97,9 @@ struct FanoutContext {
     deliveries = m->GetCounter("deliveries_total", "Events written to subscribers.");
     bytes_out = m->GetCounter("bytes_out_total", "Bytes written to subscriber sockets.");
     writes = m->GetCounter("socket_writes_total", "Gathered socket writes to subscribers.");
+    paced_writes = m->GetCounter(
+        "socket_writes_paced_total",
+        "Writes delayed by subscribers.write_delay_ms so more events join them.");
     drops_slow_client = m->GetCounter("drops_total", "Events not delivered, by reason.",
                                       "reason=\"slow_client\"");
     disconnects_slow_client = m->GetCounter(

@@ -6,6 +6,7 @@
 #include "codec/json_value.h"
 #include "core/json_writer.h"
 #include "core/log.h"
+#include "fanout/write_pacer.h"
 #include "fanout/ws_codec.h"
 
 namespace livehub {
@@ -377,8 +378,27 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
 // Write loop (session thread)
 // ---------------------------------------------------------------------------
 
+void SubscriberSession::ResumePacedWrite() {
+  paced_ = false;
+  DoWrite();
+}
+
 void SubscriberSession::DoWrite() {
-  if (closed_local_) return;
+  if (closed_local_ || paced_) return;  // a paced session resumes from the pacer
+  if (const int64_t delay = ctx_->options.write_delay_ns; delay > 0 && !write_in_flight_ &&
+                                                          write_started_ns_ != 0) {
+    // Less than write_delay since the last write started: let more events
+    // join this one (see write_pacer.h). write_scheduled_ stays set, so
+    // publishers do not post again meanwhile.
+    const int64_t due = write_started_ns_ + delay;
+    const int64_t slack = WritePacer::SlackFor(delay);
+    if (WritePacer* pacer = WritePacer::Current(); pacer && due - MonoNowNs() > slack) {
+      paced_ = true;
+      ctx_->paced_writes->Add();
+      pacer->Defer(shared_from_this(), due, slack);
+      return;
+    }
+  }
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> created;
   uint64_t dropped = 0;
   {

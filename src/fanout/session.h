@@ -77,6 +77,9 @@ class SubscriberSession : public Subscriber,
   }
   friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
+  // Called by this thread's WritePacer when a delayed write is due.
+  void ResumePacedWrite();
+
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
   struct OutItem {
@@ -250,6 +253,7 @@ class SubscriberSession : public Subscriber,
   std::string cursor_text_;
   bool cursor_dirty_ = true;
   bool write_in_flight_ = false;
+  bool paced_ = false;  // waiting in the thread's WritePacer (write_delay_ms)
   int64_t write_started_ns_ = 0;
   int64_t last_read_ns_ = 0;
   int64_t last_write_ns_ = 0;

@@ -154,6 +154,9 @@ void WsSession::HandleOp(std::string_view text) {
                                 ctx_->options.max_json_depth);
     (void)aerr;  // a failed allocation fails the parse that follows
   }
+  // An empty frame's view may carry a null pointer, which simdjson would
+  // hand to memcpy; give it a real (empty) buffer instead.
+  if (text.empty()) text = std::string_view("", 0);
   if (auto err = parser.parse(text.data(), text.size()).get(doc); err) {
     if (err == simdjson::DEPTH_ERROR) {
       count_error("too_deep");

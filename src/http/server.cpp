@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <sched.h>
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -15,6 +17,7 @@
 #include "fanout/sse_session.h"
 #include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
+#include "fanout/write_pacer.h"
 #include "http/rest_api.h"
 
 namespace livehub {
@@ -486,11 +489,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool reading_headers_ = false;
 };
 
+// CPUs this process may run on (its affinity mask, e.g. under taskset),
+// not every CPU of the machine: more io threads than that only switch.
+size_t UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<size_t>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 Server::Server(Hub* hub, FanoutContext* fanout, HttpOptions options)
     : hub_(hub), fanout_(fanout), options_(std::move(options)) {
-  size_t n = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  size_t n = options_.threads ? options_.threads : UsableCpus();
   for (size_t i = 0; i < n; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
     guards_.push_back(asio::make_work_guard(*contexts_.back()));
@@ -540,6 +555,8 @@ void Server::Start() {
   DoAccept();
   for (auto& ctx : contexts_) {
     threads_.emplace_back([c = ctx.get()] {
+      WritePacer pacer(*c);  // this thread's sessions space their writes with it
+      WritePacer::Install(&pacer);
       for (;;) {
         try {
           c->run();

@@ -66,6 +66,7 @@ void ExpectDocumentedDefaults(const Config& c) {
   EXPECT_EQ(c.fanout.ws_pong_timeout_ms, 20'000);
   EXPECT_EQ(c.fanout.write_timeout_ms, 30'000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 15'000);
+  EXPECT_EQ(c.fanout.write_delay_ns, 10'000'000);
   EXPECT_EQ(c.http.request_timeout_ms, 30'000);
 
   EXPECT_TRUE(c.hub.rules.empty());
@@ -155,6 +156,7 @@ TEST(ParseConfigTest, ReadsSubscribers) {
       "  ws_pong_timeout_s: 2\n"
       "  write_timeout_s: 3\n"
       "  sse_keepalive_s: 4\n"
+      "  write_delay_ms: 2.5\n"
       "  request_timeout_s: 0.5\n");
   EXPECT_EQ(c.fanout.queue_bytes, 8192u);
   EXPECT_EQ(c.fanout.slow_client, SlowClientPolicy::kDisconnect);
@@ -162,7 +164,20 @@ TEST(ParseConfigTest, ReadsSubscribers) {
   EXPECT_EQ(c.fanout.ws_pong_timeout_ms, 2000);
   EXPECT_EQ(c.fanout.write_timeout_ms, 3000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 4000);
+  EXPECT_EQ(c.fanout.write_delay_ns, 2'500'000);
   EXPECT_EQ(c.http.request_timeout_ms, 500);
+}
+
+TEST(ParseConfigTest, RefusesAWriteDelayOutsideZeroToOneSecond) {
+  EXPECT_CONTAINS(ParseError("subscribers:\n  write_delay_ms: 1500\n"),
+                  "subscribers.write_delay_ms: must be at most 1000");
+  EXPECT_CONTAINS(ParseError("subscribers:\n  write_delay_ms: -1\n"),
+                  "subscribers.write_delay_ms: must be at least 0");
+  EXPECT_CONTAINS(ParseError("subscribers:\n  write_delay_ms: soon\n"),
+                  "subscribers.write_delay_ms: cannot read 'soon'");
+  EXPECT_CONTAINS(ParseError("subscribers:\n  write_delay_ms: .nan\n"),
+                  "subscribers.write_delay_ms: must be at most 1000");
+  EXPECT_EQ(Parse("subscribers:\n  write_delay_ms: 0\n").fanout.write_delay_ns, 0);
 }
 
 TEST(ParseConfigTest, ReadsStreamRulesInOrder) {

@@ -1,0 +1,62 @@
+// WritePacer: spaces a connection's writes at least `subscribers.write_delay_ms`
+// apart, so events that arrive in between leave in one gathered write (one
+// TCP segment) instead of one each. A connection that has not written for
+// the delay writes at once: at low rates nothing waits; under load each
+// write carries more events and the kernel's per-segment cost, which
+// dominates fan-out on loopback and LAN alike, is paid once per batch.
+//
+// One pacer per io thread (installed by the Server before running its
+// io_context), one timer for all its waiting sessions (a min-heap by due
+// time). Sessions use the pacer of the thread they run on; without one
+// (tests that run their own io_context) writes are never delayed.
+// Thread safety: a pacer is used only by its own thread.
+#pragma once
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace livehub {
+
+class SubscriberSession;
+
+class WritePacer {
+ public:
+  // How early a paced write may go: timers fire a little early or late, and
+  // sessions due within a fraction of the delay of each other are better
+  // written in one wake-up than in one each.
+  static int64_t SlackFor(int64_t delay_ns) { return std::min<int64_t>(500'000, delay_ns / 8); }
+
+  explicit WritePacer(boost::asio::io_context& ioc);
+  ~WritePacer();
+  WritePacer(const WritePacer&) = delete;
+  WritePacer& operator=(const WritePacer&) = delete;
+
+  // The pacer of the calling thread (null if none is installed).
+  static WritePacer* Current();
+  // Installs `p` as the calling thread's pacer (null uninstalls).
+  static void Install(WritePacer* p);
+
+  // Calls session->ResumePacedWrite() at `due_ns` (monotonic), or up to
+  // `slack_ns` earlier.
+  void Defer(std::shared_ptr<SubscriberSession> session, int64_t due_ns, int64_t slack_ns);
+  size_t waiting() const { return heap_.size(); }
+
+ private:
+  struct Entry {
+    int64_t due_ns;
+    int64_t slack_ns;
+    std::shared_ptr<SubscriberSession> session;
+  };
+  void Arm(int64_t due_ns);
+  void OnTimer(boost::system::error_code ec);
+
+  boost::asio::steady_timer timer_;
+  std::vector<Entry> heap_;  // min-heap by due_ns
+  std::vector<std::shared_ptr<SubscriberSession>> ready_;  // OnTimer's scratch
+  int64_t armed_for_ns_ = 0;  // 0: the timer is not armed
+};
+
+}  // namespace livehub

@@ -1,0 +1,69 @@
+// Write pacing (subscribers.write_delay_ms): a connection that wrote less
+// than the delay ago waits, so a burst of events leaves in a few gathered
+// writes; after a quiet period an event goes out at once. Nothing is lost or
+// reordered either way.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  assertContiguous, metricSum, publishOk, sleep, SseClient, startServer, uid, WsClient,
+} from './harness.mjs';
+
+describe('write pacing', () => {
+  let srv;
+  const clients = [];
+  const DELAY_MS = 1000;  // large, so "waited" and "went at once" cannot be confused on a slow machine
+
+  before(async () => { srv = await startServer({ subscribers: { write_delay_ms: DELAY_MS } }); });
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await srv?.stop();
+  });
+
+  test('a burst of 40 single-event publishes reaches the subscriber in a few writes, in order', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('burst')}`;
+    const c = await WsClient.connect(srv); clients.push(c);
+    await c.subscribe([s]);
+    await sleep(DELAY_MS + 200);  // the `subscribed` reply is older than the delay
+    const writes0 = await metricSum(srv, 'livehub_socket_writes_total');
+    const paced0 = await metricSum(srv, 'livehub_socket_writes_paced_total');
+    for (let i = 1; i <= 40; i++) await publishOk(srv, s, { i });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 40, 10000, { what: 'seq 40' });
+    assertContiguous(c.events(s).map((e) => e.seq), 1, 40, 'paced subscriber');
+    assert.deepEqual(c.events(s).map((e) => e.data.i), Array.from({ length: 40 }, (_, k) => k + 1));
+    const writes = (await metricSum(srv, 'livehub_socket_writes_total')) - writes0;
+    const paced = (await metricSum(srv, 'livehub_socket_writes_paced_total')) - paced0;
+    // The first event goes at once; the rest wait for the delay and go
+    // together (40 publishes take far less than a second even under ASan).
+    assert.ok(writes >= 2 && writes <= 6, `40 events took ${writes} socket writes`);
+    assert.ok(paced >= 1, `no write was paced (${paced})`);
+  });
+
+  test('an event after a quiet period is written at once, not after the delay', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('quiet')}`;
+    const c = await WsClient.connect(srv); clients.push(c);
+    await c.subscribe([s]);
+    await publishOk(srv, s, { i: 1 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 1, 5000);
+    await sleep(DELAY_MS + 500);
+    const t0 = Date.now();
+    await publishOk(srv, s, { i: 2 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 2, 5000);
+    const took = Date.now() - t0;
+    assert.ok(took < DELAY_MS / 2, `the event after a quiet second took ${took} ms`);
+  });
+
+  test('an SSE subscriber (EventSource) is paced the same way and loses nothing', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('sse')}`;
+    const c = SseClient.open(srv, [s]);
+    try {
+      await c.waitFor((m) => m.type === 'subscribed', 5000, 'subscribed');
+      for (let i = 1; i <= 30; i++) await publishOk(srv, s, { i });
+      await c.waitFor((m) => m.type === 'event' && m.data.seq === 30, 10000, 'seq 30');
+      assertContiguous(c.events(s).map((m) => m.data.seq), 1, 30, 'paced SSE subscriber');
+    } finally {
+      c.close();
+    }
+  });
+});
