@@ -151,9 +151,11 @@ std::string GroupKeyJson(const RecordReader& reader, const std::vector<std::stri
   std::string key;
   JsonWriter w(&key);
   w.BeginObject();
+  std::string value;
   for (size_t i = 0; i < paths.size(); ++i) {
-    w.Key(names[i]);
-    reader.AppendJson(paths[i], &key);
+    value.clear();
+    reader.AppendJson(paths[i], &value);
+    w.Key(names[i]).Raw(value);  // through the writer, which places the commas
   }
   w.EndObject();
   return key;
