@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/json_writer.h"
+#include "core/strings.h"
 #include "source/net_client.h"
 #include "source/source.h"
 #include "source/source_manager.h"
@@ -210,8 +211,7 @@ class SseSource : public Source {
                          std::string(res.reason()) + " from " + RedactUrl(sse_.url));
     }
     std::string_view type = res[http::field::content_type];
-    std::string lower(type.substr(0, type.find(';')));
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string lower = AsciiLower(type.substr(0, type.find(';')));
     while (!lower.empty() && lower.back() == ' ') lower.pop_back();
     if (lower != "text/event-stream") {
       return Fail(c, "content type '" + std::string(type.substr(0, 100)) +
