@@ -1,5 +1,8 @@
 #include "source/net_client.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <algorithm>
 
 #include "core/strings.h"
@@ -147,6 +150,17 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsClientContext(const Tl
   }
   ctx->set_verify_mode(ssl::verify_peer, ec);
   return ctx;
+}
+
+boost::system::error_code SetTlsClientHost(boost::beast::ssl_stream<boost::beast::tcp_stream>& s,
+                                           const std::string& host, bool verify) {
+  namespace ssl = boost::asio::ssl;
+  if (!SSL_set_tlsext_host_name(s.native_handle(), host.c_str())) {
+    return boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                     boost::asio::error::get_ssl_category());
+  }
+  if (verify) s.set_verify_callback(ssl::host_name_verification(host));
+  return {};
 }
 
 }  // namespace livehub
