@@ -30,6 +30,18 @@ int RunCheckConfig(const std::string& file) {
 }
 
 int RunServe(const ServeFlags& flags) {
+  // SIGHUP, SIGINT and SIGTERM are caught from here on, so none of them is
+  // ever fatal: one arriving during start-up (e.g. right after "listening",
+  // before the sources started) waits for signals_ioc.run() below, which
+  // reloads TLS or shuts down cleanly, instead of killing the process with
+  // the default action. SIGHUP first: once SIGTERM is caught, so is SIGHUP.
+  boost::asio::io_context signals_ioc;
+  boost::asio::signal_set hup(signals_ioc, SIGHUP);
+  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
+    signals_ioc.stop();  // the SIGHUP wait below would keep run() going
+  });
   Result<Config> loaded = flags.config_file.empty() ? Result<Config>(Config{})
                                                      : LoadConfigFile(flags.config_file);
   if (!loaded.ok()) {
@@ -80,16 +92,6 @@ int RunServe(const ServeFlags& flags) {
       config.sources.sources.push_back(std::move(mock));
     }
   }
-  // SIGINT/SIGTERM are caught from here on: one arriving during start-up
-  // (e.g. right after "listening", before the sources started) waits for
-  // signals_ioc.run() below and shuts down cleanly, instead of killing the
-  // process with the default action.
-  boost::asio::io_context signals_ioc;
-  boost::asio::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int sig) {
-    LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
-    signals_ioc.stop();  // the SIGHUP wait below would keep run() going
-  });
   // Safe defaults (docs/security.md): without `auth:` the hub is open, which
   // is allowed only on loopback unless --insecure says otherwise.
   const bool auth_configured = config.auth.configured();
@@ -194,8 +196,8 @@ int RunServe(const ServeFlags& flags) {
   sources.Start();
 
   // Block until SIGINT/SIGTERM (caught since start-up, see above).
-  // SIGHUP re-reads the TLS certificate and key (docs/security.md).
-  boost::asio::signal_set hup(signals_ioc, SIGHUP);
+  // SIGHUP re-reads the TLS certificate and key (docs/security.md); those
+  // that arrived during start-up were queued by `hup` and are handled now.
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;

@@ -7,18 +7,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace livehub {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // "https://App.example.com/" -> "https://app.example.com"
 std::string NormalizeOrigin(std::string_view origin) {
-  std::string o = Lower(origin);
+  std::string o = AsciiLower(origin);
   while (!o.empty() && o.back() == '/') o.pop_back();
   return o;
 }
@@ -95,7 +91,7 @@ void ParseAuthSection(ConfigWalker& w, const YAML::Node& node, const std::string
                               "must be the 64-hex-digit SHA-256 of the key (e.g. "
                               "`printf %s \"$KEY\" | sha256sum`), not the key itself");
               }
-              k.sha256_hex = Lower(k.sha256_hex);
+              k.sha256_hex = AsciiLower(k.sha256_hex);
               for (const auto& other : out->api_keys) {
                 if (other.name == k.name) return w.Fail(ip + ".name", "duplicate key name");
                 if (other.sha256_hex == k.sha256_hex) {
@@ -197,7 +193,7 @@ std::unique_ptr<Authenticator> Authenticator::Open() {
 Result<std::string> Authenticator::ExtractCredential(const CredentialSources& src) const {
   if (!src.authorization.empty()) {
     std::string_view v = src.authorization;
-    if (v.size() < 7 || Lower(v.substr(0, 7)) != "bearer ") {
+    if (v.size() < 7 || AsciiLower(v.substr(0, 7)) != "bearer ") {
       return AuthFailure(
           "unauthorized", "the Authorization header must be 'Bearer <token or API key>'");
     }
@@ -278,7 +274,7 @@ OriginVerdict Authenticator::CheckOrigin(std::string_view origin, std::string_vi
     if (open_ || loopback_) return OriginVerdict::kAnyOrigin;
     // Same origin only: the page was served by this hub.
     size_t scheme = o.find("://");
-    if (scheme != std::string::npos && !host.empty() && o.substr(scheme + 3) == Lower(host)) {
+    if (scheme != std::string::npos && !host.empty() && o.substr(scheme + 3) == AsciiLower(host)) {
       return OriginVerdict::kAllowed;
     }
     return OriginVerdict::kRefused;

@@ -13,6 +13,8 @@
 #include <cmath>
 #include <set>
 
+#include "core/json_read.h"
+
 namespace livehub {
 
 // ---------------------------------------------------------------------------
@@ -394,26 +396,6 @@ bool GetDate(simdjson::dom::object o, const char* key, std::optional<int64_t>* o
   return true;
 }
 
-bool GetStringList(simdjson::dom::object o, const char* key, std::vector<std::string>* out,
-                   std::string* err) {
-  simdjson::dom::element v;
-  if (o[key].get(v)) return true;
-  simdjson::dom::array arr;
-  if (v.get(arr)) {
-    *err = std::string("claim \"") + key + "\" must be an array of strings";
-    return false;
-  }
-  for (auto e : arr) {
-    std::string_view s;
-    if (e.get(s)) {
-      *err = std::string("claim \"") + key + "\" must be an array of strings";
-      return false;
-    }
-    out->emplace_back(s);
-  }
-  return true;
-}
-
 }  // namespace
 
 Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) const {
@@ -494,11 +476,16 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
     c.sub = std::string(sub);
   }
   if (!GetDate(claims, "exp", &c.exp, &err) || !GetDate(claims, "nbf", &c.nbf, &err) ||
-      !GetDate(claims, "iat", &c.iat, &err) ||
-      !GetStringList(claims, "subscribe", &c.subscribe, &err) ||
-      !GetStringList(claims, "publish", &c.publish, &err) ||
-      !GetStringList(claims, "scopes", &c.scopes, &err)) {
+      !GetDate(claims, "iat", &c.iat, &err)) {
     return Invalid("invalid_token", err);
+  }
+  for (const auto& [key, list] : {std::pair{"subscribe", &c.subscribe},
+                                  std::pair{"publish", &c.publish},
+                                  std::pair{"scopes", &c.scopes}}) {
+    if (!AppendStringArray(claims[key], list)) {
+      return Invalid("invalid_token",
+                     std::string("claim \"") + key + "\" must be an array of strings");
+    }
   }
   if (simdjson::dom::element v; !claims["scope"].get(v)) {
     std::string_view s;

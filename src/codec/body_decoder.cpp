@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/json_writer.h"
+#include "core/strings.h"
 
 namespace livehub {
 namespace {
@@ -567,8 +568,7 @@ Status AppendTypedCsvValue(const CsvField& field, CsvType type, std::string_view
       return Status::Ok();
     }
     case CsvType::kBool: {
-      std::string lower(t);
-      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::string lower = AsciiLower(t);
       if (lower == "true" || lower == "1") {
         out->append("true");
       } else if (lower == "false" || lower == "0") {
@@ -688,8 +688,7 @@ Result<BodyFormat> FormatFromContentType(std::string_view content_type) {
   std::string_view media = content_type.substr(0, content_type.find(';'));
   while (!media.empty() && (media.front() == ' ' || media.front() == '\t')) media.remove_prefix(1);
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
-  std::string lower(media);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = AsciiLower(media);
   if (lower.empty() || lower == "application/json") return BodyFormat::kJson;
   if (lower == "application/x-ndjson" || lower == "application/ndjson" ||
       lower == "application/jsonl") {

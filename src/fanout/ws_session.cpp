@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "core/json_read.h"
 #include "core/json_writer.h"
 #include "core/log.h"
 #include "stream/stream_json.h"
@@ -14,27 +15,6 @@ constexpr uint64_t kMaxHistoryLimit = 10'000;
 constexpr uint64_t kDefaultHistoryLimit = 1'000;
 
 int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
-
-// Reads a list of strings from doc[key]; false if present but malformed.
-bool GetStrings(simdjson::dom::element doc, const char* key, std::vector<std::string>* out,
-                std::string* err) {
-  simdjson::dom::element v;
-  if (doc[key].get(v)) return true;  // absent
-  simdjson::dom::array arr;
-  if (v.get(arr)) {
-    *err = std::string("'") + key + "' must be an array of strings";
-    return false;
-  }
-  for (auto e : arr) {
-    std::string_view s;
-    if (e.get(s)) {
-      *err = std::string("'") + key + "' must be an array of strings";
-      return false;
-    }
-    out->emplace_back(s);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -199,8 +179,9 @@ void WsSession::HandleOp(std::string_view text) {
 
   if (op == "subscribe" || op == "unsubscribe") {
     std::vector<std::string> streams;
-    std::string err;
-    if (!GetStrings(doc, "streams", &streams, &err)) return bad(err);
+    if (!AppendStringArray(doc["streams"], &streams)) {
+      return bad("'streams' must be an array of strings");
+    }
     if (streams.empty()) return bad("op '" + std::string(op) + "' needs a non-empty \"streams\"");
     if (op == "unsubscribe") return Unsubscribe(id, streams);
     CursorMap from;

@@ -247,14 +247,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     view.body = req.body();
     view.if_none_match = req[http::field::if_none_match];
     const bool keep_alive = req.keep_alive();
-    RestContext ctx{server_->hub(), server_->options().decode,
-                    [self = shared_from_this(), keep_alive](HttpResponse r) {
-                      asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
-                        self->Reply(std::move(r), keep_alive);
-                      });
-                    },
-                    server_->sources(), server_->alert_recent(),
-                    server_->schemas(), std::move(access)};
+    // Designated initialisers: a field added to RestContext cannot shift these.
+    RestContext ctx{
+        .hub = server_->hub(),
+        .decode = server_->options().decode,
+        .reply_later =
+            [self = shared_from_this(), keep_alive](HttpResponse r) {
+              asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
+                self->Reply(std::move(r), keep_alive);
+              });
+            },
+        .sources = server_->sources(),
+        .alert_recent = server_->alert_recent(),
+        .schemas = server_->schemas(),
+        .access = std::move(access),
+    };
     std::optional<HttpResponse> r = HandleRest(ctx, view);
     if (r) Reply(std::move(*r), keep_alive);
   }

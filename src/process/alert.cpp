@@ -64,14 +64,7 @@ void AlertProcessor::OnRecord(const InputRecord& r, std::vector<Output>* out) {
     return;
   }
   if (spec_.kind == AlertKind::kSourceHealth) return Health(r, *t, out);
-  std::string key;
-  JsonWriter w(&key);
-  w.BeginObject();
-  for (size_t i = 0; i < key_paths_.size(); ++i) {
-    w.Key(spec_.key[i]);
-    reader_.AppendJson(key_paths_[i], &key);
-  }
-  w.EndObject();
+  const std::string key = GroupKeyJson(reader_, spec_.key, key_paths_);
   if (spec_.kind == AlertKind::kThreshold) {
     Threshold(r, key, *t, out);
   } else {

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <ctime>
 
+#include "core/json_writer.h"
+
 namespace livehub {
 
 Result<std::vector<std::string>> ParseFieldPath(std::string_view path) {
@@ -142,6 +144,21 @@ void RecordReader::AppendJson(const std::vector<std::string>& path, std::string*
     return;
   }
   out->append(simdjson::minify(*e));
+}
+
+std::string GroupKeyJson(const RecordReader& reader, const std::vector<std::string>& names,
+                         const std::vector<std::vector<std::string>>& paths) {
+  std::string key;
+  JsonWriter w(&key);
+  w.BeginObject();
+  std::string value;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    value.clear();
+    reader.AppendJson(paths[i], &value);
+    w.Key(names[i]).Raw(value);  // through the writer, which places the commas
+  }
+  w.EndObject();
+  return key;
 }
 
 std::optional<int64_t> EventTimeOf(const InputRecord& r, const RecordReader& reader,

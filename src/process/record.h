@@ -90,6 +90,13 @@ class RecordReader {
   simdjson::dom::element root_;
 };
 
+// The group key of the record `reader` holds: `{"name":value,...}`, one
+// member per configured key field in order (`names[i]` as configured,
+// `paths[i]` its parsed path), `null` for a missing field. Equal keys are
+// equal strings, so it indexes per-key state.
+std::string GroupKeyJson(const RecordReader& reader, const std::vector<std::string>& names,
+                         const std::vector<std::vector<std::string>>& paths);
+
 // The event time of a record in ms, per `spec`: the hub's `ts` in
 // processing-time mode, else the field (nullopt if missing or unreadable).
 // With `spec.from_schema`, `path` is ignored: the field is the stream's

@@ -62,14 +62,7 @@ void WindowProcessor::OnRecord(const InputRecord& r, std::vector<Output>* out) {
   input_since_tick_ = true;
   if (*t > max_event_ms_) max_event_ms_ = *t;
 
-  std::string key;
-  JsonWriter w(&key);
-  w.BeginObject();
-  for (size_t i = 0; i < key_paths_.size(); ++i) {
-    w.Key(spec_.key[i]);
-    reader_.AppendJson(key_paths_[i], &key);
-  }
-  w.EndObject();
+  const std::string key = GroupKeyJson(reader_, spec_.key, key_paths_);
 
   bool placed = false;  // into at least one open window
   if (spec_.kind == WindowKind::kSession) {

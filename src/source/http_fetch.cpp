@@ -32,12 +32,6 @@ constexpr uint32_t kMaxHeaderBytes = 64 * 1024;
 // URLs
 // ---------------------------------------------------------------------------
 
-std::string HttpUrl::HostHeader() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (!default_port) h += ":" + port;
-  return h;
-}
-
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   // Credentials belong in headers (secrets), not in a URL that is shown.
   size_t sep = url.find("://");
@@ -48,21 +42,8 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
                                    "url must not carry credentials (user:password@); use "
                                    "headers with ${ENV} secrets");
   }
-  auto n = ParseNetUrl(url, "http", "https");
-  if (!n.ok()) return n.status();
-  HttpUrl u;
-  u.tls = n->tls;
-  u.host = n->host;
-  u.port = n->port;
-  u.target = n->target;
-  u.default_port = n->port == (u.tls ? "443" : "80");
-  return u;
+  return ParseNetUrl(url, "http", "https");
 }
-
-// ---------------------------------------------------------------------------
-// TLS
-// ---------------------------------------------------------------------------
-
 
 // ---------------------------------------------------------------------------
 // The fetch

@@ -31,18 +31,11 @@
 
 namespace livehub {
 
-// An http:// or https:// URL, split.
-struct HttpUrl {
-  bool tls = false;
-  std::string host;    // without brackets for IPv6 literals
-  std::string port;    // "80" / "443" unless given
-  std::string target;  // path + query, at least "/"
-  bool default_port = true;
-  // host[:port] as the Host header wants it.
-  std::string HostHeader() const;
-};
+// An http:// or https:// URL, split (scheme "http" or "https").
+using HttpUrl = NetUrl;
 
-// Errors (bad_config) say what is wrong without echoing userinfo.
+// ParseNetUrl for http/https that also refuses userinfo (credentials belong
+// in headers). Errors (bad_config) say what is wrong without echoing userinfo.
 Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 struct FetchOptions {

@@ -1,21 +1,19 @@
 #include "source/net_client.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <algorithm>
-#include <cctype>
+
+#include "core/strings.h"
 
 namespace livehub {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool SensitiveParam(std::string_view name) {
   static constexpr std::string_view kWords[] = {"token", "key",  "secret", "password", "passwd",
                                                 "auth",  "sig",  "credential", "session", "pwd"};
-  std::string n = Lower(name);
+  std::string n = AsciiLower(name);
   return std::any_of(std::begin(kWords), std::end(kWords),
                      [&](std::string_view w) { return n.find(w) != std::string::npos; });
 }
@@ -39,7 +37,7 @@ Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain,
     return bad("must look like " + std::string(plain) + "://HOST[:PORT]/PATH");
   }
   NetUrl u;
-  u.scheme = Lower(text.substr(0, sep));
+  u.scheme = AsciiLower(text.substr(0, sep));
   if (u.scheme == plain) {
     u.tls = false;
   } else if (u.scheme == secure) {
@@ -152,6 +150,17 @@ Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsClientContext(const Tl
   }
   ctx->set_verify_mode(ssl::verify_peer, ec);
   return ctx;
+}
+
+boost::system::error_code SetTlsClientHost(boost::beast::ssl_stream<boost::beast::tcp_stream>& s,
+                                           const std::string& host, bool verify) {
+  namespace ssl = boost::asio::ssl;
+  if (!SSL_set_tlsext_host_name(s.native_handle(), host.c_str())) {
+    return boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                     boost::asio::error::get_ssl_category());
+  }
+  if (verify) s.set_verify_callback(ssl::host_name_verification(host));
+  return {};
 }
 
 }  // namespace livehub

@@ -8,6 +8,7 @@
 #include "codec/body_decoder.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "stream/pattern.h"
 
 namespace livehub {
@@ -24,12 +25,11 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   // '*' matches any run of characters; everything else literally
   // (case-insensitive, host names).
   size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-  auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
   while (t < text.size()) {
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       mark = t;
-    } else if (p < pattern.size() && lower(pattern[p]) == lower(text[t])) {
+    } else if (p < pattern.size() && AsciiLower(pattern[p]) == AsciiLower(text[t])) {
       ++p;
       ++t;
     } else if (star != std::string_view::npos) {
@@ -489,11 +489,7 @@ std::vector<std::pair<std::string, std::string>> Source::HeadersFor(std::string_
   std::vector<std::pair<std::string, std::string>> out;
   auto add = [&](const std::pair<std::string, std::string>& h) {
     for (auto& [k, v] : out) {
-      if (k.size() == h.first.size() &&
-          std::equal(k.begin(), k.end(), h.first.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) ==
-                   std::tolower(static_cast<unsigned char>(b));
-          })) {
+      if (EqualsIgnoreAsciiCase(k, h.first)) {
         v = h.second;
         return;
       }

@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/json_writer.h"
+#include "core/strings.h"
 #include "source/net_client.h"
 #include "source/source.h"
 #include "source/source_manager.h"
@@ -47,28 +48,11 @@ struct SseOptions {
   int64_t retry_floor_ms = 500;
 };
 
-struct SseConn {
-  using Plain = beast::tcp_stream;
-  using Secure = beast::ssl_stream<beast::tcp_stream>;
-
-  SseConn(asio::io_context& ioc, ssl::context* tls) : resolver(ioc) {
-    if (tls) {
-      secure = std::make_unique<Secure>(ioc, *tls);
-    } else {
-      plain = std::make_unique<Plain>(ioc);
-    }
+struct SseConn : ClientStream<beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> {
+  SseConn(asio::io_context& ioc, ssl::context* tls) : ClientStream(ioc, tls) {
     parser.body_limit(boost::none);  // an event stream never ends by itself
   }
-  template <typename F>
-  void With(F&& f) {
-    if (secure) f(*secure);
-    else f(*plain);
-  }
-  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
-  tcp::resolver resolver;
-  std::unique_ptr<Plain> plain;
-  std::unique_ptr<Secure> secure;
   beast::flat_buffer buffer;
   http::request<http::empty_body> request;
   http::response_parser<http::buffer_body> parser;
@@ -147,29 +131,18 @@ class SseSource : public Source {
     parser_.Reset();
     conn_ = std::make_shared<SseConn>(ioc(), tls_.get());
     ConnPtr c = conn_;
-    c->resolver.async_resolve(
-        sse_.parsed.host, sse_.parsed.port,
-        [this, c](beast::error_code ec, tcp::resolver::results_type results) {
-          if (Stale(c)) return;
-          if (ec) return Fail(c, "resolving " + sse_.parsed.host + ": " + ec.message());
-          c->tcp().expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
-          c->tcp().async_connect(results, [this, c](beast::error_code ec, const tcp::endpoint&) {
-            if (Stale(c)) return;
-            if (ec) return Fail(c, "connecting to " + sse_.parsed.HostHeader() + ": " + ec.message());
-            beast::error_code nd;  // the request goes at once
-            c->tcp().socket().set_option(tcp::no_delay(true), nd);
-            OnConnect(c);
-          });
+    ResolveAndConnect(
+        c, sse_.parsed, options_.connect_timeout_ms, [this, c] { return Stale(c); },
+        [this, c](beast::error_code ec, const std::string& what) {
+          if (ec) return Fail(c, what + ": " + ec.message());
+          OnConnect(c);
         });
   }
 
   void OnConnect(const ConnPtr& c) {
     if (!c->secure) return SendRequest(c);
-    if (!SSL_set_tlsext_host_name(c->secure->native_handle(), sse_.parsed.host.c_str())) {
+    if (SetTlsClientHost(*c->secure, sse_.parsed.host, options_.tls.verify)) {
       return Fail(c, "TLS SNI for " + sse_.parsed.host + " failed");
-    }
-    if (options_.tls.verify) {
-      c->secure->set_verify_callback(ssl::host_name_verification(sse_.parsed.host));
     }
     c->secure->async_handshake(ssl::stream_base::client, [this, c](beast::error_code ec) {
       if (Stale(c)) return;
@@ -210,8 +183,7 @@ class SseSource : public Source {
                          std::string(res.reason()) + " from " + RedactUrl(sse_.url));
     }
     std::string_view type = res[http::field::content_type];
-    std::string lower(type.substr(0, type.find(';')));
-    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::string lower = AsciiLower(type.substr(0, type.find(';')));
     while (!lower.empty() && lower.back() == ' ') lower.pop_back();
     if (lower != "text/event-stream") {
       return Fail(c, "content type '" + std::string(type.substr(0, 100)) +

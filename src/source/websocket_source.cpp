@@ -43,29 +43,10 @@ struct WebSocketOptions {
 int64_t Now() { return SystemClock::Get()->NowMs(); }
 
 // One connection attempt and, if it succeeds, the connection.
-struct WsConn {
-  using Plain = websocket::stream<beast::tcp_stream>;
-  using Secure = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+struct WsConn : ClientStream<websocket::stream<beast::tcp_stream>,
+                             websocket::stream<beast::ssl_stream<beast::tcp_stream>>> {
+  using ClientStream::ClientStream;
 
-  WsConn(asio::io_context& ioc, ssl::context* tls) : resolver(ioc) {
-    if (tls) {
-      secure = std::make_unique<Secure>(ioc, *tls);
-    } else {
-      plain = std::make_unique<Plain>(ioc);
-    }
-  }
-  template <typename F>
-  void With(F&& f) {
-    if (secure) f(*secure);
-    else f(*plain);
-  }
-  beast::tcp_stream& tcp() {
-    return secure ? beast::get_lowest_layer(*secure) : beast::get_lowest_layer(*plain);
-  }
-
-  tcp::resolver resolver;
-  std::unique_ptr<Plain> plain;
-  std::unique_ptr<Secure> secure;
   beast::flat_buffer buffer;
   websocket::response_type handshake_response;  // for a declined upgrade's status
 };
@@ -128,31 +109,20 @@ class WebSocketSource : public Source {
     reading_ = false;
     conn_ = std::make_shared<WsConn>(ioc(), tls_.get());
     ConnPtr c = conn_;
-    c->resolver.async_resolve(
-        ws_.parsed.host, ws_.parsed.port,
-        [this, c](beast::error_code ec, tcp::resolver::results_type results) {
-          if (Stale(c)) return;
-          if (ec) return Fail(c, ec, "resolving " + ws_.parsed.host);
-          c->tcp().expires_after(std::chrono::milliseconds(options_.connect_timeout_ms));
-          c->tcp().async_connect(results, [this, c](beast::error_code ec, const tcp::endpoint&) {
-            if (Stale(c)) return;
-            if (ec) return Fail(c, ec, "connecting to " + ws_.parsed.HostHeader());
-            beast::error_code nd;  // small writes (pongs, send_on_open) go at once
-            c->tcp().socket().set_option(tcp::no_delay(true), nd);
-            OnConnect(c);
-          });
+    ResolveAndConnect(
+        c, ws_.parsed, options_.connect_timeout_ms, [this, c] { return Stale(c); },
+        [this, c](beast::error_code ec, const std::string& what) {
+          if (ec) return Fail(c, ec, what);
+          OnConnect(c);
         });
   }
 
   void OnConnect(const ConnPtr& c) {
     if (!c->secure) return Handshake(c);
     auto& tls_stream = c->secure->next_layer();
-    if (!SSL_set_tlsext_host_name(tls_stream.native_handle(), ws_.parsed.host.c_str())) {
-      return Fail(c, beast::error_code(static_cast<int>(::ERR_get_error()),
-                                       asio::error::get_ssl_category()),
-                  "TLS SNI");
+    if (beast::error_code ec = SetTlsClientHost(tls_stream, ws_.parsed.host, options_.tls.verify)) {
+      return Fail(c, ec, "TLS SNI");
     }
-    if (options_.tls.verify) tls_stream.set_verify_callback(ssl::host_name_verification(ws_.parsed.host));
     tls_stream.async_handshake(ssl::stream_base::client, [this, c](beast::error_code ec) {
       if (Stale(c)) return;
       if (ec) return Fail(c, ec, "TLS handshake with " + ws_.parsed.HostHeader());

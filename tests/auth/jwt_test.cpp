@@ -255,6 +255,28 @@ TEST(JwtVerifierTest, RefusesMalformedTokens) {
             "invalid_token");
 }
 
+TEST(JwtVerifierTest, AListClaimThatIsNotAnArrayOfStringsIsNamedInTheError) {
+  JwtVerifier v = Verifier();
+  const std::string exp = "{\"exp\":" + std::to_string(kNow + 60);
+  for (const char* claim : {"subscribe", "publish", "scopes"}) {
+    for (const char* value : {"\"a\"", "[\"a\",1]", "{}"}) {
+      const std::string payload = exp + ",\"" + claim + "\":" + value + "}";
+      auto r = v.Verify(Token("{\"alg\":\"HS256\"}", payload), kNow);
+      ASSERT_FALSE(r.ok()) << payload;
+      EXPECT_EQ(r.status().reason(), "invalid_token");
+      EXPECT_NE(r.status().message().find(std::string("claim \"") + claim +
+                                          "\" must be an array of strings"),
+                std::string::npos)
+          << r.status().message();
+    }
+  }
+  auto ok = v.Verify(
+      Token("{\"alg\":\"HS256\"}", exp + ",\"scopes\":[],\"publish\":[\"p\"]}"), kNow);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->scopes.empty());
+  EXPECT_EQ(ok->publish, std::vector<std::string>{"p"});
+}
+
 TEST(JwtVerifierTest, ChecksIssuerAndAudienceWhenConfigured) {
   JwtVerifier v = Verifier();
   v.set_options(JwtCheckOptions{5, true, "https://issuer", "livehub"});

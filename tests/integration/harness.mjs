@@ -136,8 +136,9 @@ export class Server {
 // for its `"msg":"listening"` log line to learn the port.
 // `dataDir` keeps the store in a directory the caller owns (restart tests).
 // `env` adds environment variables (e.g. secrets referenced as ${NAME}).
+// `onSpawn(proc)` is called right after the spawn (signals during start-up).
 // The server's stdout and stderr lines are both kept in `server.stderr`.
-export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false, dataDir: ownDataDir, env = {} } = {}) {
+export async function startServer(config = {}, { startTimeoutMs = 15000, extraArgs = [], demo = false, dataDir: ownDataDir, env = {}, onSpawn } = {}) {
   if (!existsSync(BIN)) {
     throw new Error(`livehub binary not found at ${BIN}; build it (cmake -S . -B build -G Ninja && ninja -C build livehub) or set LIVEHUB_BIN`);
   }
@@ -150,6 +151,7 @@ export async function startServer(config = {}, { startTimeoutMs = 15000, extraAr
   const args = ['serve', ...listen, ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, '--config', cfgPath, ...extraArgs];
   const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   live.add(proc);
+  onSpawn?.(proc);
   proc._lines = [];
   proc._exited = new Promise((resolve) => proc.once('exit', resolve));
 

@@ -189,6 +189,10 @@ describe('WebSocket ops', () => {
     const e3 = await c.request({ op: 'subscribe', streams: 'not-a-list' });
     assert.equal(e3.type, 'error');
     assert.equal(e3.code, 'bad_request');
+    assert.match(e3.message, /'streams' must be an array of strings/);
+    const e3b = await c.request({ op: 'subscribe', streams: ['a', 1] });
+    assert.equal(e3b.code, 'bad_request');
+    assert.match(e3b.message, /'streams' must be an array of strings/);
 
     const e4 = await c.request({ op: 'publish', data: { no: 'stream' } });
     assert.equal(e4.type, 'error');

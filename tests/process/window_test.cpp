@@ -108,6 +108,18 @@ TEST(WindowTest, TumblingWindowIsHalfOpenAndClosesWhenTheWatermarkPassesItsEnd) 
   EXPECT_EQ(r[0].key, R"({"k":"a"})");
 }
 
+TEST(WindowTest, KeyOfSeveralFieldsIsAValidJsonObjectInTheResult) {
+  // Regression: the fields of a multi-field key were written without commas.
+  WindowSpec spec = Tumbling(1000);
+  spec.key = {"k", "t"};
+  Feeder f(spec);
+  f.Send("a", 10, 1);
+  f.Send("a", 1000, 2);  // closes [0, 1000)
+  auto r = f.Take();     // Parse() fails on invalid JSON
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].key, R"({"k":"a","t":10})");
+}
+
 TEST(WindowTest, GroupsByKeyAndEmitsKeysInFirstSeenOrder) {
   Feeder f(Tumbling(1000));
   f.Send("b", 10, 1);

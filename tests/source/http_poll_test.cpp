@@ -93,6 +93,17 @@ TEST(HttpFetchTest, ParsesUrls) {
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->HostHeader(), "[::1]:9000");
+  // A port is left out of Host only when it is the scheme's default.
+  u = ParseHttpUrl("HTTP://h:80/a");
+  ASSERT_TRUE(u.ok());
+  EXPECT_FALSE(u->tls);
+  EXPECT_EQ(u->HostHeader(), "h");
+  u = ParseHttpUrl("http://h:443/a");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->HostHeader(), "h:443");
+  u = ParseHttpUrl("https://h:80/a");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->HostHeader(), "h:80");
 }
 
 TEST(HttpFetchTest, RejectsBadUrlsWithoutEchoingCredentials) {
