@@ -197,6 +197,31 @@ int64_t ProcRssKb(pid_t pid) {
   return -1;
 }
 
+// A server may be several processes (Pushpin: runner, condure, proxy,
+// handler): its CPU and RSS are the sums over all of them; -1 if the list is
+// empty or one of them is gone.
+int64_t PidsCpuNs(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return -1;
+  int64_t sum = 0;
+  for (pid_t pid : pids) {
+    int64_t ns = ProcCpuNs(pid);
+    if (ns < 0) return -1;
+    sum += ns;
+  }
+  return sum;
+}
+
+int64_t PidsRssKb(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return -1;
+  int64_t sum = 0;
+  for (pid_t pid : pids) {
+    int64_t kb = ProcRssKb(pid);
+    if (kb < 0) return -1;
+    sum += kb;
+  }
+  return sum;
+}
+
 int64_t SelfCpuNs() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -232,10 +257,10 @@ struct CpuSample {
   int64_t wall_ns = 0;
   int64_t hub_cpu_ns = -1;
   int64_t self_cpu_ns = 0;
-  static CpuSample Take(pid_t hub_pid) {
+  static CpuSample Take(const std::vector<pid_t>& hub_pids) {
     CpuSample s;
     s.wall_ns = MonoNs();
-    s.hub_cpu_ns = hub_pid > 0 ? ProcCpuNs(hub_pid) : -1;
+    s.hub_cpu_ns = PidsCpuNs(hub_pids);
     s.self_cpu_ns = SelfCpuNs();
     return s;
   }
@@ -448,12 +473,17 @@ class HubProcess {
 
 enum class Transport { kWs, kSse };
 
-// Which server the tool talks to (`--peer`): livehub's own protocol, or
-// Nchan's (POST /pub/<id>, WebSocket/EventSource on /sub/<id>, raw payloads:
-// the per-stream message number "k" in the payload stands in for the seq).
+// Which server the tool talks to (`--peer`): livehub's own protocol, or a
+// peer's, which delivers the published payload as is (raw: the per-stream
+// message number "k" in the payload stands in for the seq):
+//   Nchan:   POST /pub/<id>; WebSocket/EventSource on /sub/<id>.
+//   Pushpin: POST /publish/ (its HTTP publish API, on its own port) with one
+//            item per message; WebSocket/HTTP streaming on /sub/<id>, which
+//            bench/peers/grip-backend.mjs answers with GRIP instructions.
 // Set once from the command line before any loop starts.
-enum class Peer { kLivehub, kNchan };
+enum class Peer { kLivehub, kNchan, kPushpin };
 Peer g_peer = Peer::kLivehub;
+bool RawPeer() { return g_peer != Peer::kLivehub; }
 
 struct SubscriberStats {
   uint64_t subscribed = 0;       // connections that got their `subscribed`
@@ -466,6 +496,7 @@ struct SubscriberStats {
   uint64_t gap_messages = 0;     // `gap` messages (slow_client, evicted, ...)
   uint64_t error_messages = 0;   // `error` messages
   uint64_t other_messages = 0;   // anything else (batch, health, ...)
+  uint64_t stalled = 0;          // subscribed, then never read again (--stalled)
   uint64_t pings = 0;            // WebSocket pings answered
   uint64_t bytes = 0;
   int64_t first_event_ns = 0;
@@ -498,11 +529,15 @@ class SubscriberLoop {
   // Opens n connections (connection j follows stream j % streams), at most
   // kMaxPendingHandshakes at a time. Returns once every connection is
   // subscribed or failed, or at the deadline (stragglers count as failed).
-  void Open(int n, int streams, int64_t deadline_ns) {
+  // A fraction `stalled` of them, spread evenly, stop reading once
+  // subscribed: the server sees a client that never drains its socket.
+  // They are left out of every delivery figure.
+  void Open(int n, int streams, int64_t deadline_ns, double stalled = 0) {
     conns_.resize(n);
     int next = 0;
     while (MonoNs() < deadline_ns) {
       while (pending_ < kMaxPendingHandshakes && next < n) {
+        conns_[next].stall = std::floor((next + 1) * stalled) > std::floor(next * stalled);
         Connect(next, next % streams);
         ++next;
       }
@@ -527,11 +562,11 @@ class SubscriberLoop {
     }
   }
 
-  // Subscribed connections per stream (index = stream number).
+  // Subscribed, reading connections per stream (index = stream number).
   std::vector<uint64_t> SubscribedPerStream(int streams) const {
     std::vector<uint64_t> out(streams);
     for (const Conn& c : conns_) {
-      if (c.subscribed) ++out[c.stream];
+      if (c.subscribed && !c.stall) ++out[c.stream];
     }
     return out;
   }
@@ -549,6 +584,8 @@ class SubscriberLoop {
     bool pending = false;  // counted in pending_ (connecting, not yet subscribed)
     bool subscribed = false;
     bool want_write = false;
+    bool stall = false;   // --stalled: stop reading once subscribed
+    bool parked = false;  // stalled now: out of the epoll set
     uint64_t last_seq = 0;
     std::string out;  // bytes to write (request, pongs)
     size_t out_off = 0;
@@ -610,7 +647,7 @@ class SubscriberLoop {
 
   void BuildRequest(Conn& c, uint32_t index) {
     std::string target =
-        g_peer == Peer::kNchan
+        RawPeer()
             ? "/sub/" + StreamName(static_cast<int>(c.stream))
             : (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
                   StreamName(static_cast<int>(c.stream));
@@ -652,7 +689,7 @@ class SubscriberLoop {
   }
 
   void OnReadable(Conn& c) {
-    for (int round = 0; round < 8 && c.state != State::kClosed; ++round) {
+    for (int round = 0; round < 8 && c.state != State::kClosed && !c.parked; ++round) {
       ssize_t n = ::read(c.fd, buf_.data(), buf_.size());
       if (n > 0) {
         stats_.bytes += static_cast<uint64_t>(n);
@@ -680,8 +717,8 @@ class SubscriberLoop {
       std::string().swap(c.head);
       std::string().swap(c.accept);
       c.state = State::kOpen;
-      // Nchan has no `subscribed` message: the open stream is the subscription.
-      if (g_peer == Peer::kNchan) OnJson(c, "{\"type\":\"subscribed\"}", now);
+      // Peers have no `subscribed` message: the open stream is the subscription.
+      if (RawPeer()) OnJson(c, "{\"type\":\"subscribed\"}", now);
     }
     if (data.empty() || c.state != State::kOpen) return;
     if (transport_ == Transport::kWs) {
@@ -822,12 +859,13 @@ class SubscriberLoop {
 
   // One hub message (the same JSON over WebSocket and SSE).
   void OnJson(Conn& c, std::string_view json, int64_t now) {
+    if (c.parked) return;  // the rest of the read that subscribed it
     std::string_view type;
     if (size_t t = json.substr(0, 48).find("\"type\":\""); t != std::string_view::npos) {
       size_t b = t + 8, e = json.find('"', b);
       if (e != std::string_view::npos) type = json.substr(b, e - b);
     }
-    const bool raw = g_peer == Peer::kNchan && type != "subscribed";
+    const bool raw = RawPeer() && type != "subscribed";
     if (type == "event" || raw) {
       // livehub: the envelope's seq (before data); a peer: the payload's k.
       size_t p = json.find(raw ? "\"k\":" : "\"seq\":");
@@ -862,6 +900,11 @@ class SubscriberLoop {
         if (c.pending) {
           c.pending = false;
           --pending_;
+        }
+        if (c.stall) {
+          ::epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+          c.parked = true;
+          ++stats_.stalled;
         }
       }
     } else if (type == "gap") {
@@ -933,6 +976,8 @@ struct PublisherConfig {
   double duration_s = 10;
   int connections = 16;  // keep-alive connections, one request in flight each
   int batch = 1;         // events per request (a JSON array when > 1)
+  bool ndjson = false;   // livehub: batches as NDJSON lines, not a JSON array
+  bool sse = false;      // Pushpin: publish the http-stream format, not ws-message
 };
 
 struct PublisherResult {
@@ -1041,7 +1086,37 @@ class Publisher {
     std::string out;
     size_t out_off = 0;
     std::string in;
+    std::string body;
   };
+
+  // One message: {"k":<k>,"t_ns":<ns>,"pad":"xx..."} of about cfg_.payload
+  // bytes. `escaped`: its quotes escaped, to sit inside a JSON string.
+  void AppendMessage(uint64_t k, int64_t t_ns, bool escaped, std::string* out) const {
+    const std::string_view q = escaped ? "\\\"" : "\"";
+    char k_s[24], ns_s[24];
+    int k_len = snprintf(k_s, sizeof k_s, "%llu", static_cast<unsigned long long>(k));
+    int ns_len = snprintf(ns_s, sizeof ns_s, "%lld", static_cast<long long>(t_ns));
+    // Padding is sized on the unescaped form, the payload as delivered:
+    // {"k":  ,"t_ns":  ,"pad":"  "}
+    size_t fixed = 5 + static_cast<size_t>(k_len) + 8 + static_cast<size_t>(ns_len) + 8 + 2;
+    size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
+    out->append("{").append(q).append("k").append(q).append(":").append(k_s, k_len);
+    out->append(",").append(q).append("t_ns").append(q).append(":").append(ns_s, ns_len);
+    out->append(",").append(q).append("pad").append(q).append(":").append(q);
+    out->append(pad, 'x').append(q).append("}");
+  }
+
+  // Pushpin's publish API: {"items":[{"channel":"<stream>","formats":
+  // {"ws-message":{"content":"<message>"}}}]} (WebSocket) or
+  // "http-stream" with content "data: <message>\n\n" (SSE).
+  void AppendPushpinItem(uint64_t k, int64_t t_ns, uint32_t stream, std::string* out) const {
+    out->append("{\"items\":[{\"channel\":\"").append(g_stream_prefix);
+    out->append(std::to_string(stream));
+    out->append(cfg_.sse ? "\",\"formats\":{\"http-stream\":{\"content\":\"data: "
+                         : "\",\"formats\":{\"ws-message\":{\"content\":\"");
+    AppendMessage(k, t_ns, true, out);
+    out->append(cfg_.sse ? "\\n\\n\"}}}]}" : "\"}}}]}");
+  }
 
   bool Open(size_t i, std::string* err) {
     Conn& c = conns_[i];
@@ -1066,32 +1141,40 @@ class Publisher {
     Conn& c = conns_[i];
     c.stream = static_cast<uint32_t>(k % static_cast<uint64_t>(cfg_.streams));
     // "k": this message's number within its stream (1, 2, ...), which a
-    // peer without seqs delivers as is; t_ns: send time for latency.
-    char t_ns[48];
+    // peer without seqs delivers as is; t_ns: send time for latency. The
+    // body is built in c.body, which keeps its capacity: no allocation per
+    // message once the buffers have grown.
     const uint64_t per_stream = k / static_cast<uint64_t>(cfg_.streams) + 1;
-    int t_len = snprintf(t_ns, sizeof t_ns, "%llu,\"t_ns\":%lld",
-                         static_cast<unsigned long long>(per_stream),
-                         static_cast<long long>(MonoNs()));
-    static constexpr std::string_view kOpen = "{\"k\":", kPad = ",\"pad\":\"", kClose = "\"}";
-    size_t fixed = kOpen.size() + static_cast<size_t>(t_len) + kPad.size() + kClose.size();
-    size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
-    const size_t batch = static_cast<size_t>(cfg_.batch);
-    const size_t body = batch == 1 ? fixed + pad : 2 + batch * (fixed + pad) + (batch - 1);
-    char head[256];
-    int h = snprintf(head, sizeof head,
-                     "POST %s%s%u HTTP/1.1\r\nHost: %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     g_peer == Peer::kNchan ? "/pub/" : "/v1/publish/", g_stream_prefix.c_str(), c.stream,
-                     host_header_.c_str(), body);
-    c.out.clear();  // keeps its capacity: no allocation per message
-    c.out.append(head, static_cast<size_t>(h));
-    if (batch > 1) c.out.push_back('[');
-    for (size_t b = 0; b < batch; ++b) {
-      if (b) c.out.push_back(',');
-      c.out.append(kOpen).append(t_ns, static_cast<size_t>(t_len)).append(kPad);
-      c.out.append(pad, 'x').append(kClose);
+    const int64_t t_ns = MonoNs();
+    c.body.clear();
+    if (g_peer == Peer::kPushpin) {
+      AppendPushpinItem(per_stream, t_ns, c.stream, &c.body);
+    } else {
+      const bool array = cfg_.batch > 1 && !cfg_.ndjson;
+      if (array) c.body.push_back('[');
+      for (int b = 0; b < cfg_.batch; ++b) {
+        if (b) c.body.push_back(cfg_.ndjson ? '\n' : ',');
+        AppendMessage(per_stream, t_ns, false, &c.body);
+      }
+      if (array) c.body.push_back(']');
     }
-    if (batch > 1) c.out.push_back(']');
+    char head[256];
+    int h;
+    if (g_peer == Peer::kPushpin) {
+      h = snprintf(head, sizeof head,
+                   "POST /publish/ HTTP/1.1\r\nHost: %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                   host_header_.c_str(), c.body.size());
+    } else {
+      h = snprintf(head, sizeof head,
+                   "POST %s%s%u HTTP/1.1\r\nHost: %s\r\n"
+                   "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                   g_peer == Peer::kNchan ? "/pub/" : "/v1/publish/", g_stream_prefix.c_str(),
+                   c.stream, host_header_.c_str(),
+                   cfg_.ndjson ? "application/x-ndjson" : "application/json", c.body.size());
+    }
+    c.out.clear();
+    c.out.append(head, static_cast<size_t>(h)).append(c.body);
     c.out_off = 0;
     c.busy = true;
     ++result_.sent;
@@ -1204,9 +1287,12 @@ struct BenchConfig {
   double connect_timeout_s = 60;
   int publishers = 16;
   int batch = 1;
+  bool ndjson = false;
+  double stalled = 0;  // fraction of subscribers that never read
+  std::string publish_url;
   bool idle = false;
   double hold_s = 3;
-  int hub_pid = 0;
+  std::vector<int> hub_pids;
   int taskset_hub = -1;
   int taskset_self = -1;
   std::string hub_config;
@@ -1221,12 +1307,14 @@ struct BenchConfig {
 // Where the hub is and, when known, its pid (for CPU and RSS).
 struct HubTarget {
   sockaddr_in addr{};
-  pid_t pid = 0;
+  sockaddr_in publish_addr{};  // = addr unless --publish-url (Pushpin)
+  std::vector<pid_t> pids;     // all the server's processes; empty if unknown
 };
 
 struct FanoutResult {
   double offered_rate = 0;
-  uint64_t subscribers = 0;  // subscribed connections
+  uint64_t subscribers = 0;  // subscribed connections (stalled ones included)
+  uint64_t stalled = 0;      // of which never read (--stalled)
   uint64_t failed = 0;
   uint64_t published = 0;
   uint64_t publish_rejected = 0;
@@ -1265,9 +1353,11 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   g_stream_prefix = "bench/" + std::to_string(::getpid()) + "-" + std::to_string(++run_number) + "/s";
   SubscriberLoop loop(cfg.transport == "sse" ? Transport::kSse : Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
-  loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9));
+  loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9),
+            cfg.stalled);
   r.connect_s = static_cast<double>(MonoNs() - t0) / 1e9;
   r.subscribers = loop.stats().subscribed;
+  r.stalled = loop.stats().stalled;
   r.failed = loop.stats().failed;
   if (r.subscribers == 0) {
     r.sub = loop.stats();
@@ -1276,7 +1366,9 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   std::vector<uint64_t> per_stream = loop.SubscribedPerStream(cfg.streams);
 
   PublisherConfig pc;
-  pc.hub = hub.addr;
+  pc.hub = hub.publish_addr;
+  pc.sse = cfg.transport == "sse";
+  pc.ndjson = cfg.ndjson;
   pc.streams = cfg.streams;
   pc.rate = rate;
   pc.payload = cfg.payload;
@@ -1290,7 +1382,7 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
     r.sub = loop.stats();
     return r;
   }
-  CpuSample before = CpuSample::Take(hub.pid);
+  CpuSample before = CpuSample::Take(hub.pids);
   std::thread pub_thread([&publisher] { publisher.Run(); });
   // Serve subscribers while publishing (bounded: duration + reply timeout + slack).
   int64_t limit = before.wall_ns + static_cast<int64_t>(cfg.duration_s * 1e9) + kReplyTimeoutNs +
@@ -1302,8 +1394,8 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   // Drain: at most drain_s, less if everything has arrived.
   loop.RunUntil([&] { return loop.stats().unique() >= r.expected; },
                 MonoNs() + static_cast<int64_t>(cfg.drain_s * 1e9));
-  CpuSample after = CpuSample::Take(hub.pid);
-  if (hub.pid > 0) r.hub_rss_kb = ProcRssKb(hub.pid);
+  CpuSample after = CpuSample::Take(hub.pids);
+  r.hub_rss_kb = PidsRssKb(hub.pids);
   loop.CloseAll();
 
   r.sub = loop.stats();
@@ -1352,8 +1444,10 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   std::string out;
   JsonWriter w(&out);
   const auto& s = r.sub;
-  w.BeginObject().Field("scenario", scenario).Field("transport", cfg.transport);
+  w.BeginObject().Field("scenario", scenario).Field("peer", cfg.peer);
+  w.Field("transport", cfg.transport);
   w.Field("subscribers", r.subscribers).Field("subscribers_failed", r.failed);
+  w.Field("stalled", r.stalled).Field("batch", cfg.batch);
   w.Field("streams", cfg.streams).Field("payload_bytes", cfg.payload);
   Num(w, "duration_s", cfg.duration_s);
   Num(w, "offered_rate", r.offered_rate);
@@ -1391,6 +1485,8 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
   std::cout << "fanout over " << cfg.transport << "\n";
   row("subscribers", std::to_string(r.subscribers) +
                          (r.failed ? " (" + std::to_string(r.failed) + " failed)" : "") +
+                         (r.stalled ? " (" + std::to_string(r.stalled) + " stalled: never read)"
+                                    : "") +
                          " (connected in " + Fixed(r.connect_s, 2) + " s)");
   row("streams", std::to_string(cfg.streams));
   row("payload", std::to_string(cfg.payload) + " B");
@@ -1452,22 +1548,23 @@ bool PublishOne(const sockaddr_in& addr, const std::string& stream, std::string*
 
 int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
   std::string err;
-  if (!PublishOne(hub.addr, StreamName(0), &err)) {
+  // A peer's subscribe URL creates its channel; livehub's stream must exist.
+  if (!RawPeer() && !PublishOne(hub.addr, StreamName(0), &err)) {
     std::cerr << "livehub bench: " << err << "\n";
     return 1;
   }
   usleep(500'000);
-  int64_t rss_before = hub.pid > 0 ? ProcRssKb(hub.pid) : -1;
+  int64_t rss_before = PidsRssKb(hub.pids);
   int64_t self_before = ProcRssKb(getpid());
   SubscriberLoop loop(Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
   // Every connection follows stream 0.
   loop.Open(cfg.subscribers, 1, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9));
   double connect_s = static_cast<double>(MonoNs() - t0) / 1e9;
-  CpuSample before = CpuSample::Take(hub.pid);
+  CpuSample before = CpuSample::Take(hub.pids);
   loop.RunUntil([] { return false; }, MonoNs() + static_cast<int64_t>(cfg.hold_s * 1e9));
-  CpuSample after = CpuSample::Take(hub.pid);
-  int64_t rss_after = hub.pid > 0 ? ProcRssKb(hub.pid) : -1;
+  CpuSample after = CpuSample::Take(hub.pids);
+  int64_t rss_after = PidsRssKb(hub.pids);
   int64_t self_after = ProcRssKb(getpid());
   const SubscriberStats& s = loop.stats();
   uint64_t open = s.subscribed - s.disconnected;
@@ -1481,15 +1578,15 @@ int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
                        : -1;
   // After closing: how much the hub gives back.
   int64_t rss_closed = -1;
-  if (hub.pid > 0) {
+  if (!hub.pids.empty()) {
     usleep(1'000'000);
-    rss_closed = ProcRssKb(hub.pid);
+    rss_closed = PidsRssKb(hub.pids);
   }
   std::cout << "idle WebSocket connections (one stream, nothing published)\n"
             << "  connections open            " << open << " of " << cfg.subscribers
             << (s.failed ? " (" + std::to_string(s.failed) + " failed)" : "") << ", opened in "
             << Fixed(connect_s, 2) << " s, held " << Fixed(cfg.hold_s, 1) << " s\n";
-  if (hub.pid > 0) {
+  if (rss_before >= 0) {
     std::cout << "  hub RSS before / after      " << Fixed(rss_before / 1024.0) << " / "
               << Fixed(rss_after / 1024.0) << " MB (" << Fixed(rss_closed / 1024.0)
               << " MB 1 s after closing)\n"
@@ -1505,7 +1602,8 @@ int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
   if (cfg.json) {
     std::string out;
     JsonWriter w(&out);
-    w.BeginObject().Field("scenario", "idle").Field("connections", open);
+    w.BeginObject().Field("scenario", "idle").Field("peer", cfg.peer);
+    w.Field("connections", open);
     w.Field("failed", s.failed);
     Num(w, "connect_s", connect_s);
     Num(w, "hold_s", cfg.hold_s);
@@ -1582,37 +1680,54 @@ int RunRamp(const BenchConfig& cfg, const HubTarget& hub) {
 // CLI
 // ===========================================================================
 
-bool ResolveHub(const BenchConfig& cfg, HubProcess* spawned, HubTarget* hub, std::string* err) {
-  hub->addr.sin_family = AF_INET;
-  if (cfg.spawn) {
-    if (!spawned->Start(cfg.taskset_hub, cfg.hub_config, cfg.keep_hub_dir, err)) return false;
-    inet_pton(AF_INET, "127.0.0.1", &hub->addr.sin_addr);
-    hub->addr.sin_port = htons(static_cast<uint16_t>(spawned->port()));
-    hub->pid = spawned->pid();
-    std::cerr << "livehub bench: spawned hub pid " << hub->pid << " on 127.0.0.1:" << spawned->port()
-              << (cfg.taskset_hub >= 0 ? " pinned to CPU " + std::to_string(cfg.taskset_hub) : "")
-              << "\n";
-    return true;
-  }
-  // http://HOST:PORT[/] with HOST a loopback address: the bench never
-  // loads another machine.
-  std::string_view url = cfg.url;
+// http://HOST:PORT[/] with HOST a loopback address: the bench never loads
+// another machine. `what` names the option in the error.
+bool ParseLoopbackUrl(const std::string& text, const char* what, sockaddr_in* addr,
+                      std::string* err) {
+  std::string_view url = text;
   if (url.starts_with("http://")) url.remove_prefix(7);
   if (url.ends_with("/")) url.remove_suffix(1);
   size_t colon = url.rfind(':');
   std::string host(url.substr(0, colon));
   int port = colon == std::string_view::npos ? 80 : static_cast<int>(ParseU64(url, colon + 1));
   if (host == "localhost") host = "127.0.0.1";
-  if (inet_pton(AF_INET, host.c_str(), &hub->addr.sin_addr) != 1 ||
-      (ntohl(hub->addr.sin_addr.s_addr) >> 24) != 127 || port <= 0 || port > 65535) {
-    *err = "--url '" + cfg.url + "' must be http://127.x.x.x:PORT (the bench is loopback-only)";
+  addr->sin_family = AF_INET;
+  if (inet_pton(AF_INET, host.c_str(), &addr->sin_addr) != 1 ||
+      (ntohl(addr->sin_addr.s_addr) >> 24) != 127 || port <= 0 || port > 65535) {
+    *err = std::string(what) + " '" + text +
+           "' must be http://127.x.x.x:PORT (the bench is loopback-only)";
     return false;
   }
-  hub->addr.sin_port = htons(static_cast<uint16_t>(port));
-  hub->pid = cfg.hub_pid;
-  if (hub->pid > 0 && ProcCpuNs(hub->pid) < 0) {
-    *err = "--hub-pid " + std::to_string(hub->pid) + ": no such process";
+  addr->sin_port = htons(static_cast<uint16_t>(port));
+  return true;
+}
+
+bool ResolveHub(const BenchConfig& cfg, HubProcess* spawned, HubTarget* hub, std::string* err) {
+  hub->addr.sin_family = AF_INET;
+  if (cfg.spawn) {
+    if (!spawned->Start(cfg.taskset_hub, cfg.hub_config, cfg.keep_hub_dir, err)) return false;
+    inet_pton(AF_INET, "127.0.0.1", &hub->addr.sin_addr);
+    hub->addr.sin_port = htons(static_cast<uint16_t>(spawned->port()));
+    hub->publish_addr = hub->addr;
+    hub->pids = {spawned->pid()};
+    std::cerr << "livehub bench: spawned hub pid " << spawned->pid() << " on 127.0.0.1:"
+              << spawned->port()
+              << (cfg.taskset_hub >= 0 ? " pinned to CPU " + std::to_string(cfg.taskset_hub) : "")
+              << "\n";
+    return true;
+  }
+  if (!ParseLoopbackUrl(cfg.url, "--url", &hub->addr, err)) return false;
+  hub->publish_addr = hub->addr;
+  if (!cfg.publish_url.empty() &&
+      !ParseLoopbackUrl(cfg.publish_url, "--publish-url", &hub->publish_addr, err)) {
     return false;
+  }
+  for (int pid : cfg.hub_pids) {
+    if (pid <= 0 || ProcCpuNs(pid) < 0) {
+      *err = "--hub-pid " + std::to_string(pid) + ": no such process";
+      return false;
+    }
+    hub->pids.push_back(pid);
   }
   return true;
 }
@@ -1622,7 +1737,12 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
   cmd->add_flag("--spawn", cfg->spawn,
                 "Start the hub (this binary's `serve` on 127.0.0.1:0 with --no-demo) and measure "
                 "its CPU and RSS");
-  cmd->add_option("--hub-pid", cfg->hub_pid, "Pid of an already running hub, to report its CPU/RSS");
+  cmd->add_option("--hub-pid,--hub-pids", cfg->hub_pids,
+                  "Pid(s) of an already running server, comma-separated: its CPU and RSS are "
+                  "the sums over them (a multi-process peer)")
+      ->delimiter(',');
+  cmd->add_option("--publish-url", cfg->publish_url,
+                  "Where to publish when not --url (Pushpin's publish API port), loopback only");
   cmd->add_option("--hub-config", cfg->hub_config, "With --spawn: pass --config FILE to the hub")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--keep-hub-dir", cfg->keep_hub_dir, "With --spawn: keep the hub's temp dir and log");
@@ -1650,11 +1770,16 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
                   "Publisher keep-alive connections, one request in flight each (default 16)")
       ->check(CLI::Range(1, kMaxPublishers));
   cmd->add_option("--peer", cfg->peer,
-                  "Server protocol: livehub (default) or nchan (bench/peers/ runs it)")
-      ->check(CLI::IsMember({"livehub", "nchan"}));
+                  "Server protocol: livehub (default), nchan or pushpin (bench/peers/ runs them)")
+      ->check(CLI::IsMember({"livehub", "nchan", "pushpin"}));
   cmd->add_option("--batch", cfg->batch,
                   "Events per publish request, sent as a JSON array (default 1)")
       ->check(CLI::Range(1, 10000));
+  cmd->add_flag("--ndjson", cfg->ndjson, "livehub: send batches as NDJSON lines, not a JSON array");
+  cmd->add_option("--stalled", cfg->stalled,
+                  "Fraction of subscribers that stop reading once subscribed (0..0.9, default 0); "
+                  "left out of the delivery figures")
+      ->check(CLI::Range(0.0, 0.9));
   cmd->add_flag("--json", cfg->json, "Also print one JSON line per run");
 }
 
@@ -1682,10 +1807,25 @@ int RunBenchMain(int argc, char** argv) {
   ramp->add_option("--max-p99-ms", cfg.max_p99_ms, "A step fails above this p99 (default 50)");
   ramp->add_flag("--keep-going", cfg.keep_going, "Run every rate even after a step fails");
   CLI11_PARSE(app, argc, argv);
-  g_peer = cfg.peer == "nchan" ? Peer::kNchan : Peer::kLivehub;
-  if (g_peer == Peer::kNchan && (cfg.spawn || cfg.batch != 1)) {
-    std::cerr << "livehub bench: --peer nchan needs a running Nchan (--url, --hub-pid) and "
-                 "--batch 1\n";
+  g_peer = cfg.peer == "nchan"     ? Peer::kNchan
+           : cfg.peer == "pushpin" ? Peer::kPushpin
+                                   : Peer::kLivehub;
+  if (RawPeer() && (cfg.spawn || cfg.batch != 1 || cfg.ndjson)) {
+    std::cerr << "livehub bench: --peer " << cfg.peer
+              << " needs a running server (--url, --hub-pid) and --batch 1 without --ndjson\n";
+    return 2;
+  }
+  if (g_peer == Peer::kPushpin && cfg.publish_url.empty()) {
+    std::cerr << "livehub bench: --peer pushpin needs --publish-url (its publish API, e.g. "
+                 "http://127.0.0.1:5561)\n";
+    return 2;
+  }
+  if (cfg.spawn && !cfg.publish_url.empty()) {
+    std::cerr << "livehub bench: --publish-url is for a running server, not --spawn\n";
+    return 2;
+  }
+  if (cfg.idle && cfg.stalled > 0) {
+    std::cerr << "livehub bench: --stalled needs published messages; drop --idle\n";
     return 2;
   }
 
