@@ -1217,17 +1217,20 @@ class Publisher {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      Note(n == 0 ? "the hub closed a publish connection" : Errno("publish read"));
+      if (n < 0) Note(Errno("publish read"));
       closed = true;
       break;
     }
     int finished = 0;
+    bool announced_close = false;  // "Connection: close" (Pushpin's publish API)
     size_t head_end = c.in.find("\r\n\r\n");
     if (head_end != std::string::npos) {
       std::string_view head(c.in.data(), head_end + 4);
       size_t body_len = ParseU64(HeaderValue(head, "content-length"), 0);
       if (c.in.size() >= head_end + 4 + body_len) {
         int status = static_cast<int>(ParseU64(head, 9));
+        std::string_view conn = HeaderValue(head, "connection");
+        announced_close = conn.size() == 5 && strncasecmp(conn.data(), "close", 5) == 0;
         if (status >= 200 && status < 300) {  // Nchan answers 201/202
           result_.published[c.stream] += static_cast<uint64_t>(cfg_.batch);
         } else {
@@ -1243,7 +1246,8 @@ class Publisher {
         }
       }
     }
-    if (closed) {
+    if (closed && !announced_close) Note("the hub closed a publish connection");
+    if (closed || announced_close) {
       // The request in flight (if any) got no reply; reconnect.
       if (c.busy) {
         ++result_.rejected;
@@ -1408,8 +1412,10 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   r.publisher_max_lag_ms = Ms(pr.max_lag_ns);
   r.lost = r.expected > r.sub.unique() ? r.expected - r.sub.unique() : 0;
   if (r.sub.last_event_ns > pr.start_ns) {
-    r.delivered_per_s = static_cast<double>(r.sub.events) /
-                        (static_cast<double>(r.sub.last_event_ns - pr.start_ns) / 1e9);
+    // Over the publishing time at least: a short run at a low rate must not
+    // count its few deliveries over the milliseconds they took.
+    double span_s = static_cast<double>(r.sub.last_event_ns - pr.start_ns) / 1e9;
+    r.delivered_per_s = static_cast<double>(r.sub.events) / std::max(span_s, cfg.duration_s * 0.999);
   }
   r.window_s = static_cast<double>(after.wall_ns - before.wall_ns) / 1e9;
   double wall_ns = static_cast<double>(after.wall_ns - before.wall_ns);
