@@ -79,7 +79,8 @@ peer_start() {
       _port_free "$GRIP_BACKEND_PORT" GRIP_BACKEND_PORT || return 1
       mkdir -p "$dir/run" "$dir/log"
       sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$PUSHPIN_PORT#g" \
-          -e "s#@PUBLISH_PORT@#$PUSHPIN_PUBLISH_PORT#g" "$PEERS_DIR/pushpin.conf.in" > "$dir/pushpin.conf"
+          -e "s#@PUBLISH_PORT@#$PUSHPIN_PUBLISH_PORT#g" -e "s#@LOG_LEVEL@#${PUSHPIN_LOG_LEVEL:-1}#g" \
+          "$PEERS_DIR/pushpin.conf.in" > "$dir/pushpin.conf"
       # WebSocket-over-HTTP to the backend (`over_http`); HTTP requests as is.
       echo "* 127.0.0.1:$GRIP_BACKEND_PORT,over_http" > "$dir/routes"
       # The backend only answers subscribe requests (not measured, but on
