@@ -70,6 +70,9 @@ constexpr int kMaxPendingHandshakes = 256;   // connects in flight at once (defa
 constexpr size_t kReadBufBytes = 256 << 10;  // one read() of the subscriber loop
 constexpr size_t kMaxHeadBytes = 16 << 10;   // HTTP response head
 constexpr size_t kMaxSseBlockBytes = 4 << 20;
+// A stalled subscriber's socket receive buffer: small, so that what it does
+// not read backs up in the server within seconds, not in loopback buffers.
+constexpr int kStalledRcvBuf = 4096;
 constexpr int64_t kReplyTimeoutNs = 10'000'000'000;  // publisher: after the last send
 constexpr int kHubStartTimeoutMs = 15'000;
 // Streams are <prefix><i>. Each run gets its own prefix, so a server that
@@ -130,7 +133,9 @@ std::string Base64(const uint8_t* data, size_t n) {
 }
 
 // A non-blocking TCP socket connecting to host:port; -1 with *err on failure.
-int StartConnect(const sockaddr_in& addr, std::string* err) {
+// rcvbuf > 0: a small receive buffer, set before connect so that the
+// advertised window stays small (a stalled subscriber).
+int StartConnect(const sockaddr_in& addr, std::string* err, int rcvbuf = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = Errno("socket");
@@ -138,6 +143,7 @@ int StartConnect(const sockaddr_in& addr, std::string* err) {
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS) {
     *err = Errno("connect");
@@ -607,7 +613,7 @@ class SubscriberLoop {
     Conn& c = conns_[index];
     c.stream = static_cast<uint32_t>(stream);
     std::string err;
-    c.fd = StartConnect(hub_, &err);
+    c.fd = StartConnect(hub_, &err, c.stall ? kStalledRcvBuf : 0);
     if (c.fd < 0) {
       c.state = State::kClosed;
       ++stats_.failed;
