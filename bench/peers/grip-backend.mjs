@@ -23,6 +23,10 @@ const port = Number(process.argv[2] ?? 0);
 const kMaxBody = 64 << 10;
 let requests = 0;
 
+// Bodies are handled as latin1 strings: one char per byte, so the hex
+// lengths of the WebSocket-over-HTTP format (bytes) match string lengths,
+// and binary content (a CLOSE code) passes through unchanged.
+
 // Parses a WebSocket-over-HTTP body into [{type, content}].
 function parseEvents(body) {
   const events = [];
@@ -47,8 +51,10 @@ function parseEvents(body) {
 
 function wsEvent(type, content) {
   if (content === undefined) return `${type}\r\n`;
-  return `${type} ${Buffer.byteLength(content).toString(16)}\r\n${content}\r\n`;
+  return `${type} ${content.length.toString(16)}\r\n${content}\r\n`;
 }
+
+const latin1 = (utf8Text) => Buffer.from(utf8Text, 'utf8').toString('latin1');
 
 const server = http.createServer((req, res) => {
   ++requests;
@@ -82,12 +88,12 @@ const server = http.createServer((req, res) => {
       res.end(`grip-backend: body over ${kMaxBody} bytes\n`);
       return;
     }
-    const events = parseEvents(Buffer.concat(chunks).toString("utf8"));
+    const events = parseEvents(Buffer.concat(chunks).toString("latin1"));
     let out = "";
     for (const e of events) {
       if (e.type === "OPEN") {
         out += wsEvent("OPEN");
-        out += wsEvent("TEXT", "c:" + JSON.stringify({ type: "subscribe", channel }));
+        out += wsEvent("TEXT", latin1("c:" + JSON.stringify({ type: "subscribe", channel })));
       } else if (e.type === "CLOSE") {
         out += wsEvent("CLOSE", e.content);
       }
@@ -95,9 +101,9 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, {
       "Content-Type": "application/websocket-events",
       "Sec-WebSocket-Extensions": "grip",
-      "Content-Length": String(Buffer.byteLength(out)),
+      "Content-Length": String(out.length),
     });
-    res.end(out);
+    res.end(Buffer.from(out, "latin1"));
   });
 });
 
