@@ -21,7 +21,7 @@
 # [10,200,400,600,800,1000], PUSHPIN_RATES [1,10,25,50,100], MANY_RATES
 # [500,2000,8000], PUSHPIN_MANY_RATES [10,100], IDLE [10000], EFF_RATE [400],
 # STALL_RATE [400], STALL_STEP [10], FLOOR_RATE [10], SERVERS
-# [livehub nchan pushpin], HUB_CPU [0], TOOL_CPU [1], OUT [mktemp -d],
+# [livehub nchan pushpin], SCENARIOS [a b c d e f g eff], HUB_CPU [0], TOOL_CPU [1], OUT [mktemp -d],
 # DOC [docs/benchmarks.md]. BENCH_DRY=1: tiny loads (seconds, 50
 # subscribers), print the report, leave $DOC alone: a functional check.
 set -euo pipefail
@@ -51,6 +51,7 @@ SUBS=${SUBS:-1000}
 MANY_STREAMS=${MANY_STREAMS:-1000}
 MANY_SUBS=${MANY_SUBS:-10000}
 SERVERS=${SERVERS:-livehub nchan pushpin}
+SCENARIOS=${SCENARIOS:-a b c d e f g eff}
 DOC=${DOC:-$root/docs/benchmarks.md}
 OUT=${OUT:-$(mktemp -d /tmp/bench-peers.XXXXXX)}
 mkdir -p "$OUT"
@@ -65,7 +66,7 @@ trap peer_stop EXIT
   echo "debian: $(cat /etc/debian_version 2> /dev/null || echo '?')"
   echo "livehub: $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?') ($LIVEHUB)"
   echo "pinning: server CPU $HUB_CPU, load tool CPU $TOOL_CPU"
-  echo "settings: STEP=$STEP RATES=$RATES PUSHPIN_RATES=$PUSHPIN_RATES MANY_RATES=$MANY_RATES" \
+  echo "settings: SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" STEP=$STEP RATES=$RATES PUSHPIN_RATES=$PUSHPIN_RATES MANY_RATES=$MANY_RATES" \
        "PUSHPIN_MANY_RATES=$PUSHPIN_MANY_RATES IDLE=$IDLE EFF_RATE=$EFF_RATE STALL_RATE=$STALL_RATE" \
        "STALL_STEP=$STALL_STEP FLOOR_RATE=$FLOOR_RATE SUBS=$SUBS MANY_STREAMS=$MANY_STREAMS MANY_SUBS=$MANY_SUBS"
 } > "$OUT/machine.txt"
@@ -79,6 +80,7 @@ printf 'store:\n  durability: memory\n' > "$OUT/memory.yaml"
 run() {
   local server=$1 tag=$2
   shift 2
+  case " $SCENARIOS " in *" ${tag%%-*} "*) ;; *) return 0 ;; esac
   local target=()
   if [ "$server" = livehub ]; then
     target=(--spawn --taskset-hub "$HUB_CPU")
