@@ -6,8 +6,9 @@ Usage: bench/peers/report.py OUT_DIR [--doc docs/benchmarks.md]
 OUT_DIR holds <server>-<scenario>.txt files (the output of `livehub bench
 ... --json`: one JSON line per run or ramp step), machine.txt, versions.txt,
 commands.txt and config-<peer>.txt. Without --doc the report goes to stdout;
-with --doc it replaces what stands between the bench-peers markers
-(appended at the end of the file when the markers are missing).
+with --doc it replaces what stands between the bench-peers marker lines
+(whole lines; the block is appended at the end of the file when they are
+missing).
 
 A step passes with the rule of `livehub bench ramp` (bench/summarize.py):
 nothing lost, no duplicates, no failed or dropped subscriber, no publish
@@ -267,8 +268,11 @@ def main(argv):
         with open(path) as f:
             doc = f.read()
         block = f"{BEGIN}\n{text}\n{END}"
-        if BEGIN in doc and END in doc:
-            doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+        # The markers count only as whole lines (prose may name them).
+        begin = re.search(rf"^{re.escape(BEGIN)}$", doc, re.M)
+        end = begin and re.compile(rf"^{re.escape(END)}$", re.M).search(doc, begin.end())
+        if begin and end:
+            doc = doc[:begin.start()] + block + doc[end.end():]
         else:
             doc = doc.rstrip("\n") + "\n\n" + block + "\n"
         with open(path, "w") as f:

@@ -22,7 +22,7 @@
 # [500,2000,8000], PUSHPIN_MANY_RATES [10,100], IDLE [10000], EFF_RATE [400],
 # STALL_RATE [400], STALL_STEP [10], FLOOR_RATE [10], SERVERS
 # [livehub nchan pushpin], SCENARIOS [a b c d e f g eff], HUB_CPU [0], TOOL_CPU [1], OUT [mktemp -d],
-# DOC [docs/benchmarks.md]. BENCH_DRY=1: tiny loads (seconds, 50
+# DOC [docs/benchmarks.md], NO_DOC=1 (print the report instead). BENCH_DRY=1: tiny loads (seconds, 50
 # subscribers), print the report, leave $DOC alone: a functional check.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -142,7 +142,7 @@ for peer in nchan pushpin; do
   esac
 done
 
-if [ "${BENCH_DRY:-0}" = 1 ]; then
+if [ "${BENCH_DRY:-0}" = 1 ] || [ "${NO_DOC:-0}" = 1 ]; then
   python3 "$here/report.py" "$OUT"
 else
   python3 "$here/report.py" "$OUT" --doc "$DOC"
