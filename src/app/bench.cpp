@@ -7,6 +7,10 @@
 //                         connection.
 //   livehub bench ramp    fanout at rising rates until loss or p99 too high.
 //
+// `--peer nchan|pushpin` points the same load at a peer server for the
+// side-by-side runs of bench/peers/ (docs/benchmarks.md, "Peers");
+// `--stalled F` makes a fraction of the subscribers stop reading.
+//
 // Reading order: helpers (clock, /proc, histogram) -> HubProcess (spawns and
 // measures `livehub serve`) -> SubscriberLoop (one epoll thread, N sockets)
 // -> Publisher (its own thread, paced HTTP keep-alive publishes) -> the
