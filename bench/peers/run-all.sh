@@ -55,6 +55,10 @@ SCENARIOS=${SCENARIOS:-a b c d e f g eff}
 DOC=${DOC:-$root/docs/benchmarks.md}
 OUT=${OUT:-$(mktemp -d /tmp/bench-peers.XXXXXX)}
 mkdir -p "$OUT"
+# A copy: a rebuild during the run must not swap the tool under it.
+cp "$LIVEHUB" "$OUT/livehub.bin"
+LIVEHUB_SRC=$LIVEHUB
+LIVEHUB="$OUT/livehub.bin"
 ulimit -n "$(ulimit -Hn)"
 trap peer_stop EXIT
 
@@ -64,7 +68,7 @@ trap peer_stop EXIT
   echo "cores: $(nproc)"
   echo "kernel: $(uname -r)"
   echo "debian: $(cat /etc/debian_version 2> /dev/null || echo '?')"
-  echo "livehub: $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?') ($LIVEHUB)"
+  echo "livehub: $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?') ($LIVEHUB_SRC)"
   echo "pinning: server CPU $HUB_CPU, load tool CPU $TOOL_CPU"
   echo "settings: SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" STEP=$STEP RATES=$RATES PUSHPIN_RATES=$PUSHPIN_RATES MANY_RATES=$MANY_RATES" \
        "PUSHPIN_MANY_RATES=$PUSHPIN_MANY_RATES IDLE=$IDLE EFF_RATE=$EFF_RATE STALL_RATE=$STALL_RATE" \
