@@ -60,7 +60,7 @@ cp "$LIVEHUB" "$OUT/livehub.bin"
 LIVEHUB_SRC=$LIVEHUB
 LIVEHUB="$OUT/livehub.bin"
 ulimit -n "$(ulimit -Hn)"
-trap peer_stop EXIT
+trap 'peer_stop; rm -f "$OUT/livehub.bin"' EXIT
 
 {
   echo "date: $(date -u '+%F %H:%M UTC')"
