@@ -127,10 +127,20 @@ def summary(runs):
     def row(title, cell):
         rows.append(f"| {title} | " + " | ".join(cell(s) for s, _ in present) + " |")
 
-    row("(a) 1 stream × 1,000 WS × 100 B: highest passing rate",
+    def size(tag):
+        """'1 stream × 1,000' from the first record of a scenario (the run's sizes)."""
+        r = next((recs[0] for (s, t), recs in runs.items() if t == tag and recs), None)
+        if not r:
+            return "?"
+        subs = r["subscribers"] + r["subscribers_failed"]
+        if r["streams"] == 1:
+            return f"1 stream × {subs:,}"
+        return f"{r['streams']:,} streams × {subs // r['streams']:,}"
+
+    row(f"(a) {size('a-ws')} WS × 100 B: highest passing rate",
         lambda s: ramp_cell(runs.get((s, "a-ws"), [])))
     row("(b) the same over SSE", lambda s: ramp_cell(runs.get((s, "b-sse"), [])))
-    row("(c) 1,000 streams × 10 WS: highest passing total rate",
+    row(f"(c) {size('c-many')} WS: highest passing total rate",
         lambda s: ramp_cell(runs.get((s, "c-many"), [])))
 
     def idle(s):
@@ -177,7 +187,8 @@ def summary(runs):
         return (f"p50 {ms(r['latency_p50_ms'])} / **p99 {ms(r['latency_p99_ms'])} ms** "
                 f"({verdict(r)})")
     fr = next((one(runs, s, "g-floor") for s, _ in present if one(runs, s, "g-floor")), None)
-    row(f"(g) latency floor, {fr['offered_rate']:g} msg/s × 1,000 WS" if fr else "(g) latency floor",
+    row(f"(g) latency floor, {fr['offered_rate']:g} msg/s × {size('g-floor')[11:]} WS" if fr
+        else "(g) latency floor",
         floor)
 
     for tag, transport in (("eff-ws", "WS"), ("eff-sse", "SSE")):
@@ -194,7 +205,7 @@ def summary(runs):
             return (f"**{num(r['hub_cpu_s_per_million'], 2)} CPU-s / M**{ratio} (CPU "
                     f"{num(r['hub_cpu_pct'])} %, p99 {ms(r['latency_p99_ms'])} ms, "
                     f"{verdict(r)}){tool_mark(r)}")
-        row(f"efficiency {transport}: {er['offered_rate']:g} msg/s × 1,000, server CPU-s per "
+        row(f"efficiency {transport}: {er['offered_rate']:g} msg/s × {size(tag)[11:]}, server CPU-s per "
             "million deliveries" if er else f"efficiency {transport}", eff)
     return "\n".join(rows)
 
