@@ -93,8 +93,18 @@ peer_start() {
       _wait_port "$GRIP_BACKEND_PORT" 10 || return 1
       _wait_port "$PUSHPIN_PORT" 20 || return 1
       _wait_port "$PUSHPIN_PUBLISH_PORT" 20 || return 1
-      local kids
-      kids=$(pgrep -P "$runner" | paste -sd, -)
+      # All four services (condure, zurl, proxy, handler), or CPU and RSS
+      # would miss one.
+      local kids=""
+      for _ in $(seq 1 100); do
+        kids=$(pgrep -P "$runner" | paste -sd, -)
+        [ "$(echo "$kids" | tr ',' '\n' | grep -c .)" -ge 4 ] && break
+        sleep 0.1
+      done
+      if [ "$(echo "$kids" | tr ',' '\n' | grep -c .)" -lt 4 ]; then
+        echo "pushpin: expected 4 services under the runner, found '$kids' (see $dir/pushpin.log)" >&2
+        return 1
+      fi
       PEER_URL="http://127.0.0.1:$PUSHPIN_PORT"
       PEER_PUBLISH_URL="http://127.0.0.1:$PUSHPIN_PUBLISH_PORT"
       PEER_PIDS="$runner,$kids"
