@@ -172,9 +172,13 @@ def summary(runs):
         growth = f"{(p1 / p0 - 1) * 100:+.0f} %" if p0 > 0 else "–"
         lost = f", lost {t['lost']}" if t["lost"] else ""
         disc = f", {t['disconnected']} healthy dropped" if t["disconnected"] else ""
+        policy = ""
+        if t.get("hub_slow_client_drops", -1) >= 0:
+            policy = (f"; the hub dropped {num(t['hub_slow_client_drops'])} events for slow clients, "
+                      f"closed {num(t['hub_slow_client_disconnects'])}")
         return (f"healthy p99 {ms(p0)} → **{ms(p1)} ms** ({growth}){lost}{disc}; "
                 f"RSS {num(h['hub_rss_kb'] / 1024)} → {num(t['hub_rss_kb'] / 1024)} MB "
-                f"({t['stalled']} stalled)")
+                f"({t['stalled']} stalled{policy})")
     rate = one(runs, "livehub", "f-stalled") or next(
         (one(runs, s, "f-stalled") for s, _ in present if one(runs, s, "f-stalled")), None)
     row(f"(f) 10 % stalled at {rate['offered_rate']:g} msg/s: healthy p99 without → with, server RSS"

@@ -43,6 +43,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "app/commands.h"
@@ -1357,6 +1359,10 @@ struct FanoutResult {
   double hub_cpu_pct = -1;
   double hub_cpu_s_per_million = -1;
   int64_t hub_rss_kb = -1;
+  // livehub only (from /metrics, over the run): events dropped for slow
+  // clients with a `gap`, connections closed as slow; -1 if unknown.
+  int64_t hub_slow_client_drops = -1;
+  int64_t hub_slow_client_disconnects = -1;
   double tool_cpu_pct = 0;
   std::string publisher_error;
   // Near a full core the tool itself may be what limits the figures: they
@@ -1372,6 +1378,55 @@ struct FanoutResult {
 };
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+// One request on a fresh connection (`Connection: close` in `request`);
+// the whole reply (at most 4 MB, 5 s). False with *err if it cannot connect.
+bool HttpExchange(const sockaddr_in& addr, const std::string& request, std::string* reply,
+                  std::string* err) {
+  int fd = StartConnect(addr, err);
+  if (fd < 0) return false;
+  bool ok = FinishConnect(fd, 5000, err);
+  if (ok) {
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buf[16 << 10];
+    const int64_t deadline = MonoNs() + 5'000'000'000;
+    while (MonoNs() < deadline && reply->size() < (4u << 20)) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) reply->append(buf, static_cast<size_t>(n));
+      else if (n == 0) break;
+      else if (errno != EAGAIN) break;
+      else usleep(1000);
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// livehub's slow-client counters from /metrics: events dropped for slow
+// clients (announced with `gap`s) and connections closed for being slow;
+// {-1, -1} when unavailable (a peer, or /metrics not reachable).
+std::pair<int64_t, int64_t> SlowClientCounters(const sockaddr_in& addr) {
+  std::string reply, err;
+  if (g_peer != Peer::kLivehub ||
+      !HttpExchange(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &reply,
+                    &err) ||
+      reply.rfind("HTTP/1.1 200", 0) != 0) {
+    return {-1, -1};
+  }
+  auto sum = [&reply](std::string_view prefix) {
+    int64_t total = 0;
+    for (size_t p = reply.find(prefix); p != std::string::npos; p = reply.find(prefix, p + 1)) {
+      if (p > 0 && reply[p - 1] != '\n') continue;
+      size_t eol = reply.find('\n', p);
+      std::string_view line(reply.data() + p, (eol == std::string::npos ? reply.size() : eol) - p);
+      if (line.find("reason=\"slow_client\"") == std::string_view::npos) continue;
+      std::string value(line.substr(line.rfind(' ') + 1));
+      total += static_cast<int64_t>(std::strtod(value.c_str(), nullptr));
+    }
+    return total;
+  };
+  return {sum("livehub_drops_total{"), sum("livehub_disconnects_total{")};
+}
 
 FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate) {
   FanoutResult r;
@@ -1409,6 +1464,7 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
     r.sub = loop.stats();
     return r;
   }
+  auto slow_before = SlowClientCounters(hub.addr);
   CpuSample before = CpuSample::Take(hub.pids);
   std::thread pub_thread([&publisher] { publisher.Run(); });
   // Serve subscribers while publishing (bounded: duration + reply timeout + slack).
@@ -1423,6 +1479,11 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
                 MonoNs() + static_cast<int64_t>(cfg.drain_s * 1e9));
   CpuSample after = CpuSample::Take(hub.pids);
   r.hub_rss_kb = PidsRssKb(hub.pids);
+  auto slow_after = SlowClientCounters(hub.addr);
+  if (slow_before.first >= 0 && slow_after.first >= 0) {
+    r.hub_slow_client_drops = slow_after.first - slow_before.first;
+    r.hub_slow_client_disconnects = slow_after.second - slow_before.second;
+  }
   loop.CloseAll();
 
   r.sub = loop.stats();
@@ -1496,6 +1557,8 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   Num(w, "hub_cpu_pct", r.hub_cpu_pct);
   Num(w, "hub_cpu_s_per_million", r.hub_cpu_s_per_million);
   w.Field("hub_rss_kb", r.hub_rss_kb);
+  w.Field("hub_slow_client_drops", r.hub_slow_client_drops);
+  w.Field("hub_slow_client_disconnects", r.hub_slow_client_disconnects);
   Num(w, "tool_cpu_pct", r.tool_cpu_pct);
   w.Field("tool_saturated", r.tool_saturated());
   Num(w, "connect_s", r.connect_s);
@@ -1542,6 +1605,10 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
                                           " CPU-s per million deliveries)"
                                     : na);
   row("hub RSS", r.hub_rss_kb >= 0 ? Fixed(r.hub_rss_kb / 1024.0) + " MB" : na);
+  if (r.hub_slow_client_drops >= 0) {
+    row("hub slow-client drops / closes", std::to_string(r.hub_slow_client_drops) + " / " +
+                                              std::to_string(r.hub_slow_client_disconnects));
+  }
   row("load tool CPU", Fixed(r.tool_cpu_pct) + " %" +
                            (r.tool_saturated() ? " (saturated: figures are a lower bound for "
                                                  "the hub)"
@@ -1552,29 +1619,15 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
 
 // Publishes one event so the stream exists (idle connections then attach to it).
 bool PublishOne(const sockaddr_in& addr, const std::string& stream, std::string* err) {
-  int fd = StartConnect(addr, err);
-  if (fd < 0) return false;
-  bool ok = FinishConnect(fd, 5000, err);
-  if (ok) {
-    std::string body = "{\"bench\":\"idle\"}";
-    std::string req = "POST /v1/publish/" + stream + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/json\r\nConnection: close\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body;
-    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string reply;
-    char buf[4096];
-    for (int64_t deadline = MonoNs() + 5'000'000'000; MonoNs() < deadline;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n > 0) reply.append(buf, static_cast<size_t>(n));
-      else if (n == 0) break;
-      else if (errno != EAGAIN) break;
-      else usleep(1000);
-    }
-    ok = reply.rfind("HTTP/1.1 200", 0) == 0;
-    if (!ok) *err = "publish to " + stream + " failed: " + reply.substr(0, 300);
-  }
-  ::close(fd);
-  return ok;
+  std::string body = "{\"bench\":\"idle\"}";
+  std::string req = "POST /v1/publish/" + stream + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    "application/json\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string reply;
+  if (!HttpExchange(addr, req, &reply, err)) return false;
+  if (reply.rfind("HTTP/1.1 200", 0) == 0) return true;
+  *err = "publish to " + stream + " failed: " + reply.substr(0, 300);
+  return false;
 }
 
 int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
