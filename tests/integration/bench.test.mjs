@@ -34,6 +34,9 @@ describe('livehub bench options used by bench/peers', () => {
     assert.equal(run.expected, run.published * 16, 'only the 16 reading subscribers are expected');
     assert.equal(run.lost, 0, r.out);
     assert.equal(run.delivered, run.expected, r.out);
+    // livehub's own slow-client counters over the run, read from /metrics.
+    assert.equal(run.hub_slow_client_drops, 0, r.out);
+    assert.equal(run.hub_slow_client_disconnects, 0, r.out);
   });
 
   test('--ndjson publishes batches as NDJSON lines, every event delivered once', () => {
