@@ -109,9 +109,12 @@ bench: build
 	./$(BUILD)/livehub bench fanout --idle --spawn --taskset-hub 0 --taskset-self 1 \
 	  --subscribers 10000 --hold 5
 
-## livehub and Nchan side by side under the same load (docs/benchmarks.md, "Peers").
+## livehub, Nchan and Pushpin side by side, issue 8's scenarios (a)-(g), about 15 min;
+## writes the table into docs/benchmarks.md ("Peers"). Overridable: STEP, RATES,
+## PUSHPIN_RATES, MANY_RATES, IDLE, EFF_RATE, SERVERS, ... (bench/peers/run-all.sh).
+## BENCH_DRY=1: tiny loads (~2 min), prints the table, leaves the docs alone.
 bench-peers: build
-	bash bench/peers/run-nchan.sh ./$(BUILD)/livehub 5 10,200,400,600,800,1000
+	bash bench/peers/run-all.sh ./$(BUILD)/livehub
 
 ## Stream processing: window aggregation throughput, publish -> derived latency (docs/benchmarks.md).
 bench-process: build

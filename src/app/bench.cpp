@@ -7,6 +7,10 @@
 //                         connection.
 //   livehub bench ramp    fanout at rising rates until loss or p99 too high.
 //
+// `--peer nchan|pushpin` points the same load at a peer server for the
+// side-by-side runs of bench/peers/ (docs/benchmarks.md, "Peers");
+// `--stalled F` makes a fraction of the subscribers stop reading.
+//
 // Reading order: helpers (clock, /proc, histogram) -> HubProcess (spawns and
 // measures `livehub serve`) -> SubscriberLoop (one epoll thread, N sockets)
 // -> Publisher (its own thread, paced HTTP keep-alive publishes) -> the
@@ -39,6 +43,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +55,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "app/commands.h"
@@ -66,10 +72,13 @@ constexpr double kMaxDurationS = 600;
 constexpr double kMaxRate = 1'000'000;
 constexpr int kMaxPayload = 1 << 20;
 constexpr int kMaxPublishers = 128;
-constexpr int kMaxPendingHandshakes = 256;   // connects in flight at once
+constexpr int kMaxPendingHandshakes = 256;   // connects in flight at once (default)
 constexpr size_t kReadBufBytes = 256 << 10;  // one read() of the subscriber loop
 constexpr size_t kMaxHeadBytes = 16 << 10;   // HTTP response head
 constexpr size_t kMaxSseBlockBytes = 4 << 20;
+// A stalled subscriber's socket receive buffer: small, so that what it does
+// not read backs up in the server within seconds, not in loopback buffers.
+constexpr int kStalledRcvBuf = 4096;
 constexpr int64_t kReplyTimeoutNs = 10'000'000'000;  // publisher: after the last send
 constexpr int kHubStartTimeoutMs = 15'000;
 // Streams are <prefix><i>. Each run gets its own prefix, so a server that
@@ -130,7 +139,9 @@ std::string Base64(const uint8_t* data, size_t n) {
 }
 
 // A non-blocking TCP socket connecting to host:port; -1 with *err on failure.
-int StartConnect(const sockaddr_in& addr, std::string* err) {
+// rcvbuf > 0: a small receive buffer, set before connect so that the
+// advertised window stays small (a stalled subscriber).
+int StartConnect(const sockaddr_in& addr, std::string* err, int rcvbuf = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = Errno("socket");
@@ -138,6 +149,7 @@ int StartConnect(const sockaddr_in& addr, std::string* err) {
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 &&
       errno != EINPROGRESS) {
     *err = Errno("connect");
@@ -197,6 +209,31 @@ int64_t ProcRssKb(pid_t pid) {
   return -1;
 }
 
+// A server may be several processes (Pushpin: runner, condure, proxy,
+// handler): its CPU and RSS are the sums over all of them; -1 if the list is
+// empty or one of them is gone.
+int64_t PidsCpuNs(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return -1;
+  int64_t sum = 0;
+  for (pid_t pid : pids) {
+    int64_t ns = ProcCpuNs(pid);
+    if (ns < 0) return -1;
+    sum += ns;
+  }
+  return sum;
+}
+
+int64_t PidsRssKb(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return -1;
+  int64_t sum = 0;
+  for (pid_t pid : pids) {
+    int64_t kb = ProcRssKb(pid);
+    if (kb < 0) return -1;
+    sum += kb;
+  }
+  return sum;
+}
+
 int64_t SelfCpuNs() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -232,10 +269,10 @@ struct CpuSample {
   int64_t wall_ns = 0;
   int64_t hub_cpu_ns = -1;
   int64_t self_cpu_ns = 0;
-  static CpuSample Take(pid_t hub_pid) {
+  static CpuSample Take(const std::vector<pid_t>& hub_pids) {
     CpuSample s;
     s.wall_ns = MonoNs();
-    s.hub_cpu_ns = hub_pid > 0 ? ProcCpuNs(hub_pid) : -1;
+    s.hub_cpu_ns = PidsCpuNs(hub_pids);
     s.self_cpu_ns = SelfCpuNs();
     return s;
   }
@@ -448,24 +485,32 @@ class HubProcess {
 
 enum class Transport { kWs, kSse };
 
-// Which server the tool talks to (`--peer`): livehub's own protocol, or
-// Nchan's (POST /pub/<id>, WebSocket/EventSource on /sub/<id>, raw payloads:
-// the per-stream message number "k" in the payload stands in for the seq).
+// Which server the tool talks to (`--peer`): livehub's own protocol, or a
+// peer's, which delivers the published payload as is (raw: the per-stream
+// message number "k" in the payload stands in for the seq):
+//   Nchan:   POST /pub/<id>; WebSocket/EventSource on /sub/<id>.
+//   Pushpin: POST /publish/ (its HTTP publish API, on its own port) with one
+//            item per message; WebSocket/HTTP streaming on /sub/<id>, which
+//            bench/peers/grip-backend.mjs answers with GRIP instructions.
 // Set once from the command line before any loop starts.
-enum class Peer { kLivehub, kNchan };
+enum class Peer { kLivehub, kNchan, kPushpin };
 Peer g_peer = Peer::kLivehub;
+bool RawPeer() { return g_peer != Peer::kLivehub; }
 
 struct SubscriberStats {
   uint64_t subscribed = 0;       // connections that got their `subscribed`
   uint64_t failed = 0;           // connect / handshake failures
   uint64_t disconnected = 0;     // closed after subscribing (by the hub or an error)
   uint64_t events = 0;           // event messages received (duplicates included)
-  uint64_t duplicates = 0;       // seq <= the previous seq of that connection
+  uint64_t duplicates = 0;       // a seq that connection already had
+  uint64_t reordered = 0;        // a seq below the newest but not seen yet (within 64):
+                                 // a peer reordering concurrent publishes
   uint64_t seq_jumps = 0;        // seq > previous + 1
-  uint64_t missing = 0;          // sum of the seqs skipped by jumps
+  uint64_t missing = 0;          // sum of the seqs skipped by jumps (late ones included)
   uint64_t gap_messages = 0;     // `gap` messages (slow_client, evicted, ...)
   uint64_t error_messages = 0;   // `error` messages
   uint64_t other_messages = 0;   // anything else (batch, health, ...)
+  uint64_t stalled = 0;          // subscribed, then never read again (--stalled)
   uint64_t pings = 0;            // WebSocket pings answered
   uint64_t bytes = 0;
   int64_t first_event_ns = 0;
@@ -496,13 +541,18 @@ class SubscriberLoop {
   SubscriberLoop& operator=(const SubscriberLoop&) = delete;
 
   // Opens n connections (connection j follows stream j % streams), at most
-  // kMaxPendingHandshakes at a time. Returns once every connection is
+  // `pending_max` (--connect-concurrency) at a time. Returns once every connection is
   // subscribed or failed, or at the deadline (stragglers count as failed).
-  void Open(int n, int streams, int64_t deadline_ns) {
+  // A fraction `stalled` of them, spread evenly, stop reading once
+  // subscribed: the server sees a client that never drains its socket.
+  // They are left out of every delivery figure.
+  void Open(int n, int streams, int64_t deadline_ns, double stalled = 0,
+            int pending_max = kMaxPendingHandshakes) {
     conns_.resize(n);
     int next = 0;
     while (MonoNs() < deadline_ns) {
-      while (pending_ < kMaxPendingHandshakes && next < n) {
+      while (pending_ < pending_max && next < n) {
+        conns_[next].stall = std::floor((next + 1) * stalled) > std::floor(next * stalled);
         Connect(next, next % streams);
         ++next;
       }
@@ -527,11 +577,11 @@ class SubscriberLoop {
     }
   }
 
-  // Subscribed connections per stream (index = stream number).
+  // Subscribed, reading connections per stream (index = stream number).
   std::vector<uint64_t> SubscribedPerStream(int streams) const {
     std::vector<uint64_t> out(streams);
     for (const Conn& c : conns_) {
-      if (c.subscribed) ++out[c.stream];
+      if (c.subscribed && !c.stall) ++out[c.stream];
     }
     return out;
   }
@@ -549,7 +599,10 @@ class SubscriberLoop {
     bool pending = false;  // counted in pending_ (connecting, not yet subscribed)
     bool subscribed = false;
     bool want_write = false;
+    bool stall = false;   // --stalled: stop reading once subscribed
+    bool parked = false;  // stalled now: out of the epoll set
     uint64_t last_seq = 0;
+    uint64_t seen = ~uint64_t{0};  // bit i: last_seq - i arrived
     std::string out;  // bytes to write (request, pongs)
     size_t out_off = 0;
     std::string head;    // HTTP response head so far
@@ -566,7 +619,7 @@ class SubscriberLoop {
     Conn& c = conns_[index];
     c.stream = static_cast<uint32_t>(stream);
     std::string err;
-    c.fd = StartConnect(hub_, &err);
+    c.fd = StartConnect(hub_, &err, c.stall ? kStalledRcvBuf : 0);
     if (c.fd < 0) {
       c.state = State::kClosed;
       ++stats_.failed;
@@ -610,7 +663,7 @@ class SubscriberLoop {
 
   void BuildRequest(Conn& c, uint32_t index) {
     std::string target =
-        g_peer == Peer::kNchan
+        RawPeer()
             ? "/sub/" + StreamName(static_cast<int>(c.stream))
             : (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
                   StreamName(static_cast<int>(c.stream));
@@ -652,7 +705,7 @@ class SubscriberLoop {
   }
 
   void OnReadable(Conn& c) {
-    for (int round = 0; round < 8 && c.state != State::kClosed; ++round) {
+    for (int round = 0; round < 8 && c.state != State::kClosed && !c.parked; ++round) {
       ssize_t n = ::read(c.fd, buf_.data(), buf_.size());
       if (n > 0) {
         stats_.bytes += static_cast<uint64_t>(n);
@@ -680,8 +733,8 @@ class SubscriberLoop {
       std::string().swap(c.head);
       std::string().swap(c.accept);
       c.state = State::kOpen;
-      // Nchan has no `subscribed` message: the open stream is the subscription.
-      if (g_peer == Peer::kNchan) OnJson(c, "{\"type\":\"subscribed\"}", now);
+      // Peers have no `subscribed` message: the open stream is the subscription.
+      if (RawPeer()) OnJson(c, "{\"type\":\"subscribed\"}", now);
     }
     if (data.empty() || c.state != State::kOpen) return;
     if (transport_ == Transport::kWs) {
@@ -822,12 +875,13 @@ class SubscriberLoop {
 
   // One hub message (the same JSON over WebSocket and SSE).
   void OnJson(Conn& c, std::string_view json, int64_t now) {
+    if (c.parked) return;  // the rest of the read that subscribed it
     std::string_view type;
     if (size_t t = json.substr(0, 48).find("\"type\":\""); t != std::string_view::npos) {
       size_t b = t + 8, e = json.find('"', b);
       if (e != std::string_view::npos) type = json.substr(b, e - b);
     }
-    const bool raw = g_peer == Peer::kNchan && type != "subscribed";
+    const bool raw = RawPeer() && type != "subscribed";
     if (type == "event" || raw) {
       // livehub: the envelope's seq (before data); a peer: the payload's k.
       size_t p = json.find(raw ? "\"k\":" : "\"seq\":");
@@ -837,14 +891,21 @@ class SubscriberLoop {
       }
       uint64_t seq = ParseU64(json, p + (raw ? 4 : 6));
       ++stats_.events;
-      if (seq == c.last_seq + 1) {
+      if (seq > c.last_seq) {
+        uint64_t step = seq - c.last_seq;
+        if (step > 1) {
+          ++stats_.seq_jumps;
+          stats_.missing += step - 1;
+        }
+        c.seen = step >= 64 ? 1 : (c.seen << step) | 1;
         c.last_seq = seq;
-      } else if (seq <= c.last_seq) {
-        ++stats_.duplicates;
+      } else if (uint64_t back = c.last_seq - seq; back < 64 && !((c.seen >> back) & 1)) {
+        // Late, not lost: a peer may reorder publishes sent concurrently
+        // on different connections (livehub's seqs never are).
+        c.seen |= uint64_t{1} << back;
+        ++stats_.reordered;
       } else {
-        ++stats_.seq_jumps;
-        stats_.missing += seq - c.last_seq - 1;
-        c.last_seq = seq;
+        ++stats_.duplicates;
       }
       if (size_t t = json.find("\"t_ns\":", raw ? 0 : p); t != std::string_view::npos) {
         stats_.latency.Record(now - static_cast<int64_t>(ParseU64(json, t + 7)));
@@ -856,12 +917,18 @@ class SubscriberLoop {
       // stream that does not exist yet is delivered from seq 1.
       size_t p = json.find("\"latest_seq\":");
       c.last_seq = p == std::string_view::npos ? 0 : ParseU64(json, p + 13);
+      c.seen = ~uint64_t{0};
       if (!c.subscribed) {
         c.subscribed = true;
         ++stats_.subscribed;
         if (c.pending) {
           c.pending = false;
           --pending_;
+        }
+        if (c.stall) {
+          ::epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
+          c.parked = true;
+          ++stats_.stalled;
         }
       }
     } else if (type == "gap") {
@@ -933,6 +1000,8 @@ struct PublisherConfig {
   double duration_s = 10;
   int connections = 16;  // keep-alive connections, one request in flight each
   int batch = 1;         // events per request (a JSON array when > 1)
+  bool ndjson = false;   // livehub: batches as NDJSON lines, not a JSON array
+  bool sse = false;      // Pushpin: publish the http-stream format, not ws-message
 };
 
 struct PublisherResult {
@@ -1041,7 +1110,37 @@ class Publisher {
     std::string out;
     size_t out_off = 0;
     std::string in;
+    std::string body;
   };
+
+  // One message: {"k":<k>,"t_ns":<ns>,"pad":"xx..."} of about cfg_.payload
+  // bytes. `escaped`: its quotes escaped, to sit inside a JSON string.
+  void AppendMessage(uint64_t k, int64_t t_ns, bool escaped, std::string* out) const {
+    const std::string_view q = escaped ? "\\\"" : "\"";
+    char k_s[24], ns_s[24];
+    int k_len = snprintf(k_s, sizeof k_s, "%llu", static_cast<unsigned long long>(k));
+    int ns_len = snprintf(ns_s, sizeof ns_s, "%lld", static_cast<long long>(t_ns));
+    // Padding is sized on the unescaped form, the payload as delivered:
+    // {"k":  ,"t_ns":  ,"pad":"  "}
+    size_t fixed = 5 + static_cast<size_t>(k_len) + 8 + static_cast<size_t>(ns_len) + 8 + 2;
+    size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
+    out->append("{").append(q).append("k").append(q).append(":").append(k_s, k_len);
+    out->append(",").append(q).append("t_ns").append(q).append(":").append(ns_s, ns_len);
+    out->append(",").append(q).append("pad").append(q).append(":").append(q);
+    out->append(pad, 'x').append(q).append("}");
+  }
+
+  // Pushpin's publish API: {"items":[{"channel":"<stream>","formats":
+  // {"ws-message":{"content":"<message>"}}}]} (WebSocket) or
+  // "http-stream" with content "data: <message>\n\n" (SSE).
+  void AppendPushpinItem(uint64_t k, int64_t t_ns, uint32_t stream, std::string* out) const {
+    out->append("{\"items\":[{\"channel\":\"").append(g_stream_prefix);
+    out->append(std::to_string(stream));
+    out->append(cfg_.sse ? "\",\"formats\":{\"http-stream\":{\"content\":\"data: "
+                         : "\",\"formats\":{\"ws-message\":{\"content\":\"");
+    AppendMessage(k, t_ns, true, out);
+    out->append(cfg_.sse ? "\\n\\n\"}}}]}" : "\"}}}]}");
+  }
 
   bool Open(size_t i, std::string* err) {
     Conn& c = conns_[i];
@@ -1066,32 +1165,40 @@ class Publisher {
     Conn& c = conns_[i];
     c.stream = static_cast<uint32_t>(k % static_cast<uint64_t>(cfg_.streams));
     // "k": this message's number within its stream (1, 2, ...), which a
-    // peer without seqs delivers as is; t_ns: send time for latency.
-    char t_ns[48];
+    // peer without seqs delivers as is; t_ns: send time for latency. The
+    // body is built in c.body, which keeps its capacity: no allocation per
+    // message once the buffers have grown.
     const uint64_t per_stream = k / static_cast<uint64_t>(cfg_.streams) + 1;
-    int t_len = snprintf(t_ns, sizeof t_ns, "%llu,\"t_ns\":%lld",
-                         static_cast<unsigned long long>(per_stream),
-                         static_cast<long long>(MonoNs()));
-    static constexpr std::string_view kOpen = "{\"k\":", kPad = ",\"pad\":\"", kClose = "\"}";
-    size_t fixed = kOpen.size() + static_cast<size_t>(t_len) + kPad.size() + kClose.size();
-    size_t pad = static_cast<size_t>(cfg_.payload) > fixed ? cfg_.payload - fixed : 0;
-    const size_t batch = static_cast<size_t>(cfg_.batch);
-    const size_t body = batch == 1 ? fixed + pad : 2 + batch * (fixed + pad) + (batch - 1);
-    char head[256];
-    int h = snprintf(head, sizeof head,
-                     "POST %s%s%u HTTP/1.1\r\nHost: %s\r\n"
-                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     g_peer == Peer::kNchan ? "/pub/" : "/v1/publish/", g_stream_prefix.c_str(), c.stream,
-                     host_header_.c_str(), body);
-    c.out.clear();  // keeps its capacity: no allocation per message
-    c.out.append(head, static_cast<size_t>(h));
-    if (batch > 1) c.out.push_back('[');
-    for (size_t b = 0; b < batch; ++b) {
-      if (b) c.out.push_back(',');
-      c.out.append(kOpen).append(t_ns, static_cast<size_t>(t_len)).append(kPad);
-      c.out.append(pad, 'x').append(kClose);
+    const int64_t t_ns = MonoNs();
+    c.body.clear();
+    if (g_peer == Peer::kPushpin) {
+      AppendPushpinItem(per_stream, t_ns, c.stream, &c.body);
+    } else {
+      const bool array = cfg_.batch > 1 && !cfg_.ndjson;
+      if (array) c.body.push_back('[');
+      for (int b = 0; b < cfg_.batch; ++b) {
+        if (b) c.body.push_back(cfg_.ndjson ? '\n' : ',');
+        AppendMessage(per_stream, t_ns, false, &c.body);
+      }
+      if (array) c.body.push_back(']');
     }
-    if (batch > 1) c.out.push_back(']');
+    char head[256];
+    int h;
+    if (g_peer == Peer::kPushpin) {
+      h = snprintf(head, sizeof head,
+                   "POST /publish/ HTTP/1.1\r\nHost: %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                   host_header_.c_str(), c.body.size());
+    } else {
+      h = snprintf(head, sizeof head,
+                   "POST %s%s%u HTTP/1.1\r\nHost: %s\r\n"
+                   "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                   g_peer == Peer::kNchan ? "/pub/" : "/v1/publish/", g_stream_prefix.c_str(),
+                   c.stream, host_header_.c_str(),
+                   cfg_.ndjson ? "application/x-ndjson" : "application/json", c.body.size());
+    }
+    c.out.clear();
+    c.out.append(head, static_cast<size_t>(h)).append(c.body);
     c.out_off = 0;
     c.busy = true;
     ++result_.sent;
@@ -1134,17 +1241,20 @@ class Publisher {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      Note(n == 0 ? "the hub closed a publish connection" : Errno("publish read"));
+      if (n < 0) Note(Errno("publish read"));
       closed = true;
       break;
     }
     int finished = 0;
+    bool announced_close = false;  // "Connection: close" (Pushpin's publish API)
     size_t head_end = c.in.find("\r\n\r\n");
     if (head_end != std::string::npos) {
       std::string_view head(c.in.data(), head_end + 4);
       size_t body_len = ParseU64(HeaderValue(head, "content-length"), 0);
       if (c.in.size() >= head_end + 4 + body_len) {
         int status = static_cast<int>(ParseU64(head, 9));
+        std::string_view conn = HeaderValue(head, "connection");
+        announced_close = conn.size() == 5 && strncasecmp(conn.data(), "close", 5) == 0;
         if (status >= 200 && status < 300) {  // Nchan answers 201/202
           result_.published[c.stream] += static_cast<uint64_t>(cfg_.batch);
         } else {
@@ -1160,7 +1270,8 @@ class Publisher {
         }
       }
     }
-    if (closed) {
+    if (closed && !announced_close) Note("the hub closed a publish connection");
+    if (closed || announced_close) {
       // The request in flight (if any) got no reply; reconnect.
       if (c.busy) {
         ++result_.rejected;
@@ -1202,11 +1313,15 @@ struct BenchConfig {
   double duration_s = 10;
   double drain_s = 2;
   double connect_timeout_s = 60;
+  int connect_concurrency = kMaxPendingHandshakes;
   int publishers = 16;
   int batch = 1;
+  bool ndjson = false;
+  double stalled = 0;  // fraction of subscribers that never read
+  std::string publish_url;
   bool idle = false;
   double hold_s = 3;
-  int hub_pid = 0;
+  std::vector<int> hub_pids;
   int taskset_hub = -1;
   int taskset_self = -1;
   std::string hub_config;
@@ -1221,12 +1336,14 @@ struct BenchConfig {
 // Where the hub is and, when known, its pid (for CPU and RSS).
 struct HubTarget {
   sockaddr_in addr{};
-  pid_t pid = 0;
+  sockaddr_in publish_addr{};  // = addr unless --publish-url (Pushpin)
+  std::vector<pid_t> pids;     // all the server's processes; empty if unknown
 };
 
 struct FanoutResult {
   double offered_rate = 0;
-  uint64_t subscribers = 0;  // subscribed connections
+  uint64_t subscribers = 0;  // subscribed connections (stalled ones included)
+  uint64_t stalled = 0;      // of which never read (--stalled)
   uint64_t failed = 0;
   uint64_t published = 0;
   uint64_t publish_rejected = 0;
@@ -1242,6 +1359,10 @@ struct FanoutResult {
   double hub_cpu_pct = -1;
   double hub_cpu_s_per_million = -1;
   int64_t hub_rss_kb = -1;
+  // livehub only (from /metrics, over the run): events dropped for slow
+  // clients with a `gap`, connections closed as slow; -1 if unknown.
+  int64_t hub_slow_client_drops = -1;
+  int64_t hub_slow_client_disconnects = -1;
   double tool_cpu_pct = 0;
   std::string publisher_error;
   // Near a full core the tool itself may be what limits the figures: they
@@ -1258,6 +1379,55 @@ struct FanoutResult {
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
+// One request on a fresh connection (`Connection: close` in `request`);
+// the whole reply (at most 4 MB, 5 s). False with *err if it cannot connect.
+bool HttpExchange(const sockaddr_in& addr, const std::string& request, std::string* reply,
+                  std::string* err) {
+  int fd = StartConnect(addr, err);
+  if (fd < 0) return false;
+  bool ok = FinishConnect(fd, 5000, err);
+  if (ok) {
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buf[16 << 10];
+    const int64_t deadline = MonoNs() + 5'000'000'000;
+    while (MonoNs() < deadline && reply->size() < (4u << 20)) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) reply->append(buf, static_cast<size_t>(n));
+      else if (n == 0) break;
+      else if (errno != EAGAIN) break;
+      else usleep(1000);
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// livehub's slow-client counters from /metrics: events dropped for slow
+// clients (announced with `gap`s) and connections closed for being slow;
+// {-1, -1} when unavailable (a peer, or /metrics not reachable).
+std::pair<int64_t, int64_t> SlowClientCounters(const sockaddr_in& addr) {
+  std::string reply, err;
+  if (g_peer != Peer::kLivehub ||
+      !HttpExchange(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &reply,
+                    &err) ||
+      reply.rfind("HTTP/1.1 200", 0) != 0) {
+    return {-1, -1};
+  }
+  auto sum = [&reply](std::string_view prefix) {
+    int64_t total = 0;
+    for (size_t p = reply.find(prefix); p != std::string::npos; p = reply.find(prefix, p + 1)) {
+      if (p > 0 && reply[p - 1] != '\n') continue;
+      size_t eol = reply.find('\n', p);
+      std::string_view line(reply.data() + p, (eol == std::string::npos ? reply.size() : eol) - p);
+      if (line.find("reason=\"slow_client\"") == std::string_view::npos) continue;
+      std::string value(line.substr(line.rfind(' ') + 1));
+      total += static_cast<int64_t>(std::strtod(value.c_str(), nullptr));
+    }
+    return total;
+  };
+  return {sum("livehub_drops_total{"), sum("livehub_disconnects_total{")};
+}
+
 FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate) {
   FanoutResult r;
   r.offered_rate = rate;
@@ -1265,9 +1435,11 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   g_stream_prefix = "bench/" + std::to_string(::getpid()) + "-" + std::to_string(++run_number) + "/s";
   SubscriberLoop loop(cfg.transport == "sse" ? Transport::kSse : Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
-  loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9));
+  loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9),
+            cfg.stalled, cfg.connect_concurrency);
   r.connect_s = static_cast<double>(MonoNs() - t0) / 1e9;
   r.subscribers = loop.stats().subscribed;
+  r.stalled = loop.stats().stalled;
   r.failed = loop.stats().failed;
   if (r.subscribers == 0) {
     r.sub = loop.stats();
@@ -1276,7 +1448,9 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   std::vector<uint64_t> per_stream = loop.SubscribedPerStream(cfg.streams);
 
   PublisherConfig pc;
-  pc.hub = hub.addr;
+  pc.hub = hub.publish_addr;
+  pc.sse = cfg.transport == "sse";
+  pc.ndjson = cfg.ndjson;
   pc.streams = cfg.streams;
   pc.rate = rate;
   pc.payload = cfg.payload;
@@ -1290,7 +1464,8 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
     r.sub = loop.stats();
     return r;
   }
-  CpuSample before = CpuSample::Take(hub.pid);
+  auto slow_before = SlowClientCounters(hub.addr);
+  CpuSample before = CpuSample::Take(hub.pids);
   std::thread pub_thread([&publisher] { publisher.Run(); });
   // Serve subscribers while publishing (bounded: duration + reply timeout + slack).
   int64_t limit = before.wall_ns + static_cast<int64_t>(cfg.duration_s * 1e9) + kReplyTimeoutNs +
@@ -1302,8 +1477,13 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   // Drain: at most drain_s, less if everything has arrived.
   loop.RunUntil([&] { return loop.stats().unique() >= r.expected; },
                 MonoNs() + static_cast<int64_t>(cfg.drain_s * 1e9));
-  CpuSample after = CpuSample::Take(hub.pid);
-  if (hub.pid > 0) r.hub_rss_kb = ProcRssKb(hub.pid);
+  CpuSample after = CpuSample::Take(hub.pids);
+  r.hub_rss_kb = PidsRssKb(hub.pids);
+  auto slow_after = SlowClientCounters(hub.addr);
+  if (slow_before.first >= 0 && slow_after.first >= 0) {
+    r.hub_slow_client_drops = slow_after.first - slow_before.first;
+    r.hub_slow_client_disconnects = slow_after.second - slow_before.second;
+  }
   loop.CloseAll();
 
   r.sub = loop.stats();
@@ -1316,8 +1496,10 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   r.publisher_max_lag_ms = Ms(pr.max_lag_ns);
   r.lost = r.expected > r.sub.unique() ? r.expected - r.sub.unique() : 0;
   if (r.sub.last_event_ns > pr.start_ns) {
-    r.delivered_per_s = static_cast<double>(r.sub.events) /
-                        (static_cast<double>(r.sub.last_event_ns - pr.start_ns) / 1e9);
+    // Over the publishing time at least: a short run at a low rate must not
+    // count its few deliveries over the milliseconds they took.
+    double span_s = static_cast<double>(r.sub.last_event_ns - pr.start_ns) / 1e9;
+    r.delivered_per_s = static_cast<double>(r.sub.events) / std::max(span_s, cfg.duration_s * 0.999);
   }
   r.window_s = static_cast<double>(after.wall_ns - before.wall_ns) / 1e9;
   double wall_ns = static_cast<double>(after.wall_ns - before.wall_ns);
@@ -1352,8 +1534,10 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   std::string out;
   JsonWriter w(&out);
   const auto& s = r.sub;
-  w.BeginObject().Field("scenario", scenario).Field("transport", cfg.transport);
+  w.BeginObject().Field("scenario", scenario).Field("peer", cfg.peer);
+  w.Field("transport", cfg.transport);
   w.Field("subscribers", r.subscribers).Field("subscribers_failed", r.failed);
+  w.Field("stalled", r.stalled).Field("batch", cfg.batch);
   w.Field("streams", cfg.streams).Field("payload_bytes", cfg.payload);
   Num(w, "duration_s", cfg.duration_s);
   Num(w, "offered_rate", r.offered_rate);
@@ -1362,7 +1546,8 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   w.Field("publish_rejected", r.publish_rejected).Field("publish_unanswered", r.publish_unanswered);
   Num(w, "publisher_max_lag_ms", r.publisher_max_lag_ms);
   w.Field("expected", r.expected).Field("delivered", s.events).Field("lost", r.lost);
-  w.Field("duplicates", s.duplicates).Field("seq_jumps", s.seq_jumps).Field("missing", s.missing);
+  w.Field("duplicates", s.duplicates).Field("reordered", s.reordered);
+  w.Field("seq_jumps", s.seq_jumps).Field("missing", s.missing);
   w.Field("gap_messages", s.gap_messages).Field("error_messages", s.error_messages);
   w.Field("disconnected", s.disconnected);
   Num(w, "delivered_per_s", r.delivered_per_s);
@@ -1372,6 +1557,8 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   Num(w, "hub_cpu_pct", r.hub_cpu_pct);
   Num(w, "hub_cpu_s_per_million", r.hub_cpu_s_per_million);
   w.Field("hub_rss_kb", r.hub_rss_kb);
+  w.Field("hub_slow_client_drops", r.hub_slow_client_drops);
+  w.Field("hub_slow_client_disconnects", r.hub_slow_client_disconnects);
   Num(w, "tool_cpu_pct", r.tool_cpu_pct);
   w.Field("tool_saturated", r.tool_saturated());
   Num(w, "connect_s", r.connect_s);
@@ -1391,6 +1578,8 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
   std::cout << "fanout over " << cfg.transport << "\n";
   row("subscribers", std::to_string(r.subscribers) +
                          (r.failed ? " (" + std::to_string(r.failed) + " failed)" : "") +
+                         (r.stalled ? " (" + std::to_string(r.stalled) + " stalled: never read)"
+                                    : "") +
                          " (connected in " + Fixed(r.connect_s, 2) + " s)");
   row("streams", std::to_string(cfg.streams));
   row("payload", std::to_string(cfg.payload) + " B");
@@ -1402,7 +1591,8 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
   row("expected deliveries", std::to_string(r.expected));
   row("delivered", std::to_string(s.events));
   row("lost", std::to_string(r.lost));
-  row("duplicates / out-of-order", std::to_string(s.duplicates));
+  row("duplicates", std::to_string(s.duplicates));
+  row("reordered (late, not lost)", std::to_string(s.reordered));
   row("seq jumps (missing seqs)", std::to_string(s.seq_jumps) + " (" + std::to_string(s.missing) + ")");
   row("gap / error messages", std::to_string(s.gap_messages) + " / " + std::to_string(s.error_messages));
   row("disconnected", std::to_string(s.disconnected));
@@ -1415,6 +1605,10 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
                                           " CPU-s per million deliveries)"
                                     : na);
   row("hub RSS", r.hub_rss_kb >= 0 ? Fixed(r.hub_rss_kb / 1024.0) + " MB" : na);
+  if (r.hub_slow_client_drops >= 0) {
+    row("hub slow-client drops / closes", std::to_string(r.hub_slow_client_drops) + " / " +
+                                              std::to_string(r.hub_slow_client_disconnects));
+  }
   row("load tool CPU", Fixed(r.tool_cpu_pct) + " %" +
                            (r.tool_saturated() ? " (saturated: figures are a lower bound for "
                                                  "the hub)"
@@ -1425,49 +1619,37 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
 
 // Publishes one event so the stream exists (idle connections then attach to it).
 bool PublishOne(const sockaddr_in& addr, const std::string& stream, std::string* err) {
-  int fd = StartConnect(addr, err);
-  if (fd < 0) return false;
-  bool ok = FinishConnect(fd, 5000, err);
-  if (ok) {
-    std::string body = "{\"bench\":\"idle\"}";
-    std::string req = "POST /v1/publish/" + stream + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/json\r\nConnection: close\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body;
-    ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string reply;
-    char buf[4096];
-    for (int64_t deadline = MonoNs() + 5'000'000'000; MonoNs() < deadline;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n > 0) reply.append(buf, static_cast<size_t>(n));
-      else if (n == 0) break;
-      else if (errno != EAGAIN) break;
-      else usleep(1000);
-    }
-    ok = reply.rfind("HTTP/1.1 200", 0) == 0;
-    if (!ok) *err = "publish to " + stream + " failed: " + reply.substr(0, 300);
-  }
-  ::close(fd);
-  return ok;
+  std::string body = "{\"bench\":\"idle\"}";
+  std::string req = "POST /v1/publish/" + stream + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    "application/json\r\nConnection: close\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string reply;
+  if (!HttpExchange(addr, req, &reply, err)) return false;
+  if (reply.rfind("HTTP/1.1 200", 0) == 0) return true;
+  *err = "publish to " + stream + " failed: " + reply.substr(0, 300);
+  return false;
 }
 
 int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
   std::string err;
-  if (!PublishOne(hub.addr, StreamName(0), &err)) {
+  // A peer's subscribe URL creates its channel; livehub's stream must exist.
+  if (!RawPeer() && !PublishOne(hub.addr, StreamName(0), &err)) {
     std::cerr << "livehub bench: " << err << "\n";
     return 1;
   }
   usleep(500'000);
-  int64_t rss_before = hub.pid > 0 ? ProcRssKb(hub.pid) : -1;
+  int64_t rss_before = PidsRssKb(hub.pids);
   int64_t self_before = ProcRssKb(getpid());
   SubscriberLoop loop(Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
   // Every connection follows stream 0.
-  loop.Open(cfg.subscribers, 1, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9));
+  loop.Open(cfg.subscribers, 1, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9), 0,
+            cfg.connect_concurrency);
   double connect_s = static_cast<double>(MonoNs() - t0) / 1e9;
-  CpuSample before = CpuSample::Take(hub.pid);
+  CpuSample before = CpuSample::Take(hub.pids);
   loop.RunUntil([] { return false; }, MonoNs() + static_cast<int64_t>(cfg.hold_s * 1e9));
-  CpuSample after = CpuSample::Take(hub.pid);
-  int64_t rss_after = hub.pid > 0 ? ProcRssKb(hub.pid) : -1;
+  CpuSample after = CpuSample::Take(hub.pids);
+  int64_t rss_after = PidsRssKb(hub.pids);
   int64_t self_after = ProcRssKb(getpid());
   const SubscriberStats& s = loop.stats();
   uint64_t open = s.subscribed - s.disconnected;
@@ -1481,15 +1663,15 @@ int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
                        : -1;
   // After closing: how much the hub gives back.
   int64_t rss_closed = -1;
-  if (hub.pid > 0) {
+  if (!hub.pids.empty()) {
     usleep(1'000'000);
-    rss_closed = ProcRssKb(hub.pid);
+    rss_closed = PidsRssKb(hub.pids);
   }
   std::cout << "idle WebSocket connections (one stream, nothing published)\n"
             << "  connections open            " << open << " of " << cfg.subscribers
             << (s.failed ? " (" + std::to_string(s.failed) + " failed)" : "") << ", opened in "
             << Fixed(connect_s, 2) << " s, held " << Fixed(cfg.hold_s, 1) << " s\n";
-  if (hub.pid > 0) {
+  if (rss_before >= 0) {
     std::cout << "  hub RSS before / after      " << Fixed(rss_before / 1024.0) << " / "
               << Fixed(rss_after / 1024.0) << " MB (" << Fixed(rss_closed / 1024.0)
               << " MB 1 s after closing)\n"
@@ -1505,7 +1687,8 @@ int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
   if (cfg.json) {
     std::string out;
     JsonWriter w(&out);
-    w.BeginObject().Field("scenario", "idle").Field("connections", open);
+    w.BeginObject().Field("scenario", "idle").Field("peer", cfg.peer);
+    w.Field("connections", open);
     w.Field("failed", s.failed);
     Num(w, "connect_s", connect_s);
     Num(w, "hold_s", cfg.hold_s);
@@ -1582,37 +1765,54 @@ int RunRamp(const BenchConfig& cfg, const HubTarget& hub) {
 // CLI
 // ===========================================================================
 
-bool ResolveHub(const BenchConfig& cfg, HubProcess* spawned, HubTarget* hub, std::string* err) {
-  hub->addr.sin_family = AF_INET;
-  if (cfg.spawn) {
-    if (!spawned->Start(cfg.taskset_hub, cfg.hub_config, cfg.keep_hub_dir, err)) return false;
-    inet_pton(AF_INET, "127.0.0.1", &hub->addr.sin_addr);
-    hub->addr.sin_port = htons(static_cast<uint16_t>(spawned->port()));
-    hub->pid = spawned->pid();
-    std::cerr << "livehub bench: spawned hub pid " << hub->pid << " on 127.0.0.1:" << spawned->port()
-              << (cfg.taskset_hub >= 0 ? " pinned to CPU " + std::to_string(cfg.taskset_hub) : "")
-              << "\n";
-    return true;
-  }
-  // http://HOST:PORT[/] with HOST a loopback address: the bench never
-  // loads another machine.
-  std::string_view url = cfg.url;
+// http://HOST:PORT[/] with HOST a loopback address: the bench never loads
+// another machine. `what` names the option in the error.
+bool ParseLoopbackUrl(const std::string& text, const char* what, sockaddr_in* addr,
+                      std::string* err) {
+  std::string_view url = text;
   if (url.starts_with("http://")) url.remove_prefix(7);
   if (url.ends_with("/")) url.remove_suffix(1);
   size_t colon = url.rfind(':');
   std::string host(url.substr(0, colon));
   int port = colon == std::string_view::npos ? 80 : static_cast<int>(ParseU64(url, colon + 1));
   if (host == "localhost") host = "127.0.0.1";
-  if (inet_pton(AF_INET, host.c_str(), &hub->addr.sin_addr) != 1 ||
-      (ntohl(hub->addr.sin_addr.s_addr) >> 24) != 127 || port <= 0 || port > 65535) {
-    *err = "--url '" + cfg.url + "' must be http://127.x.x.x:PORT (the bench is loopback-only)";
+  addr->sin_family = AF_INET;
+  if (inet_pton(AF_INET, host.c_str(), &addr->sin_addr) != 1 ||
+      (ntohl(addr->sin_addr.s_addr) >> 24) != 127 || port <= 0 || port > 65535) {
+    *err = std::string(what) + " '" + text +
+           "' must be http://127.x.x.x:PORT (the bench is loopback-only)";
     return false;
   }
-  hub->addr.sin_port = htons(static_cast<uint16_t>(port));
-  hub->pid = cfg.hub_pid;
-  if (hub->pid > 0 && ProcCpuNs(hub->pid) < 0) {
-    *err = "--hub-pid " + std::to_string(hub->pid) + ": no such process";
+  addr->sin_port = htons(static_cast<uint16_t>(port));
+  return true;
+}
+
+bool ResolveHub(const BenchConfig& cfg, HubProcess* spawned, HubTarget* hub, std::string* err) {
+  hub->addr.sin_family = AF_INET;
+  if (cfg.spawn) {
+    if (!spawned->Start(cfg.taskset_hub, cfg.hub_config, cfg.keep_hub_dir, err)) return false;
+    inet_pton(AF_INET, "127.0.0.1", &hub->addr.sin_addr);
+    hub->addr.sin_port = htons(static_cast<uint16_t>(spawned->port()));
+    hub->publish_addr = hub->addr;
+    hub->pids = {spawned->pid()};
+    std::cerr << "livehub bench: spawned hub pid " << spawned->pid() << " on 127.0.0.1:"
+              << spawned->port()
+              << (cfg.taskset_hub >= 0 ? " pinned to CPU " + std::to_string(cfg.taskset_hub) : "")
+              << "\n";
+    return true;
+  }
+  if (!ParseLoopbackUrl(cfg.url, "--url", &hub->addr, err)) return false;
+  hub->publish_addr = hub->addr;
+  if (!cfg.publish_url.empty() &&
+      !ParseLoopbackUrl(cfg.publish_url, "--publish-url", &hub->publish_addr, err)) {
     return false;
+  }
+  for (int pid : cfg.hub_pids) {
+    if (pid <= 0 || ProcCpuNs(pid) < 0) {
+      *err = "--hub-pid " + std::to_string(pid) + ": no such process";
+      return false;
+    }
+    hub->pids.push_back(pid);
   }
   return true;
 }
@@ -1622,7 +1822,12 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
   cmd->add_flag("--spawn", cfg->spawn,
                 "Start the hub (this binary's `serve` on 127.0.0.1:0 with --no-demo) and measure "
                 "its CPU and RSS");
-  cmd->add_option("--hub-pid", cfg->hub_pid, "Pid of an already running hub, to report its CPU/RSS");
+  cmd->add_option("--hub-pid,--hub-pids", cfg->hub_pids,
+                  "Pid(s) of an already running server, comma-separated: its CPU and RSS are "
+                  "the sums over them (a multi-process peer)")
+      ->delimiter(',');
+  cmd->add_option("--publish-url", cfg->publish_url,
+                  "Where to publish when not --url (Pushpin's publish API port), loopback only");
   cmd->add_option("--hub-config", cfg->hub_config, "With --spawn: pass --config FILE to the hub")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--keep-hub-dir", cfg->keep_hub_dir, "With --spawn: keep the hub's temp dir and log");
@@ -1646,15 +1851,24 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
   cmd->add_option("--connect-timeout", cfg->connect_timeout_s,
                   "Seconds allowed to open and subscribe every connection (default 60)")
       ->check(CLI::Range(1.0, 600.0));
+  cmd->add_option("--connect-concurrency", cfg->connect_concurrency,
+                  "Subscriber handshakes in flight at once (default 256; Pushpin answers 502 "
+                  "to bursts)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--publishers", cfg->publishers,
                   "Publisher keep-alive connections, one request in flight each (default 16)")
       ->check(CLI::Range(1, kMaxPublishers));
   cmd->add_option("--peer", cfg->peer,
-                  "Server protocol: livehub (default) or nchan (bench/peers/ runs it)")
-      ->check(CLI::IsMember({"livehub", "nchan"}));
+                  "Server protocol: livehub (default), nchan or pushpin (bench/peers/ runs them)")
+      ->check(CLI::IsMember({"livehub", "nchan", "pushpin"}));
   cmd->add_option("--batch", cfg->batch,
                   "Events per publish request, sent as a JSON array (default 1)")
       ->check(CLI::Range(1, 10000));
+  cmd->add_flag("--ndjson", cfg->ndjson, "livehub: send batches as NDJSON lines, not a JSON array");
+  cmd->add_option("--stalled", cfg->stalled,
+                  "Fraction of subscribers that stop reading once subscribed (0..0.9, default 0); "
+                  "left out of the delivery figures")
+      ->check(CLI::Range(0.0, 0.9));
   cmd->add_flag("--json", cfg->json, "Also print one JSON line per run");
 }
 
@@ -1682,10 +1896,25 @@ int RunBenchMain(int argc, char** argv) {
   ramp->add_option("--max-p99-ms", cfg.max_p99_ms, "A step fails above this p99 (default 50)");
   ramp->add_flag("--keep-going", cfg.keep_going, "Run every rate even after a step fails");
   CLI11_PARSE(app, argc, argv);
-  g_peer = cfg.peer == "nchan" ? Peer::kNchan : Peer::kLivehub;
-  if (g_peer == Peer::kNchan && (cfg.spawn || cfg.batch != 1)) {
-    std::cerr << "livehub bench: --peer nchan needs a running Nchan (--url, --hub-pid) and "
-                 "--batch 1\n";
+  g_peer = cfg.peer == "nchan"     ? Peer::kNchan
+           : cfg.peer == "pushpin" ? Peer::kPushpin
+                                   : Peer::kLivehub;
+  if (RawPeer() && (cfg.spawn || cfg.batch != 1 || cfg.ndjson)) {
+    std::cerr << "livehub bench: --peer " << cfg.peer
+              << " needs a running server (--url, --hub-pid) and --batch 1 without --ndjson\n";
+    return 2;
+  }
+  if (g_peer == Peer::kPushpin && cfg.publish_url.empty()) {
+    std::cerr << "livehub bench: --peer pushpin needs --publish-url (its publish API, e.g. "
+                 "http://127.0.0.1:5561)\n";
+    return 2;
+  }
+  if (cfg.spawn && !cfg.publish_url.empty()) {
+    std::cerr << "livehub bench: --publish-url is for a running server, not --spawn\n";
+    return 2;
+  }
+  if (cfg.idle && cfg.stalled > 0) {
+    std::cerr << "livehub bench: --stalled needs published messages; drop --idle\n";
     return 2;
   }
 
