@@ -46,7 +46,7 @@ struct FanoutOptions {
   // A connection writes at most once per this interval while events keep
   // coming; the ones in between join the next write (0: write at once).
   // An event after a quiet interval is written at once (write_pacer.h).
-  int64_t write_delay_ns = 10'000'000;
+  int64_t write_delay_ns = 20'000'000;
   size_t max_json_depth = 64;              // nesting of a client op / publish body
   size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
   size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern

@@ -66,7 +66,7 @@ void ExpectDocumentedDefaults(const Config& c) {
   EXPECT_EQ(c.fanout.ws_pong_timeout_ms, 20'000);
   EXPECT_EQ(c.fanout.write_timeout_ms, 30'000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 15'000);
-  EXPECT_EQ(c.fanout.write_delay_ns, 10'000'000);
+  EXPECT_EQ(c.fanout.write_delay_ns, 20'000'000);
   EXPECT_EQ(c.http.request_timeout_ms, 30'000);
 
   EXPECT_TRUE(c.hub.rules.empty());
