@@ -503,6 +503,7 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   }
   ctx_->queued_bytes->Add(-static_cast<int64_t>(inflight_bytes_));
   inflight_.clear();
+  if (scratch_.capacity() > kKeepScratchBytes) std::string().swap(scratch_);
   {
     std::lock_guard lock(mu_);
     queue_bytes_ -= inflight_bytes_;

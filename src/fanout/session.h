@@ -98,6 +98,13 @@ class SubscriberSession : public Subscriber,
     }
   };
 
+  // Wire bytes up to this size are copied into the batch's scratch buffer
+  // rather than given an iovec of their own (see EncodeBatch).
+  static constexpr size_t kInlineWireBytes = 512;
+  // A scratch buffer grown beyond this by a large batch is released after
+  // the write, so a quiet connection does not keep it.
+  static constexpr size_t kKeepScratchBytes = 8192;
+
   // Wire format hooks (session thread). AppendWire appends, for each item,
   // the scratch bytes and buffers that put it on the wire.
   virtual void EncodeBatch(std::vector<OutItem>& items, std::string* scratch,

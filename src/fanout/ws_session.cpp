@@ -342,29 +342,50 @@ void WsSession::HandleOp(std::string_view text) {
 
 void WsSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
                             std::vector<asio::const_buffer>* bufs) {
-  // Pass 1: frame headers of control messages into scratch (it must not
-  // reallocate once buffers point into it, so record offsets first).
-  std::vector<std::pair<size_t, size_t>> hdr(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (items[i].kind != ItemKind::kControl) continue;
-    size_t off = scratch->size();
-    ws::AppendFrameHeader(scratch, ws::Opcode::kText, items[i].text.size());
-    hdr[i] = {off, scratch->size() - off};
-  }
-  for (size_t i = 0; i < items.size(); ++i) {
-    const OutItem& it = items[i];
+  // Small frames (up to kInlineWireBytes: a copy costs less than an iovec of
+  // its own) are copied into scratch, merged into contiguous runs; larger
+  // shared event frames are written from the event as they are. Pieces
+  // record scratch offsets until scratch stops growing.
+  struct Piece {
+    const char* ext;  // null: scratch[off, off + len)
+    size_t off;
+    size_t len;
+  };
+  thread_local std::vector<Piece> pieces;
+  pieces.clear();
+  auto copied = [&](size_t off) {  // scratch grew from `off` to its end
+    const size_t n = scratch->size() - off;
+    if (!pieces.empty() && !pieces.back().ext && pieces.back().off + pieces.back().len == off) {
+      pieces.back().len += n;
+    } else {
+      pieces.push_back({nullptr, off, n});
+    }
+  };
+  auto wire = [&](std::string_view s) {
+    if (s.size() > kInlineWireBytes) return pieces.push_back({s.data(), 0, s.size()});
+    const size_t off = scratch->size();
+    scratch->append(s);
+    copied(off);
+  };
+  for (const OutItem& it : items) {
     switch (it.kind) {
       case ItemKind::kEvent:
-        bufs->push_back(asio::buffer(it.event->ws_frame()));
+        wire(it.event->ws_frame());
         break;
-      case ItemKind::kControl:
-        bufs->push_back(asio::buffer(scratch->data() + hdr[i].first, hdr[i].second));
-        bufs->push_back(asio::buffer(it.text));
+      case ItemKind::kControl: {
+        const size_t off = scratch->size();
+        ws::AppendFrameHeader(scratch, ws::Opcode::kText, it.text.size());
+        copied(off);
+        wire(it.text);
         break;
+      }
       case ItemKind::kRaw:
-        bufs->push_back(asio::buffer(it.text));
+        wire(it.text);
         break;
     }
+  }
+  for (const Piece& p : pieces) {
+    bufs->push_back(asio::buffer(p.ext ? p.ext : scratch->data() + p.off, p.len));
   }
 }
 
