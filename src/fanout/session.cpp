@@ -390,9 +390,17 @@ void SubscriberSession::DoWrite() {
     // Less than write_delay since the last write started: let more events
     // join this one (see write_pacer.h). write_scheduled_ stays set, so
     // publishers do not post again meanwhile.
+    // A full batch already waiting (catch-up, a burst) gains nothing by
+    // waiting: only small batches are held back.
+    auto full_batch_waiting = [&] {
+      std::lock_guard lock(mu_);
+      return queue_.size() - head_ >= kMaxBatchItems ||
+             queue_bytes_ >= ctx_->options.write_batch_bytes;
+    };
     const int64_t due = write_started_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);
-    if (WritePacer* pacer = WritePacer::Current(); pacer && due - MonoNowNs() > slack) {
+    if (WritePacer* pacer = WritePacer::Current();
+        pacer && due - MonoNowNs() > slack && !full_batch_waiting()) {
       paced_ = true;
       ctx_->paced_writes->Add();
       pacer->Defer(shared_from_this(), due, slack);
