@@ -160,6 +160,16 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                    if (!(ms <= 1000)) return w.Fail(vp, "must be at most 1000 (one second)");
                    c.fanout.write_delay_ns = static_cast<int64_t>(ms * 1e6);
                  }},
+                {"socket_send_buffer",
+                 [&](const YAML::Node& v, const std::string& vp) {
+                   size_t bytes = 0;
+                   w.Scalar<size_t>(&bytes, 0)(v, vp);
+                   if (!w.status().ok()) return;
+                   if (bytes != 0 && (bytes < 4096 || bytes > (64u << 20))) {
+                     return w.Fail(vp, "must be 0 (kernel autotuning) or 4096..67108864 bytes");
+                   }
+                   c.fanout.socket_send_buffer = bytes;
+                 }},
                 {"request_timeout_s", w.Seconds(&c.http.request_timeout_ms)}});
        }},
       {"streams",

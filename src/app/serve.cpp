@@ -171,6 +171,9 @@ int RunServe(const ServeFlags& flags) {
   server.SetAlertRecent([&processors](std::string_view s) { return processors.AlertRecent(s); });
   processors.Start();
   server.SetSchemas(&schemas);
+  // Sources before the listener: /v1/sources lists every configured source
+  // from the first request on (they publish into the hub, not the server).
+  sources.Start();
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -193,7 +196,6 @@ int RunServe(const ServeFlags& flags) {
     if (config.demo) demo.Start();
     evict_loop();
   });
-  sources.Start();
 
   // Block until SIGINT/SIGTERM (caught since start-up, see above).
   // SIGHUP re-reads the TLS certificate and key (docs/security.md); those

@@ -47,6 +47,11 @@ struct FanoutOptions {
   // coming; the ones in between join the next write (0: write at once).
   // An event after a quiet interval is written at once (write_pacer.h).
   int64_t write_delay_ns = 20'000'000;
+  // SO_SNDBUF of a subscriber socket (the kernel doubles it; 0: the
+  // kernel's autotuning, up to net.ipv4.tcp_wmem's maximum, 4 MiB). Bounds
+  // what a stalled client parks in the kernel before queue_bytes and the
+  // slow-client policy act, and the copying into it.
+  size_t socket_send_buffer = 256u << 10;
   size_t max_json_depth = 64;              // nesting of a client op / publish body
   size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
   size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern

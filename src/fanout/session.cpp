@@ -32,6 +32,9 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(tcp::no_delay(true), ec);
+  if (size_t sndbuf = ctx->options.socket_send_buffer; sndbuf > 0) {
+    socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(sndbuf)), ec);
+  }
   last_read_ns_ = last_write_ns_ = MonoNowNs();
   ctx_->connections.fetch_add(1);
 }

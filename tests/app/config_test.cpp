@@ -67,6 +67,7 @@ void ExpectDocumentedDefaults(const Config& c) {
   EXPECT_EQ(c.fanout.write_timeout_ms, 30'000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 15'000);
   EXPECT_EQ(c.fanout.write_delay_ns, 20'000'000);
+  EXPECT_EQ(c.fanout.socket_send_buffer, 262144u);
   EXPECT_EQ(c.http.request_timeout_ms, 30'000);
 
   EXPECT_TRUE(c.hub.rules.empty());
@@ -157,6 +158,7 @@ TEST(ParseConfigTest, ReadsSubscribers) {
       "  write_timeout_s: 3\n"
       "  sse_keepalive_s: 4\n"
       "  write_delay_ms: 2.5\n"
+      "  socket_send_buffer: 65536\n"
       "  request_timeout_s: 0.5\n");
   EXPECT_EQ(c.fanout.queue_bytes, 8192u);
   EXPECT_EQ(c.fanout.slow_client, SlowClientPolicy::kDisconnect);
@@ -165,7 +167,18 @@ TEST(ParseConfigTest, ReadsSubscribers) {
   EXPECT_EQ(c.fanout.write_timeout_ms, 3000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 4000);
   EXPECT_EQ(c.fanout.write_delay_ns, 2'500'000);
+  EXPECT_EQ(c.fanout.socket_send_buffer, 65536u);
   EXPECT_EQ(c.http.request_timeout_ms, 500);
+}
+
+TEST(ParseConfigTest, SocketSendBufferIsZeroOrBetween4KiBAnd64MiB) {
+  EXPECT_EQ(Parse("subscribers:\n  socket_send_buffer: 0\n").fanout.socket_send_buffer, 0u);
+  EXPECT_CONTAINS(ParseError("subscribers:\n  socket_send_buffer: 100\n"),
+                  "subscribers.socket_send_buffer: must be 0 (kernel autotuning) or 4096..");
+  EXPECT_CONTAINS(ParseError("subscribers:\n  socket_send_buffer: 134217728\n"),
+                  "subscribers.socket_send_buffer: must be 0");
+  EXPECT_CONTAINS(ParseError("subscribers:\n  socket_send_buffer: -1\n"),
+                  "subscribers.socket_send_buffer:");
 }
 
 TEST(ParseConfigTest, RefusesAWriteDelayOutsideZeroToOneSecond) {
