@@ -51,7 +51,7 @@ struct FanoutOptions {
   // kernel's autotuning, up to net.ipv4.tcp_wmem's maximum, 4 MiB). Bounds
   // what a stalled client parks in the kernel before queue_bytes and the
   // slow-client policy act, and the copying into it.
-  size_t socket_send_buffer = 256u << 10;
+  size_t socket_send_buffer = 64u << 10;
   size_t max_json_depth = 64;              // nesting of a client op / publish body
   size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
   size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern

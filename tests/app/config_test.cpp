@@ -67,7 +67,7 @@ void ExpectDocumentedDefaults(const Config& c) {
   EXPECT_EQ(c.fanout.write_timeout_ms, 30'000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 15'000);
   EXPECT_EQ(c.fanout.write_delay_ns, 20'000'000);
-  EXPECT_EQ(c.fanout.socket_send_buffer, 262144u);
+  EXPECT_EQ(c.fanout.socket_send_buffer, 65536u);
   EXPECT_EQ(c.http.request_timeout_ms, 30'000);
 
   EXPECT_TRUE(c.hub.rules.empty());
