@@ -35,7 +35,7 @@ if [ "${BENCH_DRY:-0}" = 1 ]; then
   MANY_RATES=${MANY_RATES:-50} PUSHPIN_MANY_RATES=${PUSHPIN_MANY_RATES:-10}
   IDLE=${IDLE:-200} EFF_RATE=${EFF_RATE:-20} STALL_RATE=${STALL_RATE:-20}
   STALL_STEP=${STALL_STEP:-2} SUBS=${SUBS:-50} MANY_STREAMS=${MANY_STREAMS:-10}
-  MANY_SUBS=${MANY_SUBS:-50}
+  MANY_SUBS=${MANY_SUBS:-50} INGEST_BATCH=${INGEST_BATCH:-100}
 fi
 STEP=${STEP:-5}
 RATES=${RATES:-10,200,400,600,800,1000}
@@ -46,6 +46,7 @@ IDLE=${IDLE:-10000}
 EFF_RATE=${EFF_RATE:-400}
 STALL_RATE=${STALL_RATE:-400}
 STALL_STEP=${STALL_STEP:-10}
+INGEST_BATCH=${INGEST_BATCH:-1000}
 FLOOR_RATE=${FLOOR_RATE:-10}
 SUBS=${SUBS:-1000}
 MANY_STREAMS=${MANY_STREAMS:-1000}
@@ -72,7 +73,7 @@ trap 'peer_stop; rm -f "$OUT/livehub.bin"' EXIT
   echo "pinning: server CPU $HUB_CPU, load tool CPU $TOOL_CPU"
   echo "settings: SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" STEP=$STEP RATES=$RATES PUSHPIN_RATES=$PUSHPIN_RATES MANY_RATES=$MANY_RATES" \
        "PUSHPIN_MANY_RATES=$PUSHPIN_MANY_RATES IDLE=$IDLE EFF_RATE=$EFF_RATE STALL_RATE=$STALL_RATE" \
-       "STALL_STEP=$STALL_STEP FLOOR_RATE=$FLOOR_RATE SUBS=$SUBS MANY_STREAMS=$MANY_STREAMS MANY_SUBS=$MANY_SUBS"
+       "STALL_STEP=$STALL_STEP FLOOR_RATE=$FLOOR_RATE SUBS=$SUBS MANY_STREAMS=$MANY_STREAMS MANY_SUBS=$MANY_SUBS INGEST_BATCH=$INGEST_BATCH"
 } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
 : > "$OUT/commands.txt"
@@ -124,7 +125,7 @@ for server in $SERVERS; do
     --transport ws --duration "$STEP" --keep-going --rates "$many" --connect-timeout 120
   run "$server" d-idle fanout --idle --subscribers "$IDLE" --hold 5 --connect-timeout 120
   if [ "$server" = livehub ]; then
-    run "$server" e-ingest fanout --subscribers 1 --rate 0 --publishers 16 --batch 100 --ndjson \
+    run "$server" e-ingest fanout --subscribers 1 --rate 0 --publishers 16 --batch "$INGEST_BATCH" --ndjson \
       --payload 100 --duration "$STEP" --drain 3 --hub-config "$OUT/memory.yaml"
   else
     run "$server" e-ingest fanout --subscribers 1 --rate 0 --publishers 16 --payload 100 \

@@ -1472,6 +1472,10 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
                   5'000'000'000;
   loop.RunUntil([&] { return publisher.done(); }, limit);
   pub_thread.join();
+  // CPU % is over the publishing window: a drain that waits out its full
+  // time for deliveries that never come (a lagging subscriber, a lossy
+  // peer) would otherwise dilute it. CPU-s per million counts the drain.
+  CpuSample published = CpuSample::Take(hub.pids);
   const PublisherResult& pr = publisher.result();
   for (int s = 0; s < cfg.streams; ++s) r.expected += pr.published[s] * per_stream[s];
   // Drain: at most drain_s, less if everything has arrived.
@@ -1502,13 +1506,16 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
     r.delivered_per_s = static_cast<double>(r.sub.events) / std::max(span_s, cfg.duration_s * 0.999);
   }
   r.window_s = static_cast<double>(after.wall_ns - before.wall_ns) / 1e9;
-  double wall_ns = static_cast<double>(after.wall_ns - before.wall_ns);
-  if (before.hub_cpu_ns >= 0 && after.hub_cpu_ns >= 0) {
+  const double publish_wall_ns =
+      static_cast<double>(std::max<int64_t>(published.wall_ns - before.wall_ns, 1));
+  if (before.hub_cpu_ns >= 0 && published.hub_cpu_ns >= 0 && after.hub_cpu_ns >= 0) {
     double cpu_ns = static_cast<double>(after.hub_cpu_ns - before.hub_cpu_ns);
-    r.hub_cpu_pct = 100.0 * cpu_ns / wall_ns;
+    r.hub_cpu_pct =
+        100.0 * static_cast<double>(published.hub_cpu_ns - before.hub_cpu_ns) / publish_wall_ns;
     if (r.sub.events > 0) r.hub_cpu_s_per_million = cpu_ns / 1e9 / (r.sub.events / 1e6);
   }
-  r.tool_cpu_pct = 100.0 * static_cast<double>(after.self_cpu_ns - before.self_cpu_ns) / wall_ns;
+  r.tool_cpu_pct =
+      100.0 * static_cast<double>(published.self_cpu_ns - before.self_cpu_ns) / publish_wall_ns;
   return r;
 }
 

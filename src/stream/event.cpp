@@ -1,5 +1,7 @@
 #include "stream/event.h"
 
+#include <charconv>
+
 #include "core/json_writer.h"
 
 namespace livehub {
@@ -14,12 +16,26 @@ EventPtr MakeEvent(Stream* stream, std::string_view name, std::string_view epoch
   std::string& b = ev->buf;
   b.reserve(Event::kJsonBegin + 96 + name.size() + epoch.size() + data.size());
   b.assign(Event::kJsonBegin, '\0');
-  JsonWriter w(&b);
-  w.BeginObject().Field("type", "event").Field("stream", name).Field("seq", seq);
-  w.Field("epoch", epoch).Field("ts", ts_ms).Key("data");
+  // What JsonWriter would write, with the constant keys appended as they
+  // are (this runs once per published event).
+  auto append_int = [&b](auto v) {
+    char digits[24];
+    const char* end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+    b.append(digits, static_cast<size_t>(end - digits));
+  };
+  b.append(R"({"type":"event","stream":)");
+  AppendJsonString(&b, name);
+  b.append(R"(,"seq":)");
+  append_int(seq);
+  b.append(R"(,"epoch":)");
+  AppendJsonString(&b, epoch);
+  b.append(R"(,"ts":)");
+  append_int(ts_ms);
+  b.append(R"(,"data":)");
   ev->data_begin = static_cast<uint32_t>(b.size());
   ev->data_len = static_cast<uint32_t>(data.size());
-  w.Raw(data).EndObject();
+  b.append(data);
+  b.push_back('}');
 
   // Unmasked text frame header, written right before the JSON.
   const uint64_t len = b.size() - Event::kJsonBegin;
