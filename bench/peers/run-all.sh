@@ -20,7 +20,7 @@
 # Variables (defaults in brackets): STEP [5] seconds per step, RATES
 # [10,200,400,600,800,1000], PUSHPIN_RATES [1,10,25,50,100], MANY_RATES
 # [500,2000,8000], PUSHPIN_MANY_RATES [10,100], IDLE [10000], EFF_RATE [400],
-# STALL_RATE [400], STALL_STEP [10], FLOOR_RATE [10], SERVERS
+# STALL_RATE [400], STALL_STEP [10], FLOOR_RATE [10], INGEST_BATCH [1000], SERVERS
 # [livehub nchan pushpin], SCENARIOS [a b c d e f g eff], HUB_CPU [0], TOOL_CPU [1], OUT [mktemp -d],
 # DOC [docs/benchmarks.md], NO_DOC=1 (print the report instead). BENCH_DRY=1: tiny loads (seconds, 50
 # subscribers), print the report, leave $DOC alone: a functional check.

@@ -171,9 +171,11 @@ int RunServe(const ServeFlags& flags) {
   server.SetAlertRecent([&processors](std::string_view s) { return processors.AlertRecent(s); });
   processors.Start();
   server.SetSchemas(&schemas);
-  // Sources before the listener: /v1/sources lists every configured source
-  // from the first request on (they publish into the hub, not the server).
-  sources.Start();
+  // Sources are created before the listener, so /v1/sources lists every
+  // configured one from the first request on; they start (connect,
+  // produce) only once the listener is up, so a failed start publishes
+  // nothing and takes no upstream session from a running instance.
+  sources.Create();
   try {
     server.Start();
   } catch (const std::exception& e) {
@@ -196,6 +198,7 @@ int RunServe(const ServeFlags& flags) {
     if (config.demo) demo.Start();
     evict_loop();
   });
+  sources.Start();
 
   // Block until SIGINT/SIGTERM (caught since start-up, see above).
   // SIGHUP re-reads the TLS certificate and key (docs/security.md); those

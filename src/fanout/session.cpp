@@ -395,10 +395,17 @@ void SubscriberSession::DoWrite() {
     // publishers do not post again meanwhile.
     // A full batch already waiting (catch-up, a burst) gains nothing by
     // waiting: only small batches are held back.
+    // (queue_bytes_ also counts bytes held back by max_hz, which are not
+    // waiting to be written: count the queue itself, at most one batch.)
     auto full_batch_waiting = [&] {
       std::lock_guard lock(mu_);
-      return queue_.size() - head_ >= kMaxBatchItems ||
-             queue_bytes_ >= ctx_->options.write_batch_bytes;
+      if (queue_.size() - head_ >= kMaxBatchItems) return true;
+      size_t bytes = 0;
+      for (size_t i = head_; i < queue_.size(); ++i) {
+        bytes += queue_[i].charge();
+        if (bytes >= ctx_->options.write_batch_bytes) return true;
+      }
+      return false;
     };
     const int64_t due = write_started_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);

@@ -232,7 +232,7 @@ SourceManager::SourceManager(Hub* hub, MetricsRegistry* metrics, SourcesConfig c
 
 SourceManager::~SourceManager() { Stop(); }
 
-void SourceManager::Start() {
+void SourceManager::Create() {
   if (started_) return;
   for (const SourceOptions& o : config_.sources) {
     const SourceType* type = FindSourceType(o.type);
@@ -243,10 +243,6 @@ void SourceManager::Start() {
   guard_ = std::make_unique<
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
       ioc_.get_executor());
-  boost::asio::post(ioc_, [this] {
-    for (auto& s : sources_) s->Start();
-    ArmTick();
-  });
   thread_ = std::thread([this] {
     try {
       ioc_.run();
@@ -256,13 +252,26 @@ void SourceManager::Start() {
   });
 }
 
+void SourceManager::Start() {
+  Create();
+  boost::asio::post(ioc_, [this] {
+    if (running_) return;
+    running_ = true;
+    for (auto& s : sources_) s->Start();
+    ArmTick();
+  });
+}
+
 void SourceManager::Stop() {
   if (!started_) return;
   started_ = false;
   std::promise<void> done;
   boost::asio::post(ioc_, [&] {
     tick_timer_.cancel();
-    for (auto& s : sources_) s->Stop();
+    if (running_) {
+      for (auto& s : sources_) s->Stop();
+    }
+    running_ = false;
     done.set_value();
   });
   done.get_future().wait_for(std::chrono::seconds(10));

@@ -48,7 +48,10 @@ class SourceManager {
   SourceManager(const SourceManager&) = delete;
   SourceManager& operator=(const SourceManager&) = delete;
 
-  // Creates the sources and starts their thread.
+  // Creates the sources and starts their thread; nothing connects or
+  // produces yet, but List/Get/metrics show every configured source.
+  void Create();
+  // Starts the sources (calls Create first if needed).
   void Start();
   // Stops every source (queued records are published), joins the thread.
   void Stop();
@@ -76,9 +79,10 @@ class SourceManager {
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
   boost::asio::steady_timer tick_timer_;
   SourceContext ctx_;
-  std::vector<std::unique_ptr<Source>> sources_;  // fixed after Start
+  std::vector<std::unique_ptr<Source>> sources_;  // fixed after Create
   std::thread thread_;
-  std::atomic<bool> started_{false};  // read by HTTP and metrics threads
+  std::atomic<bool> started_{false};  // created; read by HTTP and metrics threads
+  bool running_ = false;  // the sources were started (sources thread only)
 };
 
 }  // namespace livehub

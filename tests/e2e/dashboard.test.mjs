@@ -113,7 +113,12 @@ test('the page loads every view with no console errors', async () => {
 
   await page.goto(`${proxy.base}/#/connections`);
   await page.waitForSelector('#conn-cards [data-metric="livehub_subscriptions"]', { timeout: 10000 });
-  const subs = await page.textContent('#conn-cards [data-metric="livehub_subscriptions"] .v');
+  // The cards show the latest /metrics poll: the first may predate the
+  // page's own subscribe, so wait (bounded) for a poll that counts it.
+  const sel = '#conn-cards [data-metric="livehub_subscriptions"] .v';
+  await page.waitForFunction((s) => Number(document.querySelector(s)?.textContent) >= 1, sel,
+    { timeout: 5000 }).catch(() => {});
+  const subs = await page.textContent(sel);
   assert.ok(Number(subs) >= 1, `the page's own subscription is counted: ${subs}`);
   await shot('connections');
 

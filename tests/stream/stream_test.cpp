@@ -477,6 +477,14 @@ TEST(MakeEventTest, JsonIsTheV1EventMessage) {
   EXPECT_EQ(ev->mono_ns, 7);
 }
 
+TEST(MakeEventTest, ExtremeNumbersAndNamesThatNeedEscaping) {
+  EventPtr ev = MakeEvent(nullptr, "a\"b\\c", "e\n", UINT64_MAX, -1'000, 0, "null");
+  EXPECT_EQ(ev->json(),
+            R"({"type":"event","stream":"a\"b\\c","seq":18446744073709551615,)"
+            R"("epoch":"e\n","ts":-1000,"data":null})");
+  EXPECT_EQ(ev->data(), "null");
+}
+
 TEST(MakeEventTest, DataCanBeAnyJsonValue) {
   for (std::string_view data : {"1", "\"text\"", "null", "[]", "true", "-0.5e3"}) {
     EventPtr ev = MakeEvent(nullptr, "x", "e", 1, 0, 0, data);
