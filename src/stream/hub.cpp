@@ -175,7 +175,7 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   streams_.emplace(std::string(name), std::move(stream));
   streams_created_->Add();
   // Wildcard subscribers get the new stream before its first event.
-  for (auto& w : watches_) {
+  for (auto& [watch_id, w] : watches_) {
     if (!w.pattern.Matches(name)) continue;
     if (auto watcher = w.watcher.lock()) watcher->OnStreamCreated(s);
   }
@@ -264,13 +264,13 @@ uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher
                     const std::function<void(Stream*)>& existing) {
   std::unique_lock lock(registry_mu_);
   uint64_t id = next_watch_id_++;
-  if (!pattern.exact()) watches_.push_back(WatchEntry{id, pattern, std::move(watcher)});
+  if (!pattern.exact()) watches_.emplace(id, WatchEntry{id, pattern, std::move(watcher)});
   if (pattern.exact()) {
     auto it = streams_.find(pattern.text());
     if (it != streams_.end()) existing(it->second.get());
     // An exact subscription to a stream that does not exist yet still picks
     // it up when it is created.
-    else watches_.push_back(WatchEntry{id, pattern, std::move(watcher)});
+    else watches_.emplace(id, WatchEntry{id, pattern, std::move(watcher)});
   } else {
     for (const auto& [name, s] : streams_) {
       if (pattern.Matches(name)) existing(s.get());
@@ -281,7 +281,7 @@ uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher
 
 void Hub::Unwatch(uint64_t watch_id) {
   std::unique_lock lock(registry_mu_);
-  std::erase_if(watches_, [&](const WatchEntry& w) { return w.id == watch_id; });
+  watches_.erase(watch_id);
 }
 
 void Hub::SysEvent(std::string_view kind, std::string_view fields) {
