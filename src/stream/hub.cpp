@@ -175,7 +175,7 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   streams_.emplace(std::string(name), std::move(stream));
   streams_created_->Add();
   // Wildcard subscribers get the new stream before its first event.
-  for (auto& [watch_id, w] : watches_) {
+  for (auto& [id, w] : watches_) {
     if (!w.pattern.Matches(name)) continue;
     if (auto watcher = w.watcher.lock()) watcher->OnStreamCreated(s);
   }
@@ -264,13 +264,13 @@ uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher
                     const std::function<void(Stream*)>& existing) {
   std::unique_lock lock(registry_mu_);
   uint64_t id = next_watch_id_++;
-  if (!pattern.exact()) watches_.emplace(id, WatchEntry{id, pattern, std::move(watcher)});
+  if (!pattern.exact()) watches_.emplace(id, WatchEntry{pattern, std::move(watcher)});
   if (pattern.exact()) {
     auto it = streams_.find(pattern.text());
     if (it != streams_.end()) existing(it->second.get());
     // An exact subscription to a stream that does not exist yet still picks
     // it up when it is created.
-    else watches_.emplace(id, WatchEntry{id, pattern, std::move(watcher)});
+    else watches_.emplace(id, WatchEntry{pattern, std::move(watcher)});
   } else {
     for (const auto& [name, s] : streams_) {
       if (pattern.Matches(name)) existing(s.get());

@@ -118,7 +118,6 @@ class Hub {
 
  private:
   struct WatchEntry {
-    uint64_t id;
     Pattern pattern;
     std::weak_ptr<StreamWatcher> watcher;
   };

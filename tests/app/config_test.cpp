@@ -158,7 +158,7 @@ TEST(ParseConfigTest, ReadsSubscribers) {
       "  write_timeout_s: 3\n"
       "  sse_keepalive_s: 4\n"
       "  write_delay_ms: 2.5\n"
-      "  socket_send_buffer: 65536\n"
+      "  socket_send_buffer: 131072\n"
       "  request_timeout_s: 0.5\n");
   EXPECT_EQ(c.fanout.queue_bytes, 8192u);
   EXPECT_EQ(c.fanout.slow_client, SlowClientPolicy::kDisconnect);
@@ -167,7 +167,7 @@ TEST(ParseConfigTest, ReadsSubscribers) {
   EXPECT_EQ(c.fanout.write_timeout_ms, 3000);
   EXPECT_EQ(c.fanout.sse_keepalive_ms, 4000);
   EXPECT_EQ(c.fanout.write_delay_ns, 2'500'000);
-  EXPECT_EQ(c.fanout.socket_send_buffer, 65536u);
+  EXPECT_EQ(c.fanout.socket_send_buffer, 131072u);
   EXPECT_EQ(c.http.request_timeout_ms, 500);
 }
 
