@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include "core/clock.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
@@ -145,14 +147,26 @@ TEST_F(StreamStoreTest, ReadAndCatchUpOlderThanMemoryComeFromTheStoreWithoutAGap
 
 TEST_F(StreamStoreTest, AStoreThatCannotAcceptRefusesBeforeSequencing) {
   // Fill the queue bound: a store that is far behind refuses new appends.
+  // Another connection holds the database's write lock, so the writer is
+  // stuck in its busy wait whatever the machine's speed (a slow writer alone
+  // kept up under a sanitizer build).
   store_.reset();
   StoreOptions o;
   o.path = (dir_ / "livehub.db").string();
   o.max_queue_events = 1000;
-  o.max_batch_events = 1;  // slow writer: one event per transaction
   auto st = Store::Open(o, &metrics_);
   ASSERT_TRUE(st.ok());
   store_ = std::move(*st);
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  struct Release {
+    sqlite3* db;
+    ~Release() {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    }
+  } release{blocker};
   auto s = MakeStream(Durability::kAsync);
   uint64_t accepted = 0;
   bool refused = false;
