@@ -47,6 +47,15 @@ SubscriberSession::~SubscriberSession() { ctx_->connections.fetch_sub(1); }
 
 void SubscriberSession::OnEvent(const EventPtr& ev) {
   std::lock_guard lock(mu_);
+  OnEventLocked(ev);
+}
+
+void SubscriberSession::OnEvents(const EventPtr* evs, size_t n) {
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < n; ++i) OnEventLocked(evs[i]);
+}
+
+void SubscriberSession::OnEventLocked(const EventPtr& ev) {
   if (closed_ || closing_) return;
   const size_t charge = ev->charge();
   auto it = coalesced_subs_ || queue_bytes_ + charge > ctx_->options.queue_bytes
@@ -227,6 +236,7 @@ bool SubscriberSession::HoldLocked(Stream* stream, StreamSub& sub, const EventPt
   const size_t charge = ev->charge();
   sub.held.push_back(ev);
   sub.held_bytes += charge;
+  held_bytes_ += charge;
   queue_bytes_ += charge;
   ctx_->queued_bytes->Add(static_cast<int64_t>(charge));
   // A burst larger than a quarter of the queue goes out early: coalescing
@@ -294,6 +304,7 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
   if (sub.held.empty()) return;
   sub.next_flush_ns = now_ns + sub.interval_ns;
   queue_bytes_ -= sub.held_bytes;
+  held_bytes_ -= sub.held_bytes;
   ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
   OutItem item;
   if (sub.held.size() == 1) {
@@ -335,6 +346,7 @@ void SubscriberSession::DropHeldLocked(StreamSub& sub, bool count_as_dropped) {
     for (const EventPtr& e : sub.held) AddDroppedLocked(e->stream, e->seq);
   }
   queue_bytes_ -= sub.held_bytes;
+  held_bytes_ -= sub.held_bytes;
   ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
   sub.held.clear();
   sub.held_bytes = 0;
@@ -394,18 +406,13 @@ void SubscriberSession::DoWrite() {
     // join this one (see write_pacer.h). write_scheduled_ stays set, so
     // publishers do not post again meanwhile.
     // A full batch already waiting (catch-up, a burst) gains nothing by
-    // waiting: only small batches are held back.
-    // (queue_bytes_ also counts bytes held back by max_hz, which are not
-    // waiting to be written: count the queue itself, at most one batch.)
+    // waiting: only small batches are held back. queue_bytes_ counts pending,
+    // in-flight (none here) and max_hz-held bytes; the held ones are not
+    // waiting to be written.
     auto full_batch_waiting = [&] {
       std::lock_guard lock(mu_);
-      if (queue_.size() - head_ >= kMaxBatchItems) return true;
-      size_t bytes = 0;
-      for (size_t i = head_; i < queue_.size(); ++i) {
-        bytes += queue_[i].charge();
-        if (bytes >= ctx_->options.write_batch_bytes) return true;
-      }
-      return false;
+      return queue_.size() - head_ >= kMaxBatchItems ||
+             queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes;
     };
     const int64_t due = write_started_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);

@@ -59,6 +59,7 @@ class SubscriberSession : public Subscriber,
 
   // Subscriber / StreamWatcher (any thread).
   void OnEvent(const EventPtr& ev) override;
+  void OnEvents(const EventPtr* evs, size_t n) override;
   void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
              std::string_view reason) override;
   void OnStreamCreated(Stream* stream) override;
@@ -203,6 +204,7 @@ class SubscriberSession : public Subscriber,
   // delivery starts after it.
   uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
                         std::string* snapshot = nullptr);
+  void OnEventLocked(const EventPtr& ev);  // requires mu_
   void PushLocked(OutItem item);  // requires mu_
   void KickLocked();              // requires mu_
   void DropOldestLocked(size_t need_bytes);
@@ -235,7 +237,8 @@ class SubscriberSession : public Subscriber,
   // --- guarded by mu_ ---
   std::vector<OutItem> queue_;
   size_t head_ = 0;                 // first pending item in queue_
-  size_t queue_bytes_ = 0;          // pending + in flight
+  size_t queue_bytes_ = 0;          // pending + in flight + held by max_hz
+  size_t held_bytes_ = 0;           // the part of queue_bytes_ held by max_hz
   bool write_scheduled_ = false;    // a DoWrite is posted or a write is in flight
   bool closed_ = false;             // no more items accepted
   bool closing_ = false;            // a graceful close is under way

@@ -103,13 +103,21 @@ Status Stream::AdmitKeyedLocked(const std::vector<std::string>& datas,
   return Status::Ok();
 }
 
-void Stream::AppendLocked(const EventPtr& ev) {
-  if (keyed_) keyed_->Apply(ev->seq, ev->data());
-  evicted_ += ring_.Append(ev);
+void Stream::AppendLocked(const EventPtr* evs, size_t n) {
+  if (n == 0) return;
+  for (size_t i = 0; i < n; ++i) {
+    if (keyed_) keyed_->Apply(evs[i]->seq, evs[i]->data());
+    evicted_ += ring_.Append(evs[i]);
+  }
+  const uint64_t next = evs[n - 1]->seq + 1;
   for (const auto& a : attachments_) {
     if (a->live) {
-      a->next_seq = ev->seq + 1;
-      a->subscriber->OnEvent(ev);
+      a->next_seq = next;
+      if (n == 1) {
+        a->subscriber->OnEvent(evs[0]);
+      } else {
+        a->subscriber->OnEvents(evs, n);
+      }
     }
   }
 }
@@ -137,15 +145,18 @@ std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>&
   std::vector<StoreRecord> records;
   if (store) records.reserve(batch.size());
   const bool sync = store && storage_.durability == Durability::kSync;
+  std::vector<EventPtr> events;
+  events.reserve(batch.size());
   for (const std::string& data : batch) {
     EventPtr ev = MakeEvent(this, name_, epoch_, next_seq_++, ts, mono, data);
     bytes_in_ += data.size();
     if (store) records.push_back(StoreRecord{ev->seq, ts, ev->data(), ev});
-    if (sync) {
-      pending_.push_back(std::move(ev));
-    } else {
-      AppendLocked(ev);
-    }
+    events.push_back(std::move(ev));
+  }
+  if (sync) {
+    for (EventPtr& ev : events) pending_.push_back(std::move(ev));
+  } else {
+    AppendLocked(events.data(), events.size());
   }
   ack.last_seq = next_seq_ - 1;
   events_in_ += batch.size();
@@ -172,10 +183,12 @@ PublishAck Stream::Append(const std::vector<std::string>& datas) {
 
 void Stream::CommitPending(uint64_t last_seq) {
   std::lock_guard lock(mu_);
+  std::vector<EventPtr> committed;
   while (!pending_.empty() && pending_.front()->seq <= last_seq) {
-    AppendLocked(pending_.front());
+    committed.push_back(std::move(pending_.front()));
     pending_.pop_front();
   }
+  AppendLocked(committed.data(), committed.size());
 }
 
 std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limit,

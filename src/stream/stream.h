@@ -35,6 +35,11 @@ class Subscriber {
   virtual ~Subscriber() = default;
   // Called with the stream's mutex held, in seq order per stream.
   virtual void OnEvent(const EventPtr& ev) = 0;
+  // Consecutive events of one stream published together, in seq order (one
+  // call per subscriber per publish, so a subscriber can take its lock once).
+  virtual void OnEvents(const EventPtr* evs, size_t n) {
+    for (size_t i = 0; i < n; ++i) OnEvent(evs[i]);
+  }
   // Events [from_seq, to_seq] of `stream` will never be delivered.
   // reason: "evicted" | "epoch_changed".
   virtual void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
@@ -167,8 +172,9 @@ class Stream {
 
  private:
   void DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live);
-  // Ring append + live delivery of a sequenced (and, if sync, committed) event.
-  void AppendLocked(const EventPtr& ev);
+  // Ring append + live delivery of sequenced (and, if sync, committed)
+  // consecutive events.
+  void AppendLocked(const EventPtr* evs, size_t n);
   void CommitPending(uint64_t last_seq);
   // Events [from, to] read back from the store, as shareable events.
   std::vector<EventPtr> ReadStored(uint64_t from, uint64_t to, size_t limit,

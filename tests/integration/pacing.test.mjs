@@ -54,6 +54,26 @@ describe('write pacing', () => {
     assert.ok(took < DELAY_MS / 2, `the event after a quiet second took ${took} ms`);
   });
 
+  test('a full batch already queued is written at once, not held for the delay', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('full')}`;
+    const c = await WsClient.connect(srv); clients.push(c);
+    await c.subscribe([s]);
+    await sleep(DELAY_MS + 200);
+    await publishOk(srv, s, { i: 0 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 1, 5000, { what: 'seq 1' });
+    // A write has just started, so a small batch would wait ~DELAY_MS; 48 x
+    // 8 KB is more than one write's worth (256 KiB) and must not wait.
+    const pad = 'x'.repeat(8000);
+    const t0 = Date.now();
+    await publishOk(srv, s, Array.from({ length: 48 }, (_, k) => ({ i: k + 1, pad })));
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 2, 5000, { what: 'seq 2' });
+    const took = Date.now() - t0;
+    assert.ok(took < DELAY_MS / 2, `the first event of a 384 KB burst took ${took} ms`);
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 49, 10000, { what: 'seq 49' });
+    assertContiguous(c.events(s).map((e) => e.seq), 1, 49, 'burst subscriber');
+    assert.deepEqual(c.events(s).map((e) => e.data.i), Array.from({ length: 49 }, (_, k) => k));
+  });
+
   test('an SSE subscriber (EventSource) is paced the same way and loses nothing', { timeout: 20000 }, async () => {
     const s = `pace/${uid('sse')}`;
     const c = SseClient.open(srv, [s]);

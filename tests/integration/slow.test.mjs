@@ -74,6 +74,7 @@ describe('slow clients', () => {
       history: { max_bytes: 64 * 1024 * 1024 },
       subscribers: {
         queue_bytes: 65536,
+        socket_send_buffer: 16384,
         slow_client: 'drop_oldest',
         ws_ping_interval_s: 300,
         write_timeout_s: 300,
@@ -110,6 +111,15 @@ describe('slow clients', () => {
     const { events, gaps } = accountFor(raw.messages, s, EVENTS);
     assert.ok(gaps.length > 0, `no gap after stalling through ${EVENTS} x 8 KB events (got ${events.length} events)`);
     console.log(`# drop_oldest: stalled client got ${events.length} events and ${gaps.length} gap(s)`);
+    // What the stalled client got before its first gap sat in the kernel's
+    // buffers (and one in-flight write, within queue_bytes).
+    // subscribers.socket_send_buffer bounds the hub's side; under kernel
+    // autotuning (0) a stalled socket takes megabytes.
+    const firstGap = raw.messages.findIndex((m) => m.stream === s && m.type === 'gap');
+    const before = raw.messages.slice(0, firstGap).filter((m) => m.stream === s && m.type === 'event').length;
+    console.log(`# drop_oldest: ${before} x 8 KB events reached the stalled client before its first gap`);
+    assert.ok(before * PAD.length < 1024 * 1024,
+      `${before} x 8 KB events were buffered for a stalled client with socket_send_buffer 16 KiB`);
     // And the connection is still usable.
     raw.sendJson({ op: 'ping', id: 99 });
     await raw.waitFor((m) => m.type === 'pong' && m.id === 99, 5000, 'pong after catching up');

@@ -437,6 +437,37 @@ TEST_F(StreamTest, EverySubscriberSeesEachEventOnceInOrder) {
   EXPECT_EQ(late->seqs, Range(2, 7));
 }
 
+// Counts how events arrive: one OnEvents call per publish, not per event.
+class BatchCountingSubscriber final : public Subscriber {
+ public:
+  void OnEvent(const EventPtr& ev) override {
+    calls.push_back(1);
+    seqs.push_back(ev->seq);
+  }
+  void OnEvents(const EventPtr* evs, size_t n) override {
+    calls.push_back(n);
+    for (size_t i = 0; i < n; ++i) seqs.push_back(evs[i]->seq);
+  }
+  void OnGap(Stream*, uint64_t, uint64_t, std::string_view) override {}
+  std::vector<size_t> calls;
+  std::vector<uint64_t> seqs;
+};
+
+TEST_F(StreamTest, APublishedBatchReachesEachSubscriberInOneCall) {
+  HistoryLimits limits = Unbounded();
+  limits.max_events = 4;
+  auto s = MakeStream(limits);
+  auto sub = std::make_shared<BatchCountingSubscriber>();
+  auto a = s->Attach(sub, 1);
+  ASSERT_TRUE(s->CatchUp(a.get(), SIZE_MAX));
+  s->Append(Datas(1));
+  s->Append(Datas(6));  // more than the history holds: all six still arrive
+  s->Append(Datas(2));
+  EXPECT_EQ(sub->calls, (std::vector<size_t>{1, 6, 2}));
+  EXPECT_EQ(sub->seqs, Range(1, 9));
+  EXPECT_EQ(s->first_seq(), 6u);
+}
+
 // ---------------------------------------------------------------------------
 // MakeEvent wire forms
 // ---------------------------------------------------------------------------
