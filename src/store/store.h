@@ -50,7 +50,7 @@ struct StoreOptions {
   size_t max_queue_events = 500'000;   // uncommitted events; past it publishes get 503
   size_t max_batch_events = 50'000;    // events per transaction
   int64_t retention_interval_ms = 1000;
-  int64_t async_commit_delay_ms = 2;   // async-only batches gather this long
+  int64_t async_commit_delay_ms = 10;  // async-only batches gather this long
   uint64_t max_db_bytes = 0;           // 0: bounded by the disk only
   bool tool = false;  // offline tools: keep the previous run's crash flag as it is
 };
