@@ -1,6 +1,7 @@
 #include "fanout/session.h"
 
 #include <algorithm>
+#include <span>
 #include <thread>
 
 #include "codec/json_value.h"
@@ -27,6 +28,7 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
       timer_(ioc),
       coalesce_timer_(ioc),
       expiry_timer_(ioc),
+      kicks_(&asio::use_service<WriteKicks>(ioc)),
       access_(Access::Everything()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
@@ -179,8 +181,10 @@ void SubscriberSession::PushLocked(OutItem item) {
 void SubscriberSession::KickLocked() {
   if (write_scheduled_) return;
   write_scheduled_ = true;
-  asio::post(ioc_, [self = shared_from_this()] { self->DoWrite(); });
+  kicks_->Kick(shared_from_this());
 }
+
+void SubscriberSession::RunKickedWrite() { DoWrite(); }
 
 void SubscriberSession::AddDroppedLocked(Stream* s, uint64_t seq) {
   // Per stream, dropped seqs arrive in increasing order; extend the last
@@ -494,10 +498,37 @@ void SubscriberSession::DoWrite() {
   EncodeBatch(inflight_, &scratch_, &bufs_);
   write_in_flight_ = true;
   write_started_ns_ = MonoNowNs();
-  asio::async_write(socket_, bufs_,
-                    [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                      self->OnWrite(ec, n);
-                    });
+  write_next_ = 0;
+  write_done_bytes_ = 0;
+  WriteSome();
+}
+
+// The write loop is ours rather than asio::async_write's: its operation
+// carries 64 prepared buffers (1 KiB), too big for asio's per-thread
+// recycling allocator, so every write cost a malloc and a free. A span over
+// bufs_ keeps the operation small enough to be recycled.
+void SubscriberSession::WriteSome() {
+  socket_.async_write_some(
+      std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_),
+      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+        self->OnWriteSome(ec, n);
+      });
+}
+
+void SubscriberSession::OnWriteSome(boost::system::error_code ec, size_t n) {
+  write_done_bytes_ += n;
+  if (!ec && !closed_local_) {
+    // Skip what was written; a partial write continues where it stopped.
+    while (write_next_ < bufs_.size() && n >= bufs_[write_next_].size()) {
+      n -= bufs_[write_next_].size();
+      ++write_next_;
+    }
+    if (write_next_ < bufs_.size()) {
+      bufs_[write_next_] += n;
+      return WriteSome();
+    }
+  }
+  OnWrite(ec, write_done_bytes_);
 }
 
 void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {

@@ -27,6 +27,7 @@
 
 #include "fanout/access.h"
 #include "fanout/fanout_options.h"
+#include "fanout/write_pacer.h"
 #include "stream/hub.h"
 
 namespace livehub {
@@ -80,6 +81,8 @@ class SubscriberSession : public Subscriber,
 
   // Called by this thread's WritePacer when a delayed write is due.
   void ResumePacedWrite();
+  // Called by the io_context's WriteKicks after KickLocked.
+  void RunKickedWrite();
 
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
@@ -219,6 +222,8 @@ class SubscriberSession : public Subscriber,
   void ArmCoalesceTimer();
   void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();
+  void WriteSome();  // writes bufs_ from write_next_ on
+  void OnWriteSome(boost::system::error_code ec, size_t n);
   void OnWrite(boost::system::error_code ec, size_t bytes);
   // Catches up attachments within the queue budget; true if any went live.
   bool RunCatchUp();
@@ -232,6 +237,7 @@ class SubscriberSession : public Subscriber,
   asio::steady_timer timer_;
   asio::steady_timer coalesce_timer_;
   asio::steady_timer expiry_timer_;
+  WriteKicks* kicks_;  // the io_context's (asio service)
 
   mutable std::mutex mu_;
   // --- guarded by mu_ ---
@@ -257,6 +263,8 @@ class SubscriberSession : public Subscriber,
   std::vector<OutItem> inflight_;
   size_t inflight_bytes_ = 0;
   std::vector<asio::const_buffer> bufs_;
+  size_t write_next_ = 0;        // first buffer of bufs_ not fully written
+  size_t write_done_bytes_ = 0;  // bytes of this write written so far
   std::string scratch_;
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> catching_up_;
   std::unordered_map<Stream*, uint64_t> cursor_;

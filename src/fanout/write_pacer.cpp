@@ -57,4 +57,31 @@ void WritePacer::OnTimer(boost::system::error_code ec) {
   }
 }
 
+WriteKicks::WriteKicks(boost::asio::execution_context& ctx)
+    : service(ctx), ioc_(static_cast<boost::asio::io_context&>(ctx)) {}
+
+void WriteKicks::Kick(std::shared_ptr<SubscriberSession> session) {
+  std::lock_guard lock(mu_);
+  pending_.push_back(std::move(session));
+  if (pending_.size() == 1) boost::asio::post(ioc_, [this] { Drain(); });
+}
+
+void WriteKicks::Drain() {
+  {
+    std::lock_guard lock(mu_);
+    running_.swap(pending_);
+  }
+  for (auto& s : running_) s->RunKickedWrite();
+  running_.clear();
+}
+
+void WriteKicks::shutdown() {
+  std::vector<std::shared_ptr<SubscriberSession>> drop;
+  {
+    std::lock_guard lock(mu_);
+    drop.swap(pending_);
+  }
+  running_.clear();
+}
+
 }  // namespace livehub

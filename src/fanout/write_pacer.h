@@ -16,6 +16,7 @@
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace livehub {
@@ -57,6 +58,32 @@ class WritePacer {
   std::vector<Entry> heap_;  // min-heap by due_ns
   std::vector<std::shared_ptr<SubscriberSession>> ready_;  // OnTimer's scratch
   int64_t armed_for_ns_ = 0;  // 0: the timer is not armed
+};
+
+// WriteKicks: the sessions of one io_context that have something new to
+// write, run in one handler. Publishers call Kick from any thread; the first
+// kick posts a Drain, later ones join its list. One post per burst instead
+// of one per session: a publish to 1,000 subscribers allocated, queued and
+// dispatched 1,000 asio operations before.
+// An asio service: one per io_context (asio::use_service), shut down with
+// it, which drops the sessions still listed.
+class WriteKicks final : public boost::asio::execution_context::service {
+ public:
+  using key_type = WriteKicks;
+  static inline boost::asio::execution_context::id id;
+
+  explicit WriteKicks(boost::asio::execution_context& ctx);
+  // Calls session->RunKickedWrite() on the io_context's thread soon.
+  void Kick(std::shared_ptr<SubscriberSession> session);
+
+ private:
+  void shutdown() override;
+  void Drain();
+
+  boost::asio::io_context& ioc_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<SubscriberSession>> pending_;  // guarded by mu_
+  std::vector<std::shared_ptr<SubscriberSession>> running_;  // Drain's scratch
 };
 
 }  // namespace livehub
