@@ -542,10 +542,14 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   // Publish -> write latency, aggregated locally and added once per batch.
   uint32_t counts[32] = {};
   uint64_t n = 0, sum = 0;
+  size_t first = 31, last = 0;  // the buckets touched
   Histogram* h = ctx_->delivery_latency;
   auto account = [&](const Event& e) {
     int64_t d = std::max<int64_t>(0, now - e.mono_ns);
-    ++counts[std::min<size_t>(h->BucketFor(d), 31)];
+    const size_t b = std::min<size_t>(h->BucketFor(d), 31);
+    ++counts[b];
+    first = std::min(first, b);
+    last = std::max(last, b);
     ++n;
     sum += static_cast<uint64_t>(d);
   };
@@ -554,12 +558,17 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
     for (const EventPtr& e : it.batch) account(*e);
   }
   if (n) {
-    h->AddBatch(counts, n, sum);
+    h->AddBatch(counts, first, last, n, sum);
     ctx_->deliveries->Add(n);
   }
   ctx_->queued_bytes->Add(-static_cast<int64_t>(inflight_bytes_));
   inflight_.clear();
   if (scratch_.capacity() > kKeepScratchBytes) std::string().swap(scratch_);
+  auto nothing_to_write = [&] {  // requires mu_
+    return head_ == queue_.size() && pending_gaps_.empty() && new_streams_.empty() &&
+           catching_up_.empty();
+  };
+  bool idle = false;
   {
     std::lock_guard lock(mu_);
     queue_bytes_ -= inflight_bytes_;
@@ -568,14 +577,17 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
       // Graceful close: everything (incl. the close frame) is written.
       write_scheduled_ = false;
       closed_ = true;
+    } else if (nothing_to_write()) {
+      write_scheduled_ = false;
+      idle = true;
     }
   }
   if (closed_) return CloseNow("closed by the hub");
-  if (!catching_up_.empty()) RunCatchUp();
-  {
+  if (idle) return;
+  if (!catching_up_.empty()) {
+    RunCatchUp();
     std::lock_guard lock(mu_);
-    if (head_ == queue_.size() && pending_gaps_.empty() && new_streams_.empty() &&
-        catching_up_.empty()) {
+    if (nothing_to_write()) {
       write_scheduled_ = false;
       return;
     }

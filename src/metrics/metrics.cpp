@@ -1,5 +1,6 @@
 #include "metrics/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace livehub {
@@ -22,8 +23,10 @@ size_t Histogram::BucketFor(int64_t ns) const {
   return i;
 }
 
-void Histogram::AddBatch(const uint32_t* counts, uint64_t n, uint64_t sum_ns) {
-  for (size_t i = 0; i < bucket_count(); ++i) {
+void Histogram::AddBatch(const uint32_t* counts, size_t first, size_t last, uint64_t n,
+                         uint64_t sum_ns) {
+  last = std::min(last, bucket_count() - 1);
+  for (size_t i = first; i <= last; ++i) {
     if (counts[i]) buckets_[i].fetch_add(counts[i], std::memory_order_relaxed);
   }
   count_.fetch_add(n, std::memory_order_relaxed);

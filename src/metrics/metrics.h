@@ -45,7 +45,11 @@ class Histogram {
   size_t bucket_count() const { return bounds_ns_.size() + 1; }
   // Adds pre-bucketed observations (counts has bucket_count() entries), so a
   // hot path can aggregate a batch locally and touch the atomics once.
-  void AddBatch(const uint32_t* counts, uint64_t n, uint64_t sum_ns);
+  void AddBatch(const uint32_t* counts, uint64_t n, uint64_t sum_ns) {
+    AddBatch(counts, 0, bucket_count() - 1, n, sum_ns);
+  }
+  // The same when only buckets first..last (inclusive) may be non-zero.
+  void AddBatch(const uint32_t* counts, size_t first, size_t last, uint64_t n, uint64_t sum_ns);
   void Render(std::string* out, std::string_view name, std::string_view labels) const;
   uint64_t count() const { return count_.load(std::memory_order_relaxed); }
 
