@@ -117,10 +117,11 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
   }
   OutItem item;
   item.kind = ItemKind::kControl;
-  item.text = std::move(json);
-  item.type = "gap";
-  item.stream = stream;
-  item.seq = to_seq;
+  item.ctl = std::make_unique<OutItem::Control>();
+  item.ctl->text = std::move(json);
+  item.ctl->type = "gap";
+  item.ctl->stream = stream;
+  item.ctl->seq = to_seq;
   PushLocked(std::move(item));
 }
 
@@ -130,11 +131,15 @@ void SubscriberSession::OnNotice(const char* type, const std::string& json) {
   // Notices are advisory and superseded by the next one: a client whose
   // queue is full does not get them (they are never dropped later, so they
   // must not push it past its budget).
-  if (queue_bytes_ + json.size() + sizeof(OutItem) > ctx_->options.queue_bytes) return;
+  if (queue_bytes_ + json.size() + sizeof(OutItem) + sizeof(OutItem::Control) >
+      ctx_->options.queue_bytes) {
+    return;
+  }
   OutItem item;
   item.kind = ItemKind::kControl;
-  item.text = json;
-  item.type = type;
+  item.ctl = std::make_unique<OutItem::Control>();
+  item.ctl->text = json;
+  item.ctl->type = type;
   PushLocked(std::move(item));
 }
 
@@ -172,6 +177,7 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
 }
 
 void SubscriberSession::PushLocked(OutItem item) {
+  static_assert(sizeof(OutItem) <= 32, "every subscriber queues one OutItem per event");
   queue_bytes_ += item.charge();
   ctx_->queued_bytes->Add(static_cast<int64_t>(item.charge()));
   queue_.push_back(std::move(item));
@@ -207,12 +213,14 @@ void SubscriberSession::DropOldestLocked(size_t need_bytes) {
   size_t out = head_;
   for (size_t i = head_; i < queue_.size(); ++i) {
     OutItem& it = queue_[i];
-    const bool droppable = it.kind == ItemKind::kEvent || !it.batch.empty();
+    const bool droppable = it.event || !it.ctl->batch.empty();
     if (droppable && queue_bytes_ + need_bytes > target) {
       queue_bytes_ -= it.charge();
       ctx_->queued_bytes->Add(-static_cast<int64_t>(it.charge()));
       if (it.event) AddDroppedLocked(it.event->stream, it.event->seq);
-      for (const EventPtr& e : it.batch) AddDroppedLocked(e->stream, e->seq);
+      if (it.ctl) {
+        for (const EventPtr& e : it.ctl->batch) AddDroppedLocked(e->stream, e->seq);
+      }
       continue;
     }
     if (out != i) queue_[out] = std::move(it);
@@ -316,13 +324,14 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
     item.event = std::move(sub.held.front());
   } else {
     item.kind = ItemKind::kControl;
-    item.type = "batch";
-    item.stream = stream;
-    item.seq = sub.held.back()->seq;
+    item.ctl = std::make_unique<OutItem::Control>();
+    item.ctl->type = "batch";
+    item.ctl->stream = stream;
+    item.ctl->seq = sub.held.back()->seq;
     if (stream->keyed()) {
-      RenderConflatedBatch(stream, sub.held, &item.text);
+      RenderConflatedBatch(stream, sub.held, &item.ctl->text);
     } else {
-      JsonWriter w(&item.text);
+      JsonWriter w(&item.ctl->text);
       w.BeginObject().Field("type", "batch").Field("stream", stream->name());
       w.Field("epoch", stream->epoch()).Key("events").BeginArray();
       for (const EventPtr& e : sub.held) {
@@ -331,8 +340,8 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
       }
       w.EndArray().EndObject();
     }
-    item.batch_charge = sub.held_bytes;
-    item.batch = std::move(sub.held);
+    item.ctl->batch_charge = sub.held_bytes;
+    item.ctl->batch = std::move(sub.held);
   }
   sub.held.clear();
   sub.held_bytes = 0;
@@ -443,10 +452,11 @@ void SubscriberSession::DoWrite() {
     for (const PendingGap& g : pending_gaps_) {
       OutItem item;
       item.kind = ItemKind::kControl;
-      item.type = "gap";
-      item.stream = g.stream;
-      item.seq = g.to_seq;
-      JsonWriter w(&item.text);
+      item.ctl = std::make_unique<OutItem::Control>();
+      item.ctl->type = "gap";
+      item.ctl->stream = g.stream;
+      item.ctl->seq = g.to_seq;
+      JsonWriter w(&item.ctl->text);
       w.BeginObject().Field("type", "gap").Field("stream", g.stream->name());
       w.Field("epoch", g.stream->epoch()).Field("from_seq", g.from_seq);
       w.Field("to_seq", g.to_seq).Field("reason", "slow_client").EndObject();
@@ -554,8 +564,11 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
     sum += static_cast<uint64_t>(d);
   };
   for (const OutItem& it : inflight_) {
-    if (it.event) account(*it.event);
-    for (const EventPtr& e : it.batch) account(*e);
+    if (it.event) {
+      account(*it.event);
+    } else {
+      for (const EventPtr& e : it.ctl->batch) account(*e);
+    }
   }
   if (n) {
     h->AddBatch(counts, first, last, n, sum);
@@ -946,10 +959,11 @@ void SubscriberSession::EnqueueControl(const char* type, std::string json, Strea
   if (closed_ || closing_) return;
   OutItem item;
   item.kind = ItemKind::kControl;
-  item.type = type;
-  item.text = std::move(json);
-  item.stream = stream;
-  item.seq = seq;
+  item.ctl = std::make_unique<OutItem::Control>();
+  item.ctl->type = type;
+  item.ctl->text = std::move(json);
+  item.ctl->stream = stream;
+  item.ctl->seq = seq;
   PushLocked(std::move(item));
 }
 
@@ -958,7 +972,8 @@ void SubscriberSession::EnqueueRaw(std::string bytes) {
   if (closed_) return;
   OutItem item;
   item.kind = ItemKind::kRaw;
-  item.text = std::move(bytes);
+  item.ctl = std::make_unique<OutItem::Control>();
+  item.ctl->text = std::move(bytes);
   PushLocked(std::move(item));
 }
 

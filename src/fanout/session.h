@@ -86,19 +86,25 @@ class SubscriberSession : public Subscriber,
 
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
+  // One queued message: 32 bytes, as every subscriber queues one per event.
+  // What only control messages need lives behind `ctl`.
   struct OutItem {
+    struct Control {
+      std::string text;            // kControl: JSON message; kRaw: wire bytes
+      const char* type = "";       // kControl: message type (SSE `event:`)
+      Stream* stream = nullptr;    // kControl gap/batch: cursor update
+      uint64_t seq = 0;
+      // kControl "batch" (max_hz coalescing): the events it carries, for
+      // slow-client drop accounting and delivery metrics.
+      std::vector<EventPtr> batch;
+      size_t batch_charge = 0;
+    };
     ItemKind kind = ItemKind::kEvent;
-    EventPtr event;              // kEvent
-    std::string text;            // kControl: JSON message; kRaw: wire bytes
-    const char* type = "";       // kControl: message type (SSE `event:`)
-    Stream* stream = nullptr;    // kControl gap/batch: cursor update
-    uint64_t seq = 0;
-    // kControl "batch" (max_hz coalescing): the events it carries, for
-    // slow-client drop accounting and delivery metrics.
-    std::vector<EventPtr> batch;
-    size_t batch_charge = 0;
+    EventPtr event;                // kEvent
+    std::unique_ptr<Control> ctl;  // kControl, kRaw
     size_t charge() const {
-      return event ? event->charge() : text.size() + sizeof(OutItem) + batch_charge;
+      return event ? event->charge()
+                   : ctl->text.size() + sizeof(OutItem) + sizeof(Control) + ctl->batch_charge;
     }
   };
 

@@ -90,8 +90,8 @@ void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
     size_t len;
     bool glue;
   };
-  std::vector<Piece> pieces;
-  pieces.reserve(items.size() * 2 + 4);
+  thread_local std::vector<Piece> pieces;  // capacity kept between batches
+  pieces.clear();
   auto lit = [&](std::string_view s) { pieces.push_back({s.data(), 0, s.size(), false}); };
   auto glue = [&](std::string_view s) {
     if (!pieces.empty() && pieces.back().glue) {
@@ -126,20 +126,22 @@ void SseSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
         glue(CursorText());
         glue("\n\n");
         break;
-      case ItemKind::kControl:
+      case ItemKind::kControl: {
+        const OutItem::Control& c = *it.ctl;
         glue("event: ");
-        glue(it.type);
+        glue(c.type);
         glue("\ndata: ");
-        shared(it.text);
-        if (it.stream) CursorAdvance(it.stream, it.seq);
-        if (it.stream || std::string_view(it.type) == "subscribed") {  // gap, batch
+        shared(c.text);
+        if (c.stream) CursorAdvance(c.stream, c.seq);
+        if (c.stream || std::string_view(c.type) == "subscribed") {  // gap, batch
           glue("\nid: ");
           glue(CursorText());
         }
         glue("\n\n");
         break;
+      }
       case ItemKind::kRaw:
-        shared(it.text);
+        shared(it.ctl->text);
         break;
     }
     body += scratch->size() - before + ext_bytes;

@@ -374,13 +374,13 @@ void WsSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
         break;
       case ItemKind::kControl: {
         const size_t off = scratch->size();
-        ws::AppendFrameHeader(scratch, ws::Opcode::kText, it.text.size());
+        ws::AppendFrameHeader(scratch, ws::Opcode::kText, it.ctl->text.size());
         copied(off);
-        wire(it.text);
+        wire(it.ctl->text);
         break;
       }
       case ItemKind::kRaw:
-        wire(it.text);
+        wire(it.ctl->text);
         break;
     }
   }
