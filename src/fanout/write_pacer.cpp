@@ -67,21 +67,23 @@ void WriteKicks::Kick(std::shared_ptr<SubscriberSession> session) {
 }
 
 void WriteKicks::Drain() {
+  // Local, so an io_context run by several threads could drain twice at
+  // once; the list's capacity goes back for the next burst.
+  std::vector<std::shared_ptr<SubscriberSession>> running;
   {
     std::lock_guard lock(mu_);
-    running_.swap(pending_);
+    running.swap(pending_);
   }
-  for (auto& s : running_) s->RunKickedWrite();
-  running_.clear();
+  for (auto& s : running) s->RunKickedWrite();
+  running.clear();
+  std::lock_guard lock(mu_);
+  if (pending_.empty() && pending_.capacity() < running.capacity()) pending_.swap(running);
 }
 
 void WriteKicks::shutdown() {
   std::vector<std::shared_ptr<SubscriberSession>> drop;
-  {
-    std::lock_guard lock(mu_);
-    drop.swap(pending_);
-  }
-  running_.clear();
+  std::lock_guard lock(mu_);
+  drop.swap(pending_);
 }
 
 }  // namespace livehub

@@ -83,7 +83,6 @@ class WriteKicks final : public boost::asio::execution_context::service {
   boost::asio::io_context& ioc_;
   std::mutex mu_;
   std::vector<std::shared_ptr<SubscriberSession>> pending_;  // guarded by mu_
-  std::vector<std::shared_ptr<SubscriberSession>> running_;  // Drain's scratch
 };
 
 }  // namespace livehub
