@@ -391,6 +391,13 @@ bool Store::Flush(int64_t timeout_ms) {
 
 void Store::WriterLoop() {
   std::vector<Op> batch;  // taken from the queue, committed or retried
+  // After a failed commit only a prefix of this many ops is tried, halved
+  // on each failure down to one, doubled on each success (0: the whole
+  // batch). A batch bigger than
+  // the room retention can free (a full store, max_db_bytes) would
+  // otherwise never commit; one publish at a time does, as soon as there
+  // is room for it.
+  size_t retry_ops = 0;
   int64_t last_retention_ns = MonoNs();
   int failed_tries_while_stopping = 0;
   for (;;) {
@@ -427,10 +434,18 @@ void Store::WriterLoop() {
       }
     }
     if (!batch.empty()) {
+      std::vector<Op> rest;  // after the prefix: committed on a later turn
+      if (retry_ops >= batch.size()) retry_ops = 0;
+      if (retry_ops > 0) {
+        const auto mid = batch.begin() + static_cast<ptrdiff_t>(retry_ops);
+        rest.assign(std::make_move_iterator(mid), std::make_move_iterator(batch.end()));
+        batch.erase(mid, batch.end());
+      }
       size_t events = 0, bytes = 0;
       const int64_t t0 = MonoNs();
       Status st = Commit(batch, &events, &bytes);
       if (!st.ok()) {
+        retry_ops = std::max<size_t>(1, batch.size() / 2);
         failures_->Add();
         bool first;
         {
@@ -449,8 +464,10 @@ void Store::WriterLoop() {
         // The same batch is retried on the next turn; retention below may
         // free the space the commit needs.
       } else {
-        OnCommitted(batch, events, MonoNs() - t0);
+        OnCommitted(batch, events, MonoNs() - t0);  // clears batch
+        retry_ops *= 2;  // grows back to the whole batch while commits succeed
       }
+      for (Op& op : rest) batch.push_back(std::move(op));  // queue order kept
     }
     if (MonoNs() - last_retention_ns >= options_.retention_interval_ms * 1'000'000) {
       last_retention_ns = MonoNs();

@@ -236,6 +236,28 @@ TEST_F(StoreTest, AFullStoreRefusesWritesWithoutLosingThemAndRecoversWhenSpaceRe
   EXPECT_EQ(Open()->loaded()[0].last_seq, 400u);
 }
 
+TEST_F(StoreTest, ABatchBiggerThanTheRoomRetentionFreesIsCommittedInPieces) {
+  // Every op gathers into one transaction of ~0.8 MB, more than the whole
+  // 512 KB store; each op alone (~20 KB) fits once retention has run.
+  StoreOptions o;
+  o.max_db_bytes = 512 * 1024;
+  o.max_batch_events = 100'000;
+  o.async_commit_delay_ms = 300;
+  o.retention_interval_ms = 100;
+  auto s = Open(o);
+  const int64_t id = s->AddStream("big", "e", 0, 0);
+  s->SetRetention(id, RetentionLimits{50, 0, 0});
+  for (uint64_t q = 1; q <= 400; q += 10) Put(s.get(), id, q, q + 9, 2000);
+  ASSERT_TRUE(s->Flush(30'000)) << "the big batch never committed";
+  EXPECT_TRUE(s->Writable().ok());
+  EXPECT_GT(metrics_.GetCounter("store_failures_total", "")->value(), 0u)
+      << "the batch fit at once: the test did not exercise the split";
+  auto seqs = Seqs(s.get(), id);
+  ASSERT_FALSE(seqs.empty());
+  EXPECT_EQ(seqs.back(), 400u);
+  EXPECT_LT(seqs.size(), 400u) << "retention ran between the pieces";
+}
+
 TEST_F(StoreTest, AFileThatIsNotADatabaseIsRefusedWithTheFileAndTheFixNamed) {
   {
     std::ofstream f(Path(), std::ios::binary);
