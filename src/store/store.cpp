@@ -393,10 +393,9 @@ void Store::WriterLoop() {
   std::vector<Op> batch;  // taken from the queue, committed or retried
   // After a failed commit only a prefix of this many ops is tried, halved
   // on each failure down to one, doubled on each success (0: the whole
-  // batch). A batch bigger than
-  // the room retention can free (a full store, max_db_bytes) would
-  // otherwise never commit; one publish at a time does, as soon as there
-  // is room for it.
+  // batch). A batch bigger than the room retention can free (a full store,
+  // max_db_bytes) would otherwise never commit; one publish at a time does,
+  // as soon as there is room for it.
   size_t retry_ops = 0;
   int64_t last_retention_ns = MonoNs();
   int failed_tries_while_stopping = 0;
