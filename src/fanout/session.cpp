@@ -417,7 +417,7 @@ void SubscriberSession::DoWrite() {
                                                           write_started_ns_ != 0) {
     // Less than write_delay since the last write started: let more events
     // join this one (see write_pacer.h). write_scheduled_ stays set, so
-    // publishers do not post again meanwhile.
+    // publishers do not kick it again meanwhile.
     // A full batch already waiting (catch-up, a burst) gains nothing by
     // waiting: only small batches are held back. queue_bytes_ counts pending,
     // in-flight (none here) and max_hz-held bytes; the held ones are not

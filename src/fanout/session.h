@@ -7,9 +7,10 @@
 // "session thread"); socket I/O, timers, op handling and catch-up happen
 // there. OnEvent/OnGap/OnStreamCreated are called from publisher threads
 // (with a Stream's mutex or the Hub registry lock held) and only touch state
-// guarded by mu_, then post to the session thread.
-// Lock order: Hub registry -> Stream -> mu_. The session never holds mu_
-// while calling into a Stream or the Hub.
+// guarded by mu_, then hand the session to its thread's WriteKicks list.
+// Lock order: Hub registry -> Stream -> mu_ -> the io_context's WriteKicks
+// list (KickLocked). The session never holds mu_ while calling into a
+// Stream or the Hub.
 // Memory: an idle session holds no read buffer (reads wait for readability
 // and use a per-thread buffer) and an empty queue.
 #pragma once
