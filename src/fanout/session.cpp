@@ -412,6 +412,28 @@ void SubscriberSession::ResumePacedWrite() {
 }
 
 void SubscriberSession::DoWrite() {
+  // A write that completes at once (WriteNow) ends in OnWrite, which may
+  // call DoWrite for what is left: that asks this loop for another round
+  // rather than recursing. After kSyncRounds the rest goes through the
+  // thread's kicks, so one busy connection does not hold the thread.
+  if (in_write_loop_) {
+    write_again_ = true;
+    return;
+  }
+  in_write_loop_ = true;
+  int rounds = 0;
+  do {
+    write_again_ = false;
+    DoWriteOnce();
+  } while (write_again_ && ++rounds < kSyncRounds);
+  in_write_loop_ = false;
+  if (write_again_) {
+    write_again_ = false;
+    kicks_->Kick(shared_from_this());
+  }
+}
+
+void SubscriberSession::DoWriteOnce() {
   if (closed_local_ || paced_) return;  // a paced session resumes from the pacer
   if (const int64_t delay = ctx_->options.write_delay_ns; delay > 0 && !write_in_flight_ &&
                                                           write_started_ns_ != 0) {
@@ -421,16 +443,19 @@ void SubscriberSession::DoWrite() {
     // A full batch already waiting (catch-up, a burst) gains nothing by
     // waiting: only small batches are held back. queue_bytes_ counts pending,
     // in-flight (none here) and max_hz-held bytes; the held ones are not
-    // waiting to be written.
-    auto full_batch_waiting = [&] {
+    // waiting to be written. Nothing waiting is not paced either (a kick
+    // that found its events already written): the next event's kick decides.
+    auto small_batch_waiting = [&] {
       std::lock_guard lock(mu_);
-      return queue_.size() - head_ >= kMaxBatchItems ||
-             queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes;
+      const size_t items = queue_.size() - head_;
+      if (items == 0 && pending_gaps_.empty()) return false;
+      return items < kMaxBatchItems &&
+             queue_bytes_ - held_bytes_ < ctx_->options.write_batch_bytes;
     };
     const int64_t due = write_started_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);
     if (WritePacer* pacer = WritePacer::Current();
-        pacer && due - MonoNowNs() > slack && !full_batch_waiting()) {
+        pacer && due - MonoNowNs() > slack && small_batch_waiting()) {
       paced_ = true;
       ctx_->paced_writes->Add();
       pacer->Defer(shared_from_this(), due, slack);
@@ -507,10 +532,25 @@ void SubscriberSession::DoWrite() {
   bufs_.clear();
   EncodeBatch(inflight_, &scratch_, &bufs_);
   write_in_flight_ = true;
-  write_started_ns_ = MonoNowNs();
+  const int64_t burst_ns = WritePacer::BurstStartNs();
+  write_started_ns_ = burst_ns != 0 ? burst_ns : MonoNowNs();
   write_next_ = 0;
   write_done_bytes_ = 0;
-  WriteSome();
+  WriteNow();
+}
+
+// Most batches fit in the socket's send buffer: write them at once and
+// complete here, without an asio operation (reactor registration, a posted
+// completion, a handler). Only what the kernel does not take waits for
+// writability (WriteSome).
+void SubscriberSession::WriteNow() {
+  boost::system::error_code ec;
+  const size_t n = socket_.write_some(
+      std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_),
+      ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return WriteSome();
+  auto self = shared_from_this();  // OnWrite may close and detach
+  OnWriteSome(ec, n);
 }
 
 // The write loop is ours rather than asio::async_write's: its operation

@@ -229,7 +229,9 @@ class SubscriberSession : public Subscriber,
   void ArmCoalesceTimer();
   void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();
-  void WriteSome();  // writes bufs_ from write_next_ on
+  void DoWriteOnce();
+  void WriteNow();   // writes bufs_ from write_next_ on, at once if the socket takes it
+  void WriteSome();  // writes bufs_ from write_next_ on, when the socket is writable
   void OnWriteSome(boost::system::error_code ec, size_t n);
   void OnWrite(boost::system::error_code ec, size_t bytes);
   // Catches up attachments within the queue budget; true if any went live.
@@ -279,6 +281,9 @@ class SubscriberSession : public Subscriber,
   bool cursor_dirty_ = true;
   bool write_in_flight_ = false;
   bool paced_ = false;  // waiting in the thread's WritePacer (write_delay_ms)
+  bool in_write_loop_ = false;  // DoWrite is running (see there)
+  bool write_again_ = false;    // ...and was asked for another round
+  static constexpr int kSyncRounds = 4;
   int64_t write_started_ns_ = 0;
   int64_t last_read_ns_ = 0;
   int64_t last_write_ns_ = 0;

@@ -9,8 +9,25 @@ namespace livehub {
 namespace {
 
 thread_local WritePacer* tl_pacer = nullptr;
+thread_local int64_t tl_burst_ns = 0;
 
-bool Later(const auto& a, const auto& b) { return a.due_ns > b.due_ns; }
+// Marks the calling thread's burst of writes (see BurstStartNs).
+class BurstScope {
+ public:
+  explicit BurstScope(int64_t now_ns) : outer_(tl_burst_ns) {
+    if (outer_ == 0) tl_burst_ns = now_ns;
+  }
+  ~BurstScope() { tl_burst_ns = outer_; }
+  BurstScope(const BurstScope&) = delete;
+  BurstScope& operator=(const BurstScope&) = delete;
+
+ private:
+  int64_t outer_;
+};
+
+bool Later(const auto& a, const auto& b) {
+  return a.due_ns != b.due_ns ? a.due_ns > b.due_ns : a.order > b.order;
+}
 
 }  // namespace
 
@@ -24,9 +41,11 @@ WritePacer* WritePacer::Current() { return tl_pacer; }
 
 void WritePacer::Install(WritePacer* p) { tl_pacer = p; }
 
+int64_t WritePacer::BurstStartNs() { return tl_burst_ns; }
+
 void WritePacer::Defer(std::shared_ptr<SubscriberSession> session, int64_t due_ns,
                        int64_t slack_ns) {
-  heap_.push_back({due_ns, slack_ns, std::move(session)});
+  heap_.push_back({due_ns, deferred_++, slack_ns, std::move(session)});
   std::push_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return Later(a, b); });
   if (armed_for_ns_ == 0 || due_ns < armed_for_ns_) Arm(due_ns);
 }
@@ -44,17 +63,32 @@ void WritePacer::OnTimer(boost::system::error_code ec) {
   const int64_t now = SystemClock::Get()->MonoNs();
   auto later = [](auto& a, auto& b) { return Later(a, b); };
   // Take every due session out first: a resumed write may defer again.
-  ready_.clear();
   while (!heap_.empty() && heap_.front().due_ns - heap_.front().slack_ns <= now) {
     std::pop_heap(heap_.begin(), heap_.end(), later);
-    ready_.push_back(std::move(heap_.back().session));
+    ready_.push_back({now, std::move(heap_.back().session)});
     heap_.pop_back();
   }
-  for (auto& s : ready_) s->ResumePacedWrite();
-  ready_.clear();
+  if (!run_posted_) RunReady();
   if (!heap_.empty() && (armed_for_ns_ == 0 || heap_.front().due_ns < armed_for_ns_)) {
     Arm(heap_.front().due_ns);
   }
+}
+
+void WritePacer::RunReady() {
+  run_posted_ = false;
+  const size_t end = std::min(ready_.size(), ready_next_ + kChunk);
+  while (ready_next_ < end) {
+    Ready r = std::move(ready_[ready_next_++]);
+    BurstScope burst(r.burst_ns);
+    r.session->ResumePacedWrite();
+  }
+  if (ready_next_ < ready_.size()) {
+    run_posted_ = true;
+    boost::asio::post(timer_.get_executor(), [this] { RunReady(); });
+    return;
+  }
+  ready_.clear();
+  ready_next_ = 0;
 }
 
 WriteKicks::WriteKicks(boost::asio::execution_context& ctx)
@@ -74,7 +108,10 @@ void WriteKicks::Drain() {
     std::lock_guard lock(mu_);
     running.swap(pending_);
   }
-  for (auto& s : running) s->RunKickedWrite();
+  {
+    BurstScope burst(SystemClock::Get()->MonoNs());
+    for (auto& s : running) s->RunKickedWrite();
+  }
   running.clear();
   std::lock_guard lock(mu_);
   if (pending_.empty() && pending_.capacity() < running.capacity()) pending_.swap(running);

@@ -39,6 +39,12 @@ class WritePacer {
   static WritePacer* Current();
   // Installs `p` as the calling thread's pacer (null uninstalls).
   static void Install(WritePacer* p);
+  // When the burst of writes the calling thread is running (a pacer tick or
+  // a WriteKicks drain) started; 0 outside one. A session written in a burst
+  // takes this as its write time, so sessions written together fall due
+  // together and the next tick writes them all: one wake-up per delay for a
+  // stream's subscribers instead of one per half-millisecond of spread.
+  static int64_t BurstStartNs();
 
   // Calls session->ResumePacedWrite() at `due_ns` (monotonic), or up to
   // `slack_ns` earlier.
@@ -48,16 +54,32 @@ class WritePacer {
  private:
   struct Entry {
     int64_t due_ns;
+    uint64_t order;  // ties go first in, first out (sessions due together
+                     // keep their place in the burst, so their spacing)
     int64_t slack_ns;
     std::shared_ptr<SubscriberSession> session;
   };
+  // Sessions resumed per turn of the io_context: a tick that finds a whole
+  // stream's subscribers due writes them in chunks, so a publish that
+  // arrives meanwhile is read (and joins the writes still to come) within
+  // a chunk's time, not after the whole burst.
+  static constexpr size_t kChunk = 32;
+
   void Arm(int64_t due_ns);
   void OnTimer(boost::system::error_code ec);
+  void RunReady();  // resumes up to kChunk of ready_, posts itself for the rest
 
   boost::asio::steady_timer timer_;
   std::vector<Entry> heap_;  // min-heap by due_ns
-  std::vector<std::shared_ptr<SubscriberSession>> ready_;  // OnTimer's scratch
+  struct Ready {
+    int64_t burst_ns;  // the tick that found it due (BurstStartNs)
+    std::shared_ptr<SubscriberSession> session;
+  };
+  std::vector<Ready> ready_;  // due, not yet resumed, from ready_next_ on
+  size_t ready_next_ = 0;
+  bool run_posted_ = false;   // a RunReady is posted
   int64_t armed_for_ns_ = 0;  // 0: the timer is not armed
+  uint64_t deferred_ = 0;     // Entry::order of the next Defer
 };
 
 // WriteKicks: the sessions of one io_context that have something new to
