@@ -112,6 +112,32 @@ def ramp_cell(steps):
             f"p99 {ms(b['latency_p99_ms'])} ms, CPU {num(b['hub_cpu_pct'])} %{tool_mark(b)}")
 
 
+def eff_runs(runs, server, tag):
+    """[(round, record)] of an efficiency scenario: tags eff-ws-1, eff-ws-2, ...
+    (or a lone eff-ws from before the rounds)."""
+    out = []
+    for (s, t), recs in runs.items():
+        if s != server or not recs:
+            continue
+        m = re.fullmatch(re.escape(tag) + r"(?:-(\d+))?", t)
+        if m:
+            out.append((int(m.group(1) or 0), recs[-1]))
+    return sorted(out, key=lambda x: x[0])
+
+
+def median_run(rounds):
+    """The run with the median CPU per delivery (the lower middle of an even count)."""
+    ordered = sorted((r for _, r in rounds), key=lambda r: r["hub_cpu_s_per_million"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def round_ratios(mine, base):
+    """CPU-per-delivery ratios of the runs of the same round (taken side by side)."""
+    b = {k: r["hub_cpu_s_per_million"] for k, r in base}
+    return [r["hub_cpu_s_per_million"] / b[k] for k, r in mine
+            if b.get(k, 0) > 0 and r["hub_cpu_s_per_million"] > 0]
+
+
 def one(runs, server, tag):
     recs = runs.get((server, tag)) or []
     return recs[-1] if recs else None
@@ -130,6 +156,9 @@ def summary(runs):
     def size(tag):
         """'1 stream × 1,000' from the first record of a scenario (the run's sizes)."""
         r = next((recs[0] for (s, t), recs in runs.items() if t == tag and recs), None)
+        return size_of(r)
+
+    def size_of(r):
         if not r:
             return "?"
         subs = r["subscribers"] + r["subscribers_failed"]
@@ -196,20 +225,28 @@ def summary(runs):
         floor)
 
     for tag, transport in (("eff-ws", "WS"), ("eff-sse", "SSE")):
-        er = next((one(runs, s, tag) for s, _ in present if one(runs, s, tag)), None)
+        er = next((eff_runs(runs, s, tag)[0][1] for s, _ in present if eff_runs(runs, s, tag)), None)
 
         def eff(s, tag=tag):
-            r = one(runs, s, tag)
-            if not r:
+            mine = eff_runs(runs, s, tag)
+            if not mine:
                 return "not run"
+            r = median_run(mine)
             ratio = ""
-            base = one(runs, "nchan", tag)
-            if s != "nchan" and base and base["hub_cpu_s_per_million"] > 0 and r["hub_cpu_s_per_million"] > 0:
-                ratio = f", {r['hub_cpu_s_per_million'] / base['hub_cpu_s_per_million']:.2f}× Nchan"
-            return (f"**{num(r['hub_cpu_s_per_million'], 2)} CPU-s / M**{ratio} (CPU "
+            base = eff_runs(runs, "nchan", tag)
+            if s != "nchan" and base and median_run(base)["hub_cpu_s_per_million"] > 0:
+                ratio = f", {r['hub_cpu_s_per_million'] / median_run(base)['hub_cpu_s_per_million']:.2f}× Nchan"
+                pairs = round_ratios(mine, base)
+                if len(pairs) > 1:
+                    ratio += f" (rounds {min(pairs):.2f}–{max(pairs):.2f}×)"
+            spread = ""
+            if len(mine) > 1:
+                vals = sorted(m["hub_cpu_s_per_million"] for _, m in mine)
+                spread = f" median of {len(mine)} ({num(vals[0], 2)}–{num(vals[-1], 2)})"
+            return (f"**{num(r['hub_cpu_s_per_million'], 2)} CPU-s / M**{spread}{ratio} (CPU "
                     f"{num(r['hub_cpu_pct'])} %, p99 {ms(r['latency_p99_ms'])} ms, "
                     f"{verdict(r)}){tool_mark(r)}")
-        row(f"efficiency {transport}: {er['offered_rate']:g} msg/s × {size(tag)[11:]}, server CPU-s per "
+        row(f"efficiency {transport}: {er['offered_rate']:g} msg/s × {size_of(er)[11:]}, server CPU-s per "
             "million deliveries" if er else f"efficiency {transport}", eff)
     return "\n".join(rows)
 
@@ -219,15 +256,25 @@ def steps_table(runs):
             "CPU-s / M | server RSS | tool CPU | verdict |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     names = {"a-ws": "(a) WS", "b-sse": "(b) SSE", "c-many": "(c) 1,000 × 10 WS"}
+    listed = []  # (scenario name, server label, record)
     for tag in ("a-ws", "b-sse", "c-many"):
         for s, label in SERVERS:
             for r in sorted(runs.get((s, tag), []), key=lambda r: r["offered_rate"]):
-                rows.append(
-                    f"| {label} | {names[tag]} | {r['offered_rate']:g} | {num(r['delivered_per_s'])} "
-                    f"| {num(r['lost'])} | {ms(r['latency_p50_ms'])} | {ms(r['latency_p99_ms'])} "
-                    f"| {num(r['hub_cpu_pct'])} % | {num(r['hub_cpu_s_per_million'], 2)} "
-                    f"| {num(r['hub_rss_kb'] / 1024)} MB | {num(r['tool_cpu_pct'])} %{tool_mark(r)} "
-                    f"| {verdict(r)} |")
+                listed.append((names[tag], label, r))
+    for tag, name in (("eff-ws", "eff. WS"), ("eff-sse", "eff. SSE")):
+        most = max((len(eff_runs(runs, s, tag)) for s, _ in SERVERS), default=0)
+        for k in range(most):  # round by round, as they ran
+            for s, label in SERVERS:
+                mine = eff_runs(runs, s, tag)
+                if k < len(mine):
+                    listed.append((f"{name} round {mine[k][0]}" if mine[k][0] else name, label, mine[k][1]))
+    for scenario, label, r in listed:
+        rows.append(
+            f"| {label} | {scenario} | {r['offered_rate']:g} | {num(r['delivered_per_s'])} "
+            f"| {num(r['lost'])} | {ms(r['latency_p50_ms'])} | {ms(r['latency_p99_ms'])} "
+            f"| {num(r['hub_cpu_pct'])} % | {num(r['hub_cpu_s_per_million'], 2)} "
+            f"| {num(r['hub_rss_kb'] / 1024)} MB | {num(r['tool_cpu_pct'])} %{tool_mark(r)} "
+            f"| {verdict(r)} |")
     return "\n".join(rows)
 
 

@@ -14,12 +14,13 @@
 #       one-message-per-request publish rate for context
 #   (f) (a) at $STALL_RATE with and without 10 % stalled subscribers
 #   (g) latency floor: 10 msg/s x 1,000 WebSocket subscribers
-#   efficiency: $EFF_RATE msg/s x 1,000 subscribers, WebSocket and SSE
+#   efficiency: $EFF_RATE msg/s x 1,000 subscribers, WebSocket and SSE,
+#       $EFF_RUNS rounds of $EFF_STEP s, the servers taking turns
 #
 # Usage: bench/peers/run-all.sh [path/to/livehub]
 # Variables (defaults in brackets): STEP [5] seconds per step, RATES
 # [10,200,400,600,800,1000], PUSHPIN_RATES [1,10,25,50,100], MANY_RATES
-# [500,2000,8000], PUSHPIN_MANY_RATES [10,100], IDLE [10000], EFF_RATE [400],
+# [500,2000,8000], PUSHPIN_MANY_RATES [10,100], IDLE [10000], EFF_RATE [400], EFF_RUNS [3], EFF_STEP [10],
 # STALL_RATE [400], STALL_STEP [10], FLOOR_RATE [10], INGEST_BATCH [1000], SERVERS
 # [livehub nchan pushpin], SCENARIOS [a b c d e f g eff], HUB_CPU [0], TOOL_CPU [1], OUT [mktemp -d],
 # DOC [docs/benchmarks.md], NO_DOC=1 (print the report instead). BENCH_DRY=1: tiny loads (seconds, 50
@@ -33,7 +34,8 @@ source "$here/lib.sh"
 if [ "${BENCH_DRY:-0}" = 1 ]; then
   STEP=${STEP:-1} RATES=${RATES:-10,50} PUSHPIN_RATES=${PUSHPIN_RATES:-1,5}
   MANY_RATES=${MANY_RATES:-50} PUSHPIN_MANY_RATES=${PUSHPIN_MANY_RATES:-10}
-  IDLE=${IDLE:-200} EFF_RATE=${EFF_RATE:-20} STALL_RATE=${STALL_RATE:-20}
+  IDLE=${IDLE:-200} EFF_RATE=${EFF_RATE:-20} EFF_RUNS=${EFF_RUNS:-2} EFF_STEP=${EFF_STEP:-1}
+  STALL_RATE=${STALL_RATE:-20}
   STALL_STEP=${STALL_STEP:-2} SUBS=${SUBS:-50} MANY_STREAMS=${MANY_STREAMS:-10}
   MANY_SUBS=${MANY_SUBS:-50} INGEST_BATCH=${INGEST_BATCH:-100}
 fi
@@ -44,6 +46,8 @@ MANY_RATES=${MANY_RATES:-500,2000,8000}
 PUSHPIN_MANY_RATES=${PUSHPIN_MANY_RATES:-10,100}
 IDLE=${IDLE:-10000}
 EFF_RATE=${EFF_RATE:-400}
+EFF_RUNS=${EFF_RUNS:-3}
+EFF_STEP=${EFF_STEP:-10}
 STALL_RATE=${STALL_RATE:-400}
 STALL_STEP=${STALL_STEP:-10}
 INGEST_BATCH=${INGEST_BATCH:-1000}
@@ -72,7 +76,7 @@ trap 'peer_stop; rm -f "$OUT/livehub.bin"' EXIT
   echo "livehub: $(git -C "$root" rev-parse --short HEAD 2> /dev/null || echo '?') ($LIVEHUB_SRC)"
   echo "pinning: server CPU $HUB_CPU, load tool CPU $TOOL_CPU"
   echo "settings: SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" STEP=$STEP RATES=$RATES PUSHPIN_RATES=$PUSHPIN_RATES MANY_RATES=$MANY_RATES" \
-       "PUSHPIN_MANY_RATES=$PUSHPIN_MANY_RATES IDLE=$IDLE EFF_RATE=$EFF_RATE STALL_RATE=$STALL_RATE" \
+       "PUSHPIN_MANY_RATES=$PUSHPIN_MANY_RATES IDLE=$IDLE EFF_RATE=$EFF_RATE EFF_RUNS=$EFF_RUNS EFF_STEP=$EFF_STEP STALL_RATE=$STALL_RATE" \
        "STALL_STEP=$STALL_STEP FLOOR_RATE=$FLOOR_RATE SUBS=$SUBS MANY_STREAMS=$MANY_STREAMS MANY_SUBS=$MANY_SUBS INGEST_BATCH=$INGEST_BATCH"
 } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
@@ -100,7 +104,7 @@ run() {
   echo "== $server $tag"
   # The report lists each distinct command once, <server> standing for the
   # server's arguments (listed once per server).
-  local line="$tag: livehub bench $* <server> --taskset-self $TOOL_CPU --json"
+  local line="${tag%-[0-9]*}: livehub bench $* <server> --taskset-self $TOOL_CPU --json"
   grep -qxF -- "$line" "$OUT/commands.txt" || echo "$line" >> "$OUT/commands.txt"
   if ! grep -q "^<server> $server:" "$OUT/servers.txt"; then
     if [ "$server" = livehub ]; then
@@ -135,8 +139,18 @@ for server in $SERVERS; do
   run "$server" f-stalled fanout "${one[@]}" --transport ws --rate "$STALL_RATE" --duration "$STALL_STEP" \
     --stalled 0.1
   run "$server" g-floor fanout "${one[@]}" --transport ws --rate "$FLOOR_RATE" --duration "$STEP"
-  run "$server" eff-ws fanout "${one[@]}" --transport ws --rate "$EFF_RATE" --duration "$STEP"
-  run "$server" eff-sse fanout "${one[@]}" --transport sse --rate "$EFF_RATE" --duration "$STEP"
+done
+
+# Efficiency, the headline figure: EFF_RUNS rounds, the servers taking turns
+# within each round, so a slow minute of this shared machine falls on all of
+# them alike. The report takes each server's median and the range of the
+# per-round ratios.
+one=(--subscribers "$SUBS" --streams 1 --payload 100)
+for round in $(seq 1 "$EFF_RUNS"); do
+  for server in $SERVERS; do
+    run "$server" "eff-ws-$round" fanout "${one[@]}" --transport ws --rate "$EFF_RATE" --duration "$EFF_STEP"
+    run "$server" "eff-sse-$round" fanout "${one[@]}" --transport sse --rate "$EFF_RATE" --duration "$EFF_STEP"
+  done
 done
 
 for peer in nchan pushpin; do

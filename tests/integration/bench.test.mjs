@@ -155,3 +155,32 @@ test('bench/peers/report.py writes its table between the markers, keeping the re
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bench/peers/report.py takes the median of the efficiency rounds and pairs rounds for the ratio range', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-peers-'));
+  try {
+    const run = bench(['fanout', '--spawn', '--subscribers', '5', '--rate', '20', '--duration', '0.5',
+      '--drain', '1']);
+    assert.equal(run.status, 0, run.out);
+    assert.equal(run.json.length, 1, run.out);
+    // One real record, its CPU per delivery set per round: livehub 1, 3, 2
+    // (median 2), Nchan 4, 4, 8 (median 4): 0.50x, rounds 0.25x-0.75x.
+    const write = (server, round, cpu) => writeFileSync(path.join(dir, `${server}-eff-ws-${round}.txt`),
+      `${JSON.stringify({ ...run.json[0], hub_cpu_s_per_million: cpu })}\n`);
+    [[1, 1, 4], [2, 3, 4], [3, 2, 8]].forEach(([round, mine, theirs]) => {
+      write('livehub', round, mine);
+      write('nchan', round, theirs);
+    });
+    writeFileSync(path.join(dir, 'machine.txt'), 'cpu: test\n');
+    const r = spawnSync('python3', [path.join(root, 'bench/peers/report.py'), dir],
+      { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('| efficiency WS'));
+    assert.ok(line, r.stdout);
+    assert.match(line, /\| \*\*2\.00 CPU-s \/ M\*\* median of 3 \(1\.00–3\.00\), 0\.50× Nchan \(rounds 0\.25–0\.75×\)/);
+    assert.match(line, /\| \*\*4\.00 CPU-s \/ M\*\* median of 3 \(4\.00–8\.00\) \(CPU/);
+    assert.match(r.stdout, /\| livehub \| eff\. WS round 3 \| 20 \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
