@@ -181,6 +181,14 @@ void SubscriberSession::PushLocked(OutItem item) {
   queue_bytes_ += item.charge();
   ctx_->queued_bytes->Add(static_cast<int64_t>(item.charge()));
   queue_.push_back(std::move(item));
+  if (pacing_small_batch_ && (queue_.size() - head_ >= kMaxBatchItems ||
+                              queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes)) {
+    // Paced while the batch was small; now it is full and gains nothing by
+    // waiting (see DoWriteOnce).
+    pacing_small_batch_ = false;
+    kicks_->Kick(shared_from_this());
+    return;
+  }
   KickLocked();
 }
 
@@ -190,7 +198,13 @@ void SubscriberSession::KickLocked() {
   kicks_->Kick(shared_from_this());
 }
 
-void SubscriberSession::RunKickedWrite() { DoWrite(); }
+void SubscriberSession::RunKickedWrite() {
+  if (paced_) {
+    paced_ = false;
+    ++pace_token_;  // the pacer's call for it is void now
+  }
+  DoWrite();
+}
 
 void SubscriberSession::AddDroppedLocked(Stream* s, uint64_t seq) {
   // Per stream, dropped seqs arrive in increasing order; extend the last
@@ -406,7 +420,8 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
 // Write loop (session thread)
 // ---------------------------------------------------------------------------
 
-void SubscriberSession::ResumePacedWrite() {
+void SubscriberSession::ResumePacedWrite(uint64_t token) {
+  if (!paced_ || token != pace_token_) return;
   paced_ = false;
   DoWrite();
 }
@@ -445,12 +460,14 @@ void SubscriberSession::DoWriteOnce() {
     // in-flight (none here) and max_hz-held bytes; the held ones are not
     // waiting to be written. Nothing waiting is not paced either (a kick
     // that found its events already written): the next event's kick decides.
+    // Once paced, PushLocked kicks it when the batch fills up.
     auto small_batch_waiting = [&] {
       std::lock_guard lock(mu_);
       const size_t items = queue_.size() - head_;
       if (items == 0 && pending_gaps_.empty()) return false;
-      return items < kMaxBatchItems &&
-             queue_bytes_ - held_bytes_ < ctx_->options.write_batch_bytes;
+      pacing_small_batch_ = items < kMaxBatchItems &&
+                            queue_bytes_ - held_bytes_ < ctx_->options.write_batch_bytes;
+      return pacing_small_batch_;
     };
     const int64_t due = write_started_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);
@@ -458,7 +475,7 @@ void SubscriberSession::DoWriteOnce() {
         pacer && due - MonoNowNs() > slack && small_batch_waiting()) {
       paced_ = true;
       ctx_->paced_writes->Add();
-      pacer->Defer(shared_from_this(), due, slack);
+      pacer->Defer(shared_from_this(), due, slack, ++pace_token_);
       return;
     }
   }
@@ -467,6 +484,7 @@ void SubscriberSession::DoWriteOnce() {
   {
     std::lock_guard lock(mu_);
     if (write_in_flight_) return;
+    pacing_small_batch_ = false;
     for (auto& entry : new_streams_) {
       // Skip streams unsubscribed since they were created.
       if (subs_.count(entry.first)) created.push_back(std::move(entry));

@@ -54,6 +54,7 @@ Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOpti
 
 class SubscriberSession : public Subscriber,
                           public StreamWatcher,
+                          public PacedWriter,
                           public std::enable_shared_from_this<SubscriberSession> {
  public:
   SubscriberSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket);
@@ -80,10 +81,12 @@ class SubscriberSession : public Subscriber,
   }
   friend void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
 
-  // Called by this thread's WritePacer when a delayed write is due.
-  void ResumePacedWrite();
-  // Called by the io_context's WriteKicks after KickLocked.
-  void RunKickedWrite();
+  // PacedWriter (session thread). The pacer's call is ignored unless it is
+  // for the current deferral (a kick for a full batch may have resumed the
+  // session since). A kick resumes a paced session: it is sent only for a
+  // full batch (PushLocked) or finds nothing new.
+  void ResumePacedWrite(uint64_t token) override;
+  void RunKickedWrite() override;
 
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
@@ -255,6 +258,8 @@ class SubscriberSession : public Subscriber,
   size_t queue_bytes_ = 0;          // pending + in flight + held by max_hz
   size_t held_bytes_ = 0;           // the part of queue_bytes_ held by max_hz
   bool write_scheduled_ = false;    // a DoWrite is posted or a write is in flight
+  bool pacing_small_batch_ = false; // paced with a small batch: PushLocked kicks
+                                    // once the batch is full
   bool closed_ = false;             // no more items accepted
   bool closing_ = false;            // a graceful close is under way
   bool close_queued_ = false;       // ...and its final bytes are queued
@@ -281,6 +286,7 @@ class SubscriberSession : public Subscriber,
   bool cursor_dirty_ = true;
   bool write_in_flight_ = false;
   bool paced_ = false;  // waiting in the thread's WritePacer (write_delay_ms)
+  uint64_t pace_token_ = 0;  // the current deferral's (see ResumePacedWrite)
   bool in_write_loop_ = false;  // DoWrite is running (see there)
   bool write_again_ = false;    // ...and was asked for another round
   static constexpr int kSyncRounds = 4;

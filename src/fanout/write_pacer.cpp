@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/clock.h"
-#include "fanout/session.h"
 
 namespace livehub {
 namespace {
@@ -43,9 +42,9 @@ void WritePacer::Install(WritePacer* p) { tl_pacer = p; }
 
 int64_t WritePacer::BurstStartNs() { return tl_burst_ns; }
 
-void WritePacer::Defer(std::shared_ptr<SubscriberSession> session, int64_t due_ns,
-                       int64_t slack_ns) {
-  heap_.push_back({due_ns, deferred_++, slack_ns, std::move(session)});
+void WritePacer::Defer(std::shared_ptr<PacedWriter> writer, int64_t due_ns, int64_t slack_ns,
+                       uint64_t token) {
+  heap_.push_back({due_ns, deferred_++, slack_ns, token, std::move(writer)});
   std::push_heap(heap_.begin(), heap_.end(), [](auto& a, auto& b) { return Later(a, b); });
   if (armed_for_ns_ == 0 || due_ns < armed_for_ns_) Arm(due_ns);
 }
@@ -65,7 +64,7 @@ void WritePacer::OnTimer(boost::system::error_code ec) {
   // Take every due session out first: a resumed write may defer again.
   while (!heap_.empty() && heap_.front().due_ns - heap_.front().slack_ns <= now) {
     std::pop_heap(heap_.begin(), heap_.end(), later);
-    ready_.push_back({now, std::move(heap_.back().session)});
+    ready_.push_back({now, heap_.back().token, std::move(heap_.back().writer)});
     heap_.pop_back();
   }
   if (!run_posted_) RunReady();
@@ -80,7 +79,7 @@ void WritePacer::RunReady() {
   while (ready_next_ < end) {
     Ready r = std::move(ready_[ready_next_++]);
     BurstScope burst(r.burst_ns);
-    r.session->ResumePacedWrite();
+    r.writer->ResumePacedWrite(r.token);
   }
   if (ready_next_ < ready_.size()) {
     run_posted_ = true;
@@ -94,16 +93,16 @@ void WritePacer::RunReady() {
 WriteKicks::WriteKicks(boost::asio::execution_context& ctx)
     : service(ctx), ioc_(static_cast<boost::asio::io_context&>(ctx)) {}
 
-void WriteKicks::Kick(std::shared_ptr<SubscriberSession> session) {
+void WriteKicks::Kick(std::shared_ptr<PacedWriter> writer) {
   std::lock_guard lock(mu_);
-  pending_.push_back(std::move(session));
+  pending_.push_back(std::move(writer));
   if (pending_.size() == 1) boost::asio::post(ioc_, [this] { Drain(); });
 }
 
 void WriteKicks::Drain() {
   // Local, so an io_context run by several threads could drain twice at
   // once; the list's capacity goes back for the next burst.
-  std::vector<std::shared_ptr<SubscriberSession>> running;
+  std::vector<std::shared_ptr<PacedWriter>> running;
   {
     std::lock_guard lock(mu_);
     running.swap(pending_);
@@ -118,7 +117,7 @@ void WriteKicks::Drain() {
 }
 
 void WriteKicks::shutdown() {
-  std::vector<std::shared_ptr<SubscriberSession>> drop;
+  std::vector<std::shared_ptr<PacedWriter>> drop;
   std::lock_guard lock(mu_);
   drop.swap(pending_);
 }

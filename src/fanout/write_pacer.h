@@ -21,7 +21,16 @@
 
 namespace livehub {
 
-class SubscriberSession;
+// What the pacer and WriteKicks run: a SubscriberSession (an interface so
+// that they can be tested on their own). Called on the writer's io thread.
+class PacedWriter {
+ public:
+  virtual ~PacedWriter() = default;
+  // A write deferred with `token` (WritePacer::Defer) is due.
+  virtual void ResumePacedWrite(uint64_t token) = 0;
+  // Kicked (WriteKicks::Kick): something new to write.
+  virtual void RunKickedWrite() = 0;
+};
 
 class WritePacer {
  public:
@@ -46,10 +55,18 @@ class WritePacer {
   // stream's subscribers instead of one per half-millisecond of spread.
   static int64_t BurstStartNs();
 
-  // Calls session->ResumePacedWrite() at `due_ns` (monotonic), or up to
-  // `slack_ns` earlier.
-  void Defer(std::shared_ptr<SubscriberSession> session, int64_t due_ns, int64_t slack_ns);
+  // Calls writer->ResumePacedWrite(token) at `due_ns` (monotonic), or up to
+  // `slack_ns` earlier. Writers due at the same time resume in the order
+  // they were deferred.
+  void Defer(std::shared_ptr<PacedWriter> writer, int64_t due_ns, int64_t slack_ns,
+             uint64_t token);
   size_t waiting() const { return heap_.size(); }
+
+  // Writers resumed per turn of the io_context: a tick that finds a whole
+  // stream's subscribers due writes them in chunks, so a publish that
+  // arrives meanwhile is read (and joins the writes still to come) within
+  // a chunk's time, not after the whole burst.
+  static constexpr size_t kChunk = 32;
 
  private:
   struct Entry {
@@ -57,14 +74,9 @@ class WritePacer {
     uint64_t order;  // ties go first in, first out (sessions due together
                      // keep their place in the burst, so their spacing)
     int64_t slack_ns;
-    std::shared_ptr<SubscriberSession> session;
+    uint64_t token;
+    std::shared_ptr<PacedWriter> writer;
   };
-  // Sessions resumed per turn of the io_context: a tick that finds a whole
-  // stream's subscribers due writes them in chunks, so a publish that
-  // arrives meanwhile is read (and joins the writes still to come) within
-  // a chunk's time, not after the whole burst.
-  static constexpr size_t kChunk = 32;
-
   void Arm(int64_t due_ns);
   void OnTimer(boost::system::error_code ec);
   void RunReady();  // resumes up to kChunk of ready_, posts itself for the rest
@@ -73,7 +85,8 @@ class WritePacer {
   std::vector<Entry> heap_;  // min-heap by due_ns
   struct Ready {
     int64_t burst_ns;  // the tick that found it due (BurstStartNs)
-    std::shared_ptr<SubscriberSession> session;
+    uint64_t token;
+    std::shared_ptr<PacedWriter> writer;
   };
   std::vector<Ready> ready_;  // due, not yet resumed, from ready_next_ on
   size_t ready_next_ = 0;
@@ -95,8 +108,8 @@ class WriteKicks final : public boost::asio::execution_context::service {
   static inline boost::asio::execution_context::id id;
 
   explicit WriteKicks(boost::asio::execution_context& ctx);
-  // Calls session->RunKickedWrite() on the io_context's thread soon.
-  void Kick(std::shared_ptr<SubscriberSession> session);
+  // Calls writer->RunKickedWrite() on the io_context's thread soon.
+  void Kick(std::shared_ptr<PacedWriter> writer);
 
  private:
   void shutdown() override;
@@ -104,7 +117,7 @@ class WriteKicks final : public boost::asio::execution_context::service {
 
   boost::asio::io_context& ioc_;
   std::mutex mu_;
-  std::vector<std::shared_ptr<SubscriberSession>> pending_;  // guarded by mu_
+  std::vector<std::shared_ptr<PacedWriter>> pending_;  // guarded by mu_
 };
 
 }  // namespace livehub

@@ -74,6 +74,33 @@ describe('write pacing', () => {
     assert.deepEqual(c.events(s).map((e) => e.data.i), Array.from({ length: 49 }, (_, k) => k));
   });
 
+  test('a connection already waiting with a small batch writes at once when a burst fills it', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('fill')}`;
+    const c = await WsClient.connect(srv); clients.push(c);
+    await c.subscribe([s]);
+    await sleep(DELAY_MS + 200);
+    await publishOk(srv, s, { i: 0 });  // quiet: written at once
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 1, 5000, { what: 'seq 1' });
+    const paced0 = await metricSum(srv, 'livehub_socket_writes_paced_total');
+    await publishOk(srv, s, { i: 1 });  // within the delay: held, the connection paced
+    for (let k = 0; k < 50; k++) {
+      if ((await metricSum(srv, 'livehub_socket_writes_paced_total')) > paced0) break;
+      await sleep(10);
+    }
+    assert.ok((await metricSum(srv, 'livehub_socket_writes_paced_total')) > paced0, 'seq 2 was not held');
+    assert.equal(c.events(s).length, 1, 'seq 2 went out before the delay');
+    // 48 x 8 KB make the waiting batch more than one write's worth (256 KiB).
+    const pad = 'x'.repeat(8000);
+    const t0 = Date.now();
+    await publishOk(srv, s, Array.from({ length: 48 }, (_, k) => ({ i: k + 2, pad })));
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 3, 5000, { what: 'seq 3' });
+    const took = Date.now() - t0;
+    assert.ok(took < DELAY_MS / 2, `the burst that filled a held batch waited ${took} ms`);
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 50, 10000, { what: 'seq 50' });
+    assertContiguous(c.events(s).map((e) => e.seq), 1, 50, 'filled subscriber');
+    assert.deepEqual(c.events(s).map((e) => e.data.i), Array.from({ length: 50 }, (_, k) => k));
+  });
+
   test('an SSE subscriber (EventSource) is paced the same way and loses nothing', { timeout: 20000 }, async () => {
     const s = `pace/${uid('sse')}`;
     const c = SseClient.open(srv, [s]);
