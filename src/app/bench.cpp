@@ -1355,7 +1355,12 @@ struct FanoutResult {
   uint64_t lost = 0;
   double delivered_per_s = 0;
   double connect_s = 0;
+  // Publishing plus drain: the window of hub_cpu_s_per_million (all the
+  // hub's CPU for all the deliveries).
   double window_s = 0;
+  // Publishing only: the window of hub_cpu_pct and tool_cpu_pct (the drain
+  // is mostly idle and would dilute them).
+  double publish_window_s = 0;
   double hub_cpu_pct = -1;
   double hub_cpu_s_per_million = -1;
   int64_t hub_rss_kb = -1;
@@ -1508,6 +1513,7 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   r.window_s = static_cast<double>(after.wall_ns - before.wall_ns) / 1e9;
   const double publish_wall_ns =
       static_cast<double>(std::max<int64_t>(published.wall_ns - before.wall_ns, 1));
+  r.publish_window_s = publish_wall_ns / 1e9;
   if (before.hub_cpu_ns >= 0 && published.hub_cpu_ns >= 0 && after.hub_cpu_ns >= 0) {
     double cpu_ns = static_cast<double>(after.hub_cpu_ns - before.hub_cpu_ns);
     r.hub_cpu_pct =
@@ -1570,6 +1576,7 @@ std::string FanoutJson(const BenchConfig& cfg, const FanoutResult& r, const char
   w.Field("tool_saturated", r.tool_saturated());
   Num(w, "connect_s", r.connect_s);
   Num(w, "window_s", r.window_s);
+  Num(w, "publish_window_s", r.publish_window_s);
   if (!s.first_problem.empty()) w.Field("first_problem", s.first_problem);
   if (!r.publisher_error.empty()) w.Field("publisher_error", r.publisher_error);
   w.EndObject();

@@ -1,12 +1,19 @@
-#include <charconv>
 #include "core/json_writer.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 namespace livehub {
 namespace {
+
+template <typename T>
+void AppendDigits(std::string* out, T v) {
+  char digits[24];
+  const char* end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out->append(digits, static_cast<size_t>(end - digits));
+}
 
 // Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or
 // 0 if it is not one.
@@ -27,6 +34,9 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 }
 
 }  // namespace
+
+void AppendJsonInt(std::string* out, int64_t v) { AppendDigits(out, v); }
+void AppendJsonUint(std::string* out, uint64_t v) { AppendDigits(out, v); }
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

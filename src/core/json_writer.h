@@ -18,6 +18,10 @@ namespace livehub {
 // connector or a client sent.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// Appends the decimal digits of `v` (no allocation, unlike std::to_string).
+void AppendJsonInt(std::string* out, int64_t v);
+void AppendJsonUint(std::string* out, uint64_t v);
+
 class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(out) {}
@@ -36,8 +40,8 @@ class JsonWriter {
     return *this;
   }
   JsonWriter& String(std::string_view v) { Sep(); AppendJsonString(out_, v); return *this; }
-  JsonWriter& Int(int64_t v) { Sep(); out_->append(std::to_string(v)); return *this; }
-  JsonWriter& Uint(uint64_t v) { Sep(); out_->append(std::to_string(v)); return *this; }
+  JsonWriter& Int(int64_t v) { Sep(); AppendJsonInt(out_, v); return *this; }
+  JsonWriter& Uint(uint64_t v) { Sep(); AppendJsonUint(out_, v); return *this; }
   JsonWriter& Double(double v);
   JsonWriter& Bool(bool v) { Sep(); out_->append(v ? "true" : "false"); return *this; }
   JsonWriter& Null() { Sep(); out_->append("null"); return *this; }

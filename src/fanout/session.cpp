@@ -131,8 +131,7 @@ void SubscriberSession::OnNotice(const char* type, const std::string& json) {
   // Notices are advisory and superseded by the next one: a client whose
   // queue is full does not get them (they are never dropped later, so they
   // must not push it past its budget).
-  if (queue_bytes_ + json.size() + sizeof(OutItem) + sizeof(OutItem::Control) >
-      ctx_->options.queue_bytes) {
+  if (queue_bytes_ + OutItem::ControlCharge(json.size()) > ctx_->options.queue_bytes) {
     return;
   }
   OutItem item;

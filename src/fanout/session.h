@@ -107,8 +107,12 @@ class SubscriberSession : public Subscriber,
     EventPtr event;                // kEvent
     std::unique_ptr<Control> ctl;  // kControl, kRaw
     size_t charge() const {
-      return event ? event->charge()
-                   : ctl->text.size() + sizeof(OutItem) + sizeof(Control) + ctl->batch_charge;
+      return event ? event->charge() : ControlCharge(ctl->text.size()) + ctl->batch_charge;
+    }
+    // What a control item with `text_bytes` of text counts against the
+    // queue budget (without a max_hz batch's events).
+    static constexpr size_t ControlCharge(size_t text_bytes) {
+      return text_bytes + sizeof(OutItem) + sizeof(Control);
     }
   };
 

@@ -1,7 +1,5 @@
 #include "stream/event.h"
 
-#include <charconv>
-
 #include "core/json_writer.h"
 
 namespace livehub {
@@ -18,19 +16,14 @@ EventPtr MakeEvent(Stream* stream, std::string_view name, std::string_view epoch
   b.assign(Event::kJsonBegin, '\0');
   // What JsonWriter would write, with the constant keys appended as they
   // are (this runs once per published event).
-  auto append_int = [&b](auto v) {
-    char digits[24];
-    const char* end = std::to_chars(digits, digits + sizeof digits, v).ptr;
-    b.append(digits, static_cast<size_t>(end - digits));
-  };
   b.append(R"({"type":"event","stream":)");
   AppendJsonString(&b, name);
   b.append(R"(,"seq":)");
-  append_int(seq);
+  AppendJsonUint(&b, seq);
   b.append(R"(,"epoch":)");
   AppendJsonString(&b, epoch);
   b.append(R"(,"ts":)");
-  append_int(ts_ms);
+  AppendJsonInt(&b, ts_ms);
   b.append(R"(,"data":)");
   ev->data_begin = static_cast<uint32_t>(b.size());
   ev->data_len = static_cast<uint32_t>(data.size());

@@ -75,6 +75,21 @@ TEST(AppendJsonStringTest, EscapesInsideLongRunsOfPlainText) {
             "\"" + plain + "\\\"" + plain + "\\u0002" + plain + "\"");
 }
 
+TEST(AppendJsonIntTest, WritesTheWholeRangeInDecimal) {
+  std::string out = "x";
+  AppendJsonInt(&out, 0);
+  out += ' ';
+  AppendJsonInt(&out, std::numeric_limits<int64_t>::min());
+  out += ' ';
+  AppendJsonInt(&out, std::numeric_limits<int64_t>::max());
+  out += ' ';
+  AppendJsonUint(&out, std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(out, "x0 -9223372036854775808 9223372036854775807 18446744073709551615");
+  std::string w;
+  JsonWriter(&w).BeginArray().Int(-42).Uint(42).EndArray();
+  EXPECT_EQ(w, "[-42,42]");
+}
+
 TEST(JsonWriterTest, WritesAnEmptyObjectAndArray) {
   std::string out;
   JsonWriter(&out).BeginObject().EndObject();

@@ -163,6 +163,9 @@ test('bench/peers/report.py takes the median of the efficiency rounds and pairs 
       '--drain', '1']);
     assert.equal(run.status, 0, run.out);
     assert.equal(run.json.length, 1, run.out);
+    // CPU % is over the publishing window, CPU per delivery over it and the drain.
+    const { publish_window_s: pub, window_s: all } = run.json[0];
+    assert.ok(pub >= 0.45 && pub <= all, `publish window ${pub} s, whole window ${all} s`);
     // One real record, its CPU per delivery set per round: livehub 1, 3, 2
     // (median 2), Nchan 4, 4, 8 (median 4): 0.50x, rounds 0.25x-0.75x.
     const write = (server, round, cpu) => writeFileSync(path.join(dir, `${server}-eff-ws-${round}.txt`),
