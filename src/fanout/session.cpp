@@ -567,7 +567,24 @@ void SubscriberSession::WriteNow() {
       ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return WriteSome();
   auto self = shared_from_this();  // OnWrite may close and detach
-  OnWriteSome(ec, n);
+  if (ec || closed_local_) return OnWriteSome(ec, n);
+  if (!AdvanceWritten(n)) return WriteSome();  // the kernel took part of it
+  // Written: the rest of a burst's writes go first (see CompleteAfterBurst).
+  if (WritePacer::CompleteAfterBurst(std::move(self))) return;
+  OnWrite(ec, write_done_bytes_);
+}
+
+void SubscriberSession::CompleteWrite() { OnWrite({}, write_done_bytes_); }
+
+bool SubscriberSession::AdvanceWritten(size_t n) {
+  write_done_bytes_ += n;
+  while (write_next_ < bufs_.size() && n >= bufs_[write_next_].size()) {
+    n -= bufs_[write_next_].size();
+    ++write_next_;
+  }
+  if (write_next_ == bufs_.size()) return true;
+  bufs_[write_next_] += n;
+  return false;
 }
 
 // The write loop is ours rather than asio::async_write's: its operation
@@ -583,17 +600,10 @@ void SubscriberSession::WriteSome() {
 }
 
 void SubscriberSession::OnWriteSome(boost::system::error_code ec, size_t n) {
-  write_done_bytes_ += n;
-  if (!ec && !closed_local_) {
-    // Skip what was written; a partial write continues where it stopped.
-    while (write_next_ < bufs_.size() && n >= bufs_[write_next_].size()) {
-      n -= bufs_[write_next_].size();
-      ++write_next_;
-    }
-    if (write_next_ < bufs_.size()) {
-      bufs_[write_next_] += n;
-      return WriteSome();
-    }
+  if (ec || closed_local_) {
+    write_done_bytes_ += n;
+  } else if (!AdvanceWritten(n)) {
+    return WriteSome();  // a partial write continues where it stopped
   }
   OnWrite(ec, write_done_bytes_);
 }

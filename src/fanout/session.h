@@ -87,6 +87,7 @@ class SubscriberSession : public Subscriber,
   // full batch (PushLocked) or finds nothing new.
   void ResumePacedWrite(uint64_t token) override;
   void RunKickedWrite() override;
+  void CompleteWrite() override;
 
  protected:
   enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
@@ -240,6 +241,7 @@ class SubscriberSession : public Subscriber,
   void WriteNow();   // writes bufs_ from write_next_ on, at once if the socket takes it
   void WriteSome();  // writes bufs_ from write_next_ on, when the socket is writable
   void OnWriteSome(boost::system::error_code ec, size_t n);
+  bool AdvanceWritten(size_t n);  // skips n written bytes; true when all are
   void OnWrite(boost::system::error_code ec, size_t bytes);
   // Catches up attachments within the queue budget; true if any went live.
   bool RunCatchUp();

@@ -24,6 +24,29 @@ class BurstScope {
   int64_t outer_;
 };
 
+// The writes a burst completed, finished when it ends (CompleteAfterBurst).
+thread_local std::vector<std::shared_ptr<PacedWriter>>* tl_completions = nullptr;
+
+// Collects the completions of the writes a loop makes, and runs them when
+// the loop is done. Not nested: an inner scope leaves the outer one's list.
+class CompletionBatch {
+ public:
+  CompletionBatch() {
+    if (tl_completions == nullptr) tl_completions = &list_;
+  }
+  ~CompletionBatch() {
+    if (tl_completions != &list_) return;
+    // Completions run inline from here on (each may write its next batch).
+    tl_completions = nullptr;
+    for (auto& w : list_) w->CompleteWrite();
+  }
+  CompletionBatch(const CompletionBatch&) = delete;
+  CompletionBatch& operator=(const CompletionBatch&) = delete;
+
+ private:
+  std::vector<std::shared_ptr<PacedWriter>> list_;
+};
+
 bool Later(const auto& a, const auto& b) {
   return a.due_ns != b.due_ns ? a.due_ns > b.due_ns : a.order > b.order;
 }
@@ -41,6 +64,12 @@ WritePacer* WritePacer::Current() { return tl_pacer; }
 void WritePacer::Install(WritePacer* p) { tl_pacer = p; }
 
 int64_t WritePacer::BurstStartNs() { return tl_burst_ns; }
+
+bool WritePacer::CompleteAfterBurst(std::shared_ptr<PacedWriter> writer) {
+  if (tl_completions == nullptr) return false;
+  tl_completions->push_back(std::move(writer));
+  return true;
+}
 
 void WritePacer::Defer(std::shared_ptr<PacedWriter> writer, int64_t due_ns, int64_t slack_ns,
                        uint64_t token) {
@@ -76,10 +105,13 @@ void WritePacer::OnTimer(boost::system::error_code ec) {
 void WritePacer::RunReady() {
   run_posted_ = false;
   const size_t end = std::min(ready_.size(), ready_next_ + kChunk);
-  while (ready_next_ < end) {
-    Ready r = std::move(ready_[ready_next_++]);
-    BurstScope burst(r.burst_ns);
-    r.writer->ResumePacedWrite(r.token);
+  {
+    CompletionBatch completions;
+    while (ready_next_ < end) {
+      Ready r = std::move(ready_[ready_next_++]);
+      BurstScope burst(r.burst_ns);
+      r.writer->ResumePacedWrite(r.token);
+    }
   }
   if (ready_next_ < ready_.size()) {
     run_posted_ = true;
@@ -108,6 +140,7 @@ void WriteKicks::Drain() {
     running.swap(pending_);
   }
   {
+    CompletionBatch completions;
     BurstScope burst(SystemClock::Get()->MonoNs());
     for (auto& s : running) s->RunKickedWrite();
   }

@@ -30,6 +30,9 @@ class PacedWriter {
   virtual void ResumePacedWrite(uint64_t token) = 0;
   // Kicked (WriteKicks::Kick): something new to write.
   virtual void RunKickedWrite() = 0;
+  // A write that completed during a burst, and asked to finish after it
+  // (WritePacer::CompleteAfterBurst), finishes now.
+  virtual void CompleteWrite() = 0;
 };
 
 class WritePacer {
@@ -54,6 +57,13 @@ class WritePacer {
   // together and the next tick writes them all: one wake-up per delay for a
   // stream's subscribers instead of one per half-millisecond of spread.
   static int64_t BurstStartNs();
+  // During a burst, queues `writer`'s CompleteWrite() for when the burst
+  // (a pacer chunk, a kick drain) has done its writes, and returns true;
+  // outside one returns false. The bookkeeping after a write (metrics,
+  // locks, the next batch) then does not delay the other connections'
+  // writes: on a 1,000-subscriber publish that kept the last one waiting
+  // ~1 ms longer.
+  static bool CompleteAfterBurst(std::shared_ptr<PacedWriter> writer);
 
   // Calls writer->ResumePacedWrite(token) at `due_ns` (monotonic), or up to
   // `slack_ns` earlier. Writers due at the same time resume in the order

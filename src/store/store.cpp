@@ -397,10 +397,6 @@ void Store::WriterLoop() {
   // max_db_bytes) would otherwise never commit; one publish at a time does,
   // as soon as there is room for it.
   size_t retry_ops = 0;
-  // A failed batch of several publishes: its first half is tried at once
-  // (it may fit where the whole did not); only a single publish that fails
-  // waits 500 ms before its next try.
-  bool retry_now = false;
   int64_t last_retention_ns = MonoNs();
   int failed_tries_while_stopping = 0;
   for (;;) {
@@ -409,13 +405,9 @@ void Store::WriterLoop() {
     {
       std::unique_lock lock(mu_);
       const bool retrying = !failure_.empty();
-      if (!(retrying && retry_now)) {
-        idle_ = true;
-        cv_.wait_for(lock,
-                     std::chrono::milliseconds(retrying ? 500 : options_.retention_interval_ms),
-                     [&] { return stop_ || (!retrying && !queue_.empty()); });
-      }
-      retry_now = false;
+      idle_ = true;
+      cv_.wait_for(lock, std::chrono::milliseconds(retrying ? 500 : options_.retention_interval_ms),
+                   [&] { return stop_ || (!retrying && !queue_.empty()); });
       // Group commit for async-only work: gather for up to
       // async_commit_delay_ms unless a sync publisher waits or the batch is
       // full (enqueues do not wake us meanwhile: fewer wake-ups, fewer
@@ -452,7 +444,6 @@ void Store::WriterLoop() {
       const int64_t t0 = MonoNs();
       Status st = Commit(batch, &events, &bytes);
       if (!st.ok()) {
-        retry_now = batch.size() > 1;
         retry_ops = std::max<size_t>(1, batch.size() / 2);
         failures_->Add();
         bool first;
@@ -467,8 +458,8 @@ void Store::WriterLoop() {
           LogLine(LogLevel::kError, "store commit failed", ",\"error\":" + err + ",\"retry_ms\":500");
         }
         // Shutting down and still failing: give up after about 5 s.
-        if (stopping && !retry_now && ++failed_tries_while_stopping > 10) break;
-        if (stopping && !retry_now) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (stopping && ++failed_tries_while_stopping > 10) break;
+        if (stopping) std::this_thread::sleep_for(std::chrono::milliseconds(500));
         // The same batch is retried on the next turn; retention below may
         // free the space the commit needs.
       } else {

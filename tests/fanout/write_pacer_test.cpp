@@ -31,7 +31,15 @@ class FakeWriter final : public PacedWriter {
   }
   void RunKickedWrite() override {
     calls_->push_back({"kick " + std::to_string(id_), 0, WritePacer::BurstStartNs()});
+    if (complete_after_burst) {
+      EXPECT_TRUE(WritePacer::CompleteAfterBurst(self.lock()));
+    }
   }
+  void CompleteWrite() override {
+    calls_->push_back({"complete " + std::to_string(id_), 0, WritePacer::BurstStartNs()});
+  }
+  bool complete_after_burst = false;
+  std::weak_ptr<FakeWriter> self;
   std::function<void()> on_resume;
 
  private:
@@ -139,6 +147,25 @@ TEST(WriteKicksTest, KicksFromOtherThreadsRunOnTheIoThreadInOneDrain) {
   EXPECT_EQ(ioc.run_for(std::chrono::milliseconds(200)), 1u);
   ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[3].what, "kick 1");
+}
+
+TEST(WriteKicksTest, CompletionsAskedForDuringADrainRunAfterAllItsWrites) {
+  boost::asio::io_context ioc;
+  auto& kicks = boost::asio::use_service<WriteKicks>(ioc);
+  std::vector<Call> calls;
+  auto w = Writers(3, &calls);
+  for (auto& writer : w) {
+    writer->complete_after_burst = true;
+    writer->self = writer;
+    kicks.Kick(writer);
+  }
+  EXPECT_FALSE(WritePacer::CompleteAfterBurst(w[0]));  // not in a burst: the caller completes
+  ioc.run_for(std::chrono::milliseconds(200));
+  std::vector<std::string> order;
+  for (const Call& c : calls) order.push_back(c.what);
+  EXPECT_EQ(order, (std::vector<std::string>{"kick 0", "kick 1", "kick 2", "complete 0", "complete 1",
+                                              "complete 2"}));
+  EXPECT_EQ(calls[3].burst_ns, 0);  // after the burst
 }
 
 TEST(WriteKicksTest, ShutdownDropsWritersStillListed) {
