@@ -27,21 +27,28 @@ class BurstScope {
 // The writes a burst completed, finished when it ends (CompleteAfterBurst).
 thread_local std::vector<std::shared_ptr<PacedWriter>>* tl_completions = nullptr;
 
-// Collects the completions of the writes a loop makes, and runs them when
-// the loop is done. Not nested: an inner scope leaves the outer one's list.
+// Collects the completions of the writes a loop makes; Finish runs them.
+// Not nested: an inner batch leaves the outer one's list alone. Left
+// without Finish (a handler threw), the writers are released unfinished:
+// their write stays "in flight" until the write timeout closes them.
 class CompletionBatch {
  public:
   CompletionBatch() {
     if (tl_completions == nullptr) tl_completions = &list_;
   }
   ~CompletionBatch() {
+    if (tl_completions == &list_) tl_completions = nullptr;
+  }
+  CompletionBatch(const CompletionBatch&) = delete;
+  CompletionBatch& operator=(const CompletionBatch&) = delete;
+
+  void Finish() {
     if (tl_completions != &list_) return;
     // Completions run inline from here on (each may write its next batch).
     tl_completions = nullptr;
     for (auto& w : list_) w->CompleteWrite();
+    list_.clear();
   }
-  CompletionBatch(const CompletionBatch&) = delete;
-  CompletionBatch& operator=(const CompletionBatch&) = delete;
 
  private:
   std::vector<std::shared_ptr<PacedWriter>> list_;
@@ -105,14 +112,13 @@ void WritePacer::OnTimer(boost::system::error_code ec) {
 void WritePacer::RunReady() {
   run_posted_ = false;
   const size_t end = std::min(ready_.size(), ready_next_ + kChunk);
-  {
-    CompletionBatch completions;
-    while (ready_next_ < end) {
-      Ready r = std::move(ready_[ready_next_++]);
-      BurstScope burst(r.burst_ns);
-      r.writer->ResumePacedWrite(r.token);
-    }
+  CompletionBatch completions;
+  while (ready_next_ < end) {
+    Ready r = std::move(ready_[ready_next_++]);
+    BurstScope burst(r.burst_ns);
+    r.writer->ResumePacedWrite(r.token);
   }
+  completions.Finish();
   if (ready_next_ < ready_.size()) {
     run_posted_ = true;
     boost::asio::post(timer_.get_executor(), [this] { RunReady(); });
@@ -139,11 +145,12 @@ void WriteKicks::Drain() {
     std::lock_guard lock(mu_);
     running.swap(pending_);
   }
+  CompletionBatch completions;
   {
-    CompletionBatch completions;
     BurstScope burst(SystemClock::Get()->MonoNs());
     for (auto& s : running) s->RunKickedWrite();
   }
+  completions.Finish();
   running.clear();
   std::lock_guard lock(mu_);
   if (pending_.empty() && pending_.capacity() < running.capacity()) pending_.swap(running);
