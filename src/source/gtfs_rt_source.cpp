@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "core/clock.h"
@@ -122,6 +123,9 @@ void TextField(JsonWriter* w, std::string_view key, bool has, const tr::Translat
 
 bool IsStale(uint64_t ts_s, int64_t now_ms, int64_t stale_after_ms) {
   if (ts_s == 0) return false;  // unknown age
+  // Past what int64 milliseconds hold (a corrupt or hostile feed): far in
+  // the future, so not stale — and no overflow.
+  if (ts_s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / 1000)) return false;
   return now_ms - static_cast<int64_t>(ts_s) * 1000 > stale_after_ms;
 }
 

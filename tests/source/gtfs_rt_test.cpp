@@ -2,6 +2,8 @@
 // (source/gtfs_rt_source.h), on FeedMessages built in C++.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <string>
 
 #include "gtfs-realtime.pb.h"
@@ -73,6 +75,14 @@ TEST(GtfsRtTest, OldPositionsAreStaleByVehicleOrHeaderTimestamp) {
   EXPECT_NE(c.records[1].second.find(R"("stale":true)"), std::string::npos);
   f.mutable_header()->set_timestamp(kNowS);
   c = ConvertFeed(f, Settings(), kNowMs);
+  EXPECT_NE(c.records[1].second.find(R"("stale":false)"), std::string::npos);
+  // A timestamp too large for milliseconds (found by the feeds fuzzer as a
+  // signed overflow) is in the future: not stale.
+  a->mutable_vehicle()->set_timestamp(23080948090273791u);
+  f.mutable_header()->set_timestamp(std::numeric_limits<uint64_t>::max());
+  c = ConvertFeed(f, Settings(), kNowMs);
+  ASSERT_EQ(c.records.size(), 2u);
+  EXPECT_NE(c.records[0].second.find(R"("stale":false)"), std::string::npos);
   EXPECT_NE(c.records[1].second.find(R"("stale":false)"), std::string::npos);
 }
 
