@@ -180,8 +180,7 @@ void SubscriberSession::PushLocked(OutItem item) {
   queue_bytes_ += item.charge();
   ctx_->queued_bytes->Add(static_cast<int64_t>(item.charge()));
   queue_.push_back(std::move(item));
-  if (pacing_small_batch_ && (queue_.size() - head_ >= kMaxBatchItems ||
-                              queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes)) {
+  if (pacing_small_batch_ && FullBatchQueuedLocked()) {
     // Paced while the batch was small; now it is full and gains nothing by
     // waiting (see DoWriteOnce).
     pacing_small_batch_ = false;
@@ -189,6 +188,11 @@ void SubscriberSession::PushLocked(OutItem item) {
     return;
   }
   KickLocked();
+}
+
+bool SubscriberSession::FullBatchQueuedLocked() const {
+  return queue_.size() - head_ >= kMaxBatchItems ||
+         queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes;
 }
 
 void SubscriberSession::KickLocked() {
@@ -462,10 +466,8 @@ void SubscriberSession::DoWriteOnce() {
     // Once paced, PushLocked kicks it when the batch fills up.
     auto small_batch_waiting = [&] {
       std::lock_guard lock(mu_);
-      const size_t items = queue_.size() - head_;
-      if (items == 0 && pending_gaps_.empty()) return false;
-      pacing_small_batch_ = items < kMaxBatchItems &&
-                            queue_bytes_ - held_bytes_ < ctx_->options.write_batch_bytes;
+      if (queue_.size() == head_ && pending_gaps_.empty()) return false;
+      pacing_small_batch_ = !FullBatchQueuedLocked();
       return pacing_small_batch_;
     };
     const int64_t due = write_started_ns_ + delay;

@@ -225,6 +225,9 @@ class SubscriberSession : public Subscriber,
   void OnEventLocked(const EventPtr& ev);  // requires mu_
   void PushLocked(OutItem item);  // requires mu_
   void KickLocked();              // requires mu_
+  // A write's worth (items or bytes, max_hz-held ones aside) is queued:
+  // pacing would gain nothing. Requires mu_.
+  bool FullBatchQueuedLocked() const;
   void DropOldestLocked(size_t need_bytes);
   void AddDroppedLocked(Stream* stream, uint64_t seq);  // requires mu_
   // Coalescing (requires mu_): HoldLocked returns true if `ev` was held
