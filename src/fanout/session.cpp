@@ -454,9 +454,9 @@ void SubscriberSession::DoWrite() {
 void SubscriberSession::DoWriteOnce() {
   if (closed_local_ || paced_) return;  // a paced session resumes from the pacer
   if (const int64_t delay = ctx_->options.write_delay_ns; delay > 0 && !write_in_flight_ &&
-                                                          write_started_ns_ != 0) {
-    // Less than write_delay since the last write started: let more events
-    // join this one (see write_pacer.h). write_scheduled_ stays set, so
+                                                          events_written_ns_ != 0) {
+    // Less than write_delay since the last write of events started: let more
+    // events join this one (see write_pacer.h). write_scheduled_ stays set, so
     // publishers do not kick it again meanwhile.
     // A full batch already waiting (catch-up, a burst) gains nothing by
     // waiting: only small batches are held back. queue_bytes_ counts pending,
@@ -470,7 +470,7 @@ void SubscriberSession::DoWriteOnce() {
       pacing_small_batch_ = !FullBatchQueuedLocked();
       return pacing_small_batch_;
     };
-    const int64_t due = write_started_ns_ + delay;
+    const int64_t due = events_written_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);
     if (WritePacer* pacer = WritePacer::Current();
         pacer && due - MonoNowNs() > slack && small_batch_waiting()) {
@@ -482,6 +482,7 @@ void SubscriberSession::DoWriteOnce() {
   }
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> created;
   uint64_t dropped = 0;
+  bool carries_events = false;
   {
     std::lock_guard lock(mu_);
     if (write_in_flight_) return;
@@ -513,7 +514,9 @@ void SubscriberSession::DoWriteOnce() {
     size_t batch_bytes = 0;
     while (head_ < queue_.size() && inflight_.size() < kMaxBatchItems &&
            batch_bytes < ctx_->options.write_batch_bytes) {
-      size_t c = queue_[head_].charge();
+      const OutItem& item = queue_[head_];
+      carries_events = carries_events || item.event || !item.ctl->batch.empty();
+      size_t c = item.charge();
       batch_bytes += c;
       inflight_bytes_ += c;
       inflight_.push_back(std::move(queue_[head_++]));
@@ -553,6 +556,7 @@ void SubscriberSession::DoWriteOnce() {
   write_in_flight_ = true;
   const int64_t burst_ns = WritePacer::BurstStartNs();
   write_started_ns_ = burst_ns != 0 ? burst_ns : MonoNowNs();
+  if (carries_events) events_written_ns_ = write_started_ns_;
   write_next_ = 0;
   write_done_bytes_ = 0;
   WriteNow();

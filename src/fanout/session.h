@@ -300,6 +300,10 @@ class SubscriberSession : public Subscriber,
   bool write_again_ = false;    // ...and was asked for another round
   static constexpr int kSyncRounds = 4;
   int64_t write_started_ns_ = 0;
+  // When the last write that carried events started: what write_delay_ms
+  // counts from. A write of replies only (`subscribed`, `pong`) does not
+  // hold back the events that follow it.
+  int64_t events_written_ns_ = 0;
   int64_t last_read_ns_ = 0;
   int64_t last_write_ns_ = 0;
   int64_t close_deadline_ns_ = 0;

@@ -54,6 +54,22 @@ describe('write pacing', () => {
     assert.ok(took < DELAY_MS / 2, `the event after a quiet second took ${took} ms`);
   });
 
+  test('the first event after a `subscribed` reply is written at once: a reply does not start the delay', { timeout: 20000 }, async () => {
+    const s = `pace/${uid('reply')}`;
+    const c = await WsClient.connect(srv); clients.push(c);
+    await c.subscribe([s]);  // the reply was written just now
+    const t0 = Date.now();
+    await publishOk(srv, s, { i: 1 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 1, 5000, { what: 'seq 1' });
+    const took = Date.now() - t0;
+    assert.ok(took < DELAY_MS / 2, `the first event after subscribing took ${took} ms`);
+    // Events still pace each other: a second one within the delay waits.
+    const paced0 = await metricSum(srv, 'livehub_socket_writes_paced_total');
+    await publishOk(srv, s, { i: 2 });
+    await c.waitFor((m) => m.type === 'event' && m.stream === s && m.seq === 2, 5000, { what: 'seq 2' });
+    assert.ok((await metricSum(srv, 'livehub_socket_writes_paced_total')) > paced0, 'seq 2 was not paced');
+  });
+
   test('a full batch already queued is written at once, not held for the delay', { timeout: 20000 }, async () => {
     const s = `pace/${uid('full')}`;
     const c = await WsClient.connect(srv); clients.push(c);
