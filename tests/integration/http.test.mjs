@@ -6,13 +6,47 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  metricSum, parseMetrics, publishOk, rawGet, request, startServer, uid, until, WsClient,
+  fullHistory, metricSum, parseMetrics, publish, publishOk, rawGet, request, startServer, streamPath,
+  uid, until, WsClient,
 } from './harness.mjs';
 
 describe('operations', () => {
   let srv;
   before(async () => { srv = await startServer({}); });
   after(async () => { await srv?.stop(); });
+
+  test('large NDJSON bodies, back to back on one keep-alive connection and chunked, arrive whole and in order', { timeout: 30000 }, async () => {
+    // Bodies larger than the read buffer's 64 KiB of room (read in several
+    // pieces), then a small one on the same connection (the buffer shrinks back).
+    const s = `http/${uid('big')}`;
+    const lines = (from, n) => Array.from({ length: n }, (_, k) => JSON.stringify({ i: from + k, pad: 'q'.repeat(90) })).join('\n');
+    let next = 0;
+    for (const n of [3000, 2500, 1]) {
+      const r = await publish(srv, s, lines(next, n), 'application/x-ndjson');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.last_seq - r.json.first_seq + 1, n);
+      next += n;
+    }
+    // Chunked transfer encoding: no content-length to size the buffer by.
+    const body = lines(next, 2000);
+    const chunks = [];
+    for (let k = 0; k < body.length; k += 7000) chunks.push(body.slice(k, k + 7000));
+    const stream = new ReadableStream({
+      pull(ctl) { if (chunks.length) ctl.enqueue(new TextEncoder().encode(chunks.shift())); else ctl.close(); },
+    });
+    const res = await fetch(srv.url(`/v1/publish/${streamPath(s)}`), {
+      method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/x-ndjson' },
+      signal: AbortSignal.timeout(20000),
+    });
+    assert.equal(res.status, 200, await res.text());
+    next += 2000;
+    const events = await fullHistory(srv, s);
+    assert.equal(events.length, next);
+    events.forEach((e, k) => {
+      assert.equal(e.seq, k + 1);
+      assert.equal(e.data.i, k);
+    });
+  });
 
   test('/healthz and /readyz answer 200', { timeout: 10000 }, async () => {
     assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
