@@ -550,9 +550,15 @@ void SubscriberSession::DoWriteOnce() {
     if (!catching_up_.empty() && RunCatchUp()) DoWrite();
     return;
   }
-  scratch_.clear();
+  // Encoded into the io thread's scratch, which is hot in cache: nearly
+  // every batch is written at once (WriteNow), so a connection's own
+  // scratch_ (cold, one per connection) is only filled for what the kernel
+  // did not take (KeepScratch).
+  std::string& scratch = ThreadScratch();
+  if (scratch.capacity() > 8 * kKeepScratchBytes) std::string().swap(scratch);  // after a huge batch
+  scratch.clear();
   bufs_.clear();
-  EncodeBatch(inflight_, &scratch_, &bufs_);
+  EncodeBatch(inflight_, &scratch, &bufs_);
   write_in_flight_ = true;
   const int64_t burst_ns = WritePacer::BurstStartNs();
   write_started_ns_ = burst_ns != 0 ? burst_ns : MonoNowNs();
@@ -571,16 +577,42 @@ void SubscriberSession::WriteNow() {
   const size_t n = socket_.write_some(
       std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_),
       ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) return WriteSome();
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    KeepScratch();
+    return WriteSome();
+  }
   auto self = shared_from_this();  // OnWrite may close and detach
   if (ec || closed_local_) return OnWriteSome(ec, n);
-  if (!AdvanceWritten(n)) return WriteSome();  // the kernel took part of it
+  if (!AdvanceWritten(n)) {  // the kernel took part of it
+    KeepScratch();
+    return WriteSome();
+  }
   // Written: the rest of a burst's writes go first (see CompleteAfterBurst).
   if (WritePacer::CompleteAfterBurst(std::move(self))) return;
   OnWrite(ec, write_done_bytes_);
 }
 
 void SubscriberSession::CompleteWrite() { OnWrite({}, write_done_bytes_); }
+
+std::string& SubscriberSession::ThreadScratch() {
+  thread_local std::string scratch;
+  return scratch;
+}
+
+// The rest of the batch waits for writability: the pieces still to write
+// that point into the thread's scratch move to the connection's own.
+void SubscriberSession::KeepScratch() {
+  const std::string& t = ThreadScratch();
+  const char* begin = t.data();
+  const char* end = begin + t.size();
+  scratch_.assign(t);
+  for (size_t i = write_next_; i < bufs_.size(); ++i) {
+    const char* p = static_cast<const char*>(bufs_[i].data());
+    if (p >= begin && p < end) {
+      bufs_[i] = asio::buffer(scratch_.data() + (p - begin), bufs_[i].size());
+    }
+  }
+}
 
 bool SubscriberSession::AdvanceWritten(size_t n) {
   write_done_bytes_ += n;

@@ -242,6 +242,10 @@ class SubscriberSession : public Subscriber,
   void DoWrite();
   void DoWriteOnce();
   void WriteNow();   // writes bufs_ from write_next_ on, at once if the socket takes it
+  // The io thread's encoding scratch; KeepScratch moves a waiting batch's
+  // pieces out of it into scratch_.
+  static std::string& ThreadScratch();
+  void KeepScratch();
   void WriteSome();  // writes bufs_ from write_next_ on, when the socket is writable
   void OnWriteSome(boost::system::error_code ec, size_t n);
   bool AdvanceWritten(size_t n);  // skips n written bytes; true when all are
@@ -288,7 +292,7 @@ class SubscriberSession : public Subscriber,
   std::vector<asio::const_buffer> bufs_;
   size_t write_next_ = 0;        // first buffer of bufs_ not fully written
   size_t write_done_bytes_ = 0;  // bytes of this write written so far
-  std::string scratch_;
+  std::string scratch_;  // the batch's copied pieces while it waits (KeepScratch)
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> catching_up_;
   std::unordered_map<Stream*, uint64_t> cursor_;
   std::string cursor_text_;

@@ -351,6 +351,13 @@ void WsSession::EncodeBatch(std::vector<OutItem>& items, std::string* scratch,
     size_t off;
     size_t len;
   };
+  if (items.size() == 1 && items[0].kind == ItemKind::kEvent) {
+    // One event (a quiet stream, the latency floor): its shared frame as it
+    // is, no copy. inflight_ holds the event until the write completes.
+    const std::string_view f = items[0].event->ws_frame();
+    bufs->push_back(asio::buffer(f.data(), f.size()));
+    return;
+  }
   thread_local std::vector<Piece> pieces;
   pieces.clear();
   auto copied = [&](size_t off) {  // scratch grew from `off` to its end
