@@ -31,8 +31,8 @@ void BM_MakeEvent(benchmark::State& state) {
   const std::string data = Payload(static_cast<size_t>(state.range(0)));
   uint64_t seq = 0;
   for (auto _ : state) {
-    EventPtr ev = MakeEvent(nullptr, "demo/sensors/station-1", "eckyld7b1mv2", ++seq,
-                            1732233600123, 0, data);
+    EventPtr ev =
+        MakeEvent(nullptr, "demo/sensors/station-1", "eckyld7b1mv2", ++seq, 1732233600123, 0, data);
     benchmark::DoNotOptimize(ev);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
@@ -117,8 +117,7 @@ void BM_WsParseMaskedFrames(benchmark::State& state) {
   size_t messages = 0;
   for (auto _ : state) {
     ws::FrameParser parser(ws::FrameParser::Role::kServer, 1 << 20);
-    benchmark::DoNotOptimize(
-        parser.Feed(wire, [&](ws::Opcode, std::string_view) { ++messages; }));
+    benchmark::DoNotOptimize(parser.Feed(wire, [&](ws::Opcode, std::string_view) { ++messages; }));
   }
   benchmark::DoNotOptimize(messages);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 100);

@@ -49,8 +49,8 @@ void BM_WindowAggregate(benchmark::State& state) {
   const int n = per_window * 2;
   rows.reserve(n);
   for (int i = 0; i < n; ++i) {
-    rows.push_back("{\"station\":\"st-" + std::to_string((i * 7919) % keys) + "\",\"temp\":" +
-                   std::to_string(15 + (i * 31) % 200 / 10.0) + ",\"t\":");
+    rows.push_back("{\"station\":\"st-" + std::to_string((i * 7919) % keys) +
+                   "\",\"temp\":" + std::to_string(15 + (i * 31) % 200 / 10.0) + ",\"t\":");
   }
   MetricsRegistry metrics;
   WindowProcessor w(Spec(60'000), &metrics);
@@ -92,7 +92,8 @@ processors:
   windows:
     - {name: lat, input: "in/**", output: out/lat, size_s: 1, key: [k], time_field: t,
        idle_timeout_s: 0, aggregates: {v: [avg, max, p95]}}
-)", "bench");
+)",
+                         "bench");
   MetricsRegistry metrics;
   Hub hub(HubOptions{}, SystemClock::Get(), &metrics);
   ProcessManager pm(&hub, cfg->processors);
@@ -100,7 +101,8 @@ processors:
   // The first event opens a window; each next one (1 s later in event time)
   // closes the previous: one derived result per publish.
   (void)hub.Publish("in/a", {R"({"k":"a","t":0,"v":1})"});
-  for (int i = 0; i < 100 && !hub.Find("in/a"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 100 && !hub.Find("in/a"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   auto sub = std::make_shared<LatencySubscriber>();
   std::shared_ptr<Attachment> att;
   std::vector<double> lat_us;
@@ -127,7 +129,8 @@ processors:
   pm.Stop();
   std::sort(lat_us.begin(), lat_us.end());
   auto pct = [&](double q) {
-    return lat_us.empty() ? 0.0 : lat_us[static_cast<size_t>(q * static_cast<double>(lat_us.size() - 1))];
+    return lat_us.empty() ? 0.0
+                          : lat_us[static_cast<size_t>(q * static_cast<double>(lat_us.size() - 1))];
   };
   state.counters["p50_us"] = pct(0.50);
   state.counters["p99_us"] = pct(0.99);

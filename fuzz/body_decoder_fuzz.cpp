@@ -33,9 +33,8 @@ using livehub::Status;
   } while (0)
 
 bool IsKnownReason(const std::string& reason) {
-  for (const char* known :
-       {"bad_json", "bad_ndjson", "bad_csv", "empty_batch", "event_too_large", "batch_too_large",
-        "too_deep"}) {
+  for (const char* known : {"bad_json", "bad_ndjson", "bad_csv", "empty_batch", "event_too_large",
+                            "batch_too_large", "too_deep"}) {
     if (reason == known) return true;
   }
   return false;

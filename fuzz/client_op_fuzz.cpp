@@ -9,6 +9,7 @@
 //  - the session answers every input that is valid UTF-8: an op is never
 //    silently dropped (at least one frame comes back after the handshake);
 //  - the hub stays within its limits (streams, subscriptions per connection).
+#include <simdjson.h>
 #include <sys/socket.h>
 
 #include <boost/asio.hpp>
@@ -19,13 +20,11 @@
 #include <string>
 #include <string_view>
 
-#include <simdjson.h>
-
+#include "core/log.h"
 #include "fanout/fanout_options.h"
 #include "fanout/session.h"
 #include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
-#include "core/log.h"
 #include "metrics/metrics.h"
 #include "stream/hub.h"
 
@@ -101,7 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto session = std::make_shared<WsSession>(&world->fanout, world->ioc, std::move(server_end));
   session->AdoptPeer(std::move(*ticket), "192.0.2.1:1");
   std::string leftover =
-      ClientFrame(R"({"op":"subscribe","id":1,"streams":["fz/**"],"from":{"fz/a":{"epoch":"x","seq":0}}})") +
+      ClientFrame(
+          R"({"op":"subscribe","id":1,"streams":["fz/**"],"from":{"fz/a":{"epoch":"x","seq":0}}})") +
       ClientFrame(input);
   session->Run("HTTP/1.1 101 Switching Protocols\r\n\r\n", std::move(leftover), {});
   for (int i = 0; i < 4; ++i) {

@@ -86,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Signed: arbitrary header/payload behind a valid HS256 signature.
   size_t nl = in.find('\n');
-  if (nl != std::string_view::npos) Use(Verifier().Verify(Sign(in.substr(0, nl), in.substr(nl + 1)), kNow));
+  if (nl != std::string_view::npos)
+    Use(Verifier().Verify(Sign(in.substr(0, nl), in.substr(nl + 1)), kNow));
 
   static const std::unique_ptr<Authenticator> auth = [] {
     AuthOptions o;

@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev          # unit tests
   libbenchmark-dev      # micro-benchmarks
   clang                 # libFuzzer targets (make fuzz)
+  clang-format          # make format-check (CI), make format
   libmosquitto-dev      # MQTT source
   mosquitto mosquitto-clients  # broker + mosquitto_pub for the MQTT tests
   openssl               # CLI: throw-away certificates for the TLS tests (mqtts)

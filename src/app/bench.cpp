@@ -27,8 +27,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
-#include <strings.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -237,7 +237,9 @@ int64_t PidsRssKb(const std::vector<pid_t>& pids) {
 int64_t SelfCpuNs() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto ns = [](const timeval& tv) { return int64_t{tv.tv_sec} * 1'000'000'000 + tv.tv_usec * 1000; };
+  auto ns = [](const timeval& tv) {
+    return int64_t{tv.tv_sec} * 1'000'000'000 + tv.tv_usec * 1000;
+  };
   return ns(ru.ru_utime) + ns(ru.ru_stime);
 }
 
@@ -350,7 +352,7 @@ class HubProcess {
     dir_ = tmpl;
     log_path_ = dir_ + "/hub.log";
     std::string data_dir = dir_ + "/data";
-    std::vector<std::string> args = {"livehub", "serve", "--listen", "127.0.0.1:0",
+    std::vector<std::string> args = {"livehub",   "serve",      "--listen", "127.0.0.1:0",
                                      "--no-demo", "--data-dir", data_dir};
     if (!config_file.empty()) {
       args.push_back("--config");
@@ -498,25 +500,25 @@ Peer g_peer = Peer::kLivehub;
 bool RawPeer() { return g_peer != Peer::kLivehub; }
 
 struct SubscriberStats {
-  uint64_t subscribed = 0;       // connections that got their `subscribed`
-  uint64_t failed = 0;           // connect / handshake failures
-  uint64_t disconnected = 0;     // closed after subscribing (by the hub or an error)
-  uint64_t events = 0;           // event messages received (duplicates included)
-  uint64_t duplicates = 0;       // a seq that connection already had
-  uint64_t reordered = 0;        // a seq below the newest but not seen yet (within 64):
-                                 // a peer reordering concurrent publishes
-  uint64_t seq_jumps = 0;        // seq > previous + 1
-  uint64_t missing = 0;          // sum of the seqs skipped by jumps (late ones included)
-  uint64_t gap_messages = 0;     // `gap` messages (slow_client, evicted, ...)
-  uint64_t error_messages = 0;   // `error` messages
-  uint64_t other_messages = 0;   // anything else (batch, health, ...)
-  uint64_t stalled = 0;          // subscribed, then never read again (--stalled)
-  uint64_t pings = 0;            // WebSocket pings answered
+  uint64_t subscribed = 0;      // connections that got their `subscribed`
+  uint64_t failed = 0;          // connect / handshake failures
+  uint64_t disconnected = 0;    // closed after subscribing (by the hub or an error)
+  uint64_t events = 0;          // event messages received (duplicates included)
+  uint64_t duplicates = 0;      // a seq that connection already had
+  uint64_t reordered = 0;       // a seq below the newest but not seen yet (within 64):
+                                // a peer reordering concurrent publishes
+  uint64_t seq_jumps = 0;       // seq > previous + 1
+  uint64_t missing = 0;         // sum of the seqs skipped by jumps (late ones included)
+  uint64_t gap_messages = 0;    // `gap` messages (slow_client, evicted, ...)
+  uint64_t error_messages = 0;  // `error` messages
+  uint64_t other_messages = 0;  // anything else (batch, health, ...)
+  uint64_t stalled = 0;         // subscribed, then never read again (--stalled)
+  uint64_t pings = 0;           // WebSocket pings answered
   uint64_t bytes = 0;
   int64_t first_event_ns = 0;
   int64_t last_event_ns = 0;
-  std::string first_problem;     // the first failure or surprise, for the report
-  LatencyHistogram latency;      // publish t_ns -> read() return
+  std::string first_problem;  // the first failure or surprise, for the report
+  LatencyHistogram latency;   // publish t_ns -> read() return
   uint64_t unique() const { return events - duplicates; }
 };
 
@@ -603,7 +605,7 @@ class SubscriberLoop {
     bool parked = false;  // stalled now: out of the epoll set
     uint64_t last_seq = 0;
     uint64_t seen = ~uint64_t{0};  // bit i: last_seq - i arrived
-    std::string out;  // bytes to write (request, pongs)
+    std::string out;               // bytes to write (request, pongs)
     size_t out_off = 0;
     std::string head;    // HTTP response head so far
     std::string accept;  // expected Sec-WebSocket-Accept
@@ -655,7 +657,8 @@ class SubscriberLoop {
         BuildRequest(c, events[i].data.u32);
       }
       if (events[i].events & EPOLLOUT) Flush(c);
-      if (c.state != State::kClosed && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR))) {
+      if (c.state != State::kClosed &&
+          (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR))) {
         OnReadable(c);
       }
     }
@@ -663,10 +666,9 @@ class SubscriberLoop {
 
   void BuildRequest(Conn& c, uint32_t index) {
     std::string target =
-        RawPeer()
-            ? "/sub/" + StreamName(static_cast<int>(c.stream))
-            : (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
-                  StreamName(static_cast<int>(c.stream));
+        RawPeer() ? "/sub/" + StreamName(static_cast<int>(c.stream))
+                  : (transport_ == Transport::kWs ? "/v1/ws?streams=" : "/v1/sse?streams=") +
+                        StreamName(static_cast<int>(c.stream));
     c.out = "GET " + target + " HTTP/1.1\r\nHost: " + host_header_ + "\r\n";
     if (transport_ == Transport::kWs) {
       uint8_t nonce[16];
@@ -741,7 +743,8 @@ class SubscriberLoop {
       cur_ = &c;
       cur_now_ = now;
       Status st = c.parser->Feed(data, on_ws_message_);
-      if (!st.ok() && c.state != State::kClosed) Lost(c, "WebSocket protocol error: " + st.message());
+      if (!st.ok() && c.state != State::kClosed)
+        Lost(c, "WebSocket protocol error: " + st.message());
     } else {
       Dechunk(c, data, now);
     }
@@ -753,8 +756,8 @@ class SubscriberLoop {
     int status = head.size() > 12 ? static_cast<int>(ParseU64(head, 9)) : 0;
     if (status != want) {
       std::string body = c.head.substr(head.size(), 300);
-      Fail(c, "expected HTTP " + std::to_string(want) + ", got: " +
-                  std::string(head.substr(0, head.find("\r\n"))) + " " + body);
+      Fail(c, "expected HTTP " + std::to_string(want) +
+                  ", got: " + std::string(head.substr(0, head.find("\r\n"))) + " " + body);
       return false;
     }
     if (transport_ == Transport::kWs) {
@@ -763,8 +766,7 @@ class SubscriberLoop {
         return false;
       }
     } else {
-      c.chunked = HeaderValue(head, "transfer-encoding").find("chunked") !=
-                  std::string_view::npos;
+      c.chunked = HeaderValue(head, "transfer-encoding").find("chunked") != std::string_view::npos;
     }
     return true;
   }
@@ -1007,11 +1009,11 @@ struct PublisherConfig {
 struct PublisherResult {
   std::vector<uint64_t> published;  // 200 replies per stream
   uint64_t sent = 0;
-  uint64_t rejected = 0;     // non-200 replies
-  uint64_t unanswered = 0;   // no reply within kReplyTimeoutNs of the last send
+  uint64_t rejected = 0;    // non-200 replies
+  uint64_t unanswered = 0;  // no reply within kReplyTimeoutNs of the last send
   int64_t start_ns = 0;
   int64_t last_send_ns = 0;
-  int64_t max_lag_ns = 0;    // how far sends fell behind the schedule
+  int64_t max_lag_ns = 0;  // how far sends fell behind the schedule
   std::string first_error;
   uint64_t total() const {
     uint64_t t = 0;
@@ -1052,8 +1054,9 @@ class Publisher {
   void Run() {
     const int64_t start = MonoNs();
     const int64_t end = start + static_cast<int64_t>(cfg_.duration_s * 1e9);
-    const uint64_t total = cfg_.rate > 0 ? static_cast<uint64_t>(std::llround(cfg_.rate * cfg_.duration_s))
-                                         : UINT64_MAX;
+    const uint64_t total = cfg_.rate > 0
+                               ? static_cast<uint64_t>(std::llround(cfg_.rate * cfg_.duration_s))
+                               : UINT64_MAX;
     result_.start_ns = start;
     uint64_t k = 0;
     int busy = 0;
@@ -1062,13 +1065,15 @@ class Publisher {
       int64_t now = MonoNs();
       bool sending = now < end && k < total;
       if (sending) {
-        uint64_t due = cfg_.rate > 0 ? std::min<uint64_t>(total, static_cast<uint64_t>(
-                                                                     (now - start) * cfg_.rate / 1e9) + 1)
-                                     : UINT64_MAX;
+        uint64_t due = cfg_.rate > 0
+                           ? std::min<uint64_t>(
+                                 total, static_cast<uint64_t>((now - start) * cfg_.rate / 1e9) + 1)
+                           : UINT64_MAX;
         for (size_t i = 0; i < conns_.size() && k < due; ++i) {
           if (conns_[i].busy || conns_[i].fd < 0) continue;
           if (cfg_.rate > 0) {
-            int64_t lag = now - (start + static_cast<int64_t>(static_cast<double>(k) * 1e9 / cfg_.rate));
+            int64_t lag =
+                now - (start + static_cast<int64_t>(static_cast<double>(k) * 1e9 / cfg_.rate));
             result_.max_lag_ns = std::max(result_.max_lag_ns, lag);
           }
           Send(i, k++);
@@ -1377,8 +1382,7 @@ struct FanoutResult {
   bool pass(double max_p99_ms) const {
     return lost == 0 && sub.duplicates == 0 && failed == 0 && sub.disconnected == 0 &&
            publish_rejected == 0 && publish_unanswered == 0 &&
-           sub.latency.Quantile(0.99) <= max_p99_ms * 1e6 &&
-           publish_rate >= 0.95 * offered_rate;
+           sub.latency.Quantile(0.99) <= max_p99_ms * 1e6 && publish_rate >= 0.95 * offered_rate;
   }
 };
 
@@ -1397,10 +1401,14 @@ bool HttpExchange(const sockaddr_in& addr, const std::string& request, std::stri
     const int64_t deadline = MonoNs() + 5'000'000'000;
     while (MonoNs() < deadline && reply->size() < (4u << 20)) {
       ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n > 0) reply->append(buf, static_cast<size_t>(n));
-      else if (n == 0) break;
-      else if (errno != EAGAIN) break;
-      else usleep(1000);
+      if (n > 0)
+        reply->append(buf, static_cast<size_t>(n));
+      else if (n == 0)
+        break;
+      else if (errno != EAGAIN)
+        break;
+      else
+        usleep(1000);
     }
   }
   ::close(fd);
@@ -1437,7 +1445,8 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   FanoutResult r;
   r.offered_rate = rate;
   static int run_number = 0;
-  g_stream_prefix = "bench/" + std::to_string(::getpid()) + "-" + std::to_string(++run_number) + "/s";
+  g_stream_prefix =
+      "bench/" + std::to_string(::getpid()) + "-" + std::to_string(++run_number) + "/s";
   SubscriberLoop loop(cfg.transport == "sse" ? Transport::kSse : Transport::kWs, hub.addr);
   int64_t t0 = MonoNs();
   loop.Open(cfg.subscribers, cfg.streams, t0 + static_cast<int64_t>(cfg.connect_timeout_s * 1e9),
@@ -1473,8 +1482,8 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
   CpuSample before = CpuSample::Take(hub.pids);
   std::thread pub_thread([&publisher] { publisher.Run(); });
   // Serve subscribers while publishing (bounded: duration + reply timeout + slack).
-  int64_t limit = before.wall_ns + static_cast<int64_t>(cfg.duration_s * 1e9) + kReplyTimeoutNs +
-                  5'000'000'000;
+  int64_t limit =
+      before.wall_ns + static_cast<int64_t>(cfg.duration_s * 1e9) + kReplyTimeoutNs + 5'000'000'000;
   loop.RunUntil([&] { return publisher.done(); }, limit);
   pub_thread.join();
   // CPU % is over the publishing window: a drain that waits out its full
@@ -1508,7 +1517,8 @@ FanoutResult RunFanout(const BenchConfig& cfg, const HubTarget& hub, double rate
     // Over the publishing time at least: a short run at a low rate must not
     // count its few deliveries over the milliseconds they took.
     double span_s = static_cast<double>(r.sub.last_event_ns - pr.start_ns) / 1e9;
-    r.delivered_per_s = static_cast<double>(r.sub.events) / std::max(span_s, cfg.duration_s * 0.999);
+    r.delivered_per_s =
+        static_cast<double>(r.sub.events) / std::max(span_s, cfg.duration_s * 0.999);
   }
   r.window_s = static_cast<double>(after.wall_ns - before.wall_ns) / 1e9;
   const double publish_wall_ns =
@@ -1590,11 +1600,11 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
   };
   std::string na = "n/a (use --spawn or --hub-pid)";
   std::cout << "fanout over " << cfg.transport << "\n";
-  row("subscribers", std::to_string(r.subscribers) +
-                         (r.failed ? " (" + std::to_string(r.failed) + " failed)" : "") +
-                         (r.stalled ? " (" + std::to_string(r.stalled) + " stalled: never read)"
-                                    : "") +
-                         " (connected in " + Fixed(r.connect_s, 2) + " s)");
+  row("subscribers",
+      std::to_string(r.subscribers) +
+          (r.failed ? " (" + std::to_string(r.failed) + " failed)" : "") +
+          (r.stalled ? " (" + std::to_string(r.stalled) + " stalled: never read)" : "") +
+          " (connected in " + Fixed(r.connect_s, 2) + " s)");
   row("streams", std::to_string(cfg.streams));
   row("payload", std::to_string(cfg.payload) + " B");
   row("offered rate", r.offered_rate > 0 ? Fixed(r.offered_rate, 0) + " msgs/s" : "max");
@@ -1607,17 +1617,19 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
   row("lost", std::to_string(r.lost));
   row("duplicates", std::to_string(s.duplicates));
   row("reordered (late, not lost)", std::to_string(s.reordered));
-  row("seq jumps (missing seqs)", std::to_string(s.seq_jumps) + " (" + std::to_string(s.missing) + ")");
-  row("gap / error messages", std::to_string(s.gap_messages) + " / " + std::to_string(s.error_messages));
+  row("seq jumps (missing seqs)",
+      std::to_string(s.seq_jumps) + " (" + std::to_string(s.missing) + ")");
+  row("gap / error messages",
+      std::to_string(s.gap_messages) + " / " + std::to_string(s.error_messages));
   row("disconnected", std::to_string(s.disconnected));
   row("delivered msgs/s", Fixed(r.delivered_per_s, 0));
   row("latency p50 / p99 / max", Fixed(Ms(s.latency.Quantile(0.5)), 2) + " / " +
                                      Fixed(Ms(s.latency.Quantile(0.99)), 2) + " / " +
                                      Fixed(Ms(s.latency.max()), 2) + " ms");
-  row("hub CPU", r.hub_cpu_pct >= 0 ? Fixed(r.hub_cpu_pct) + " % (" +
-                                          Fixed(r.hub_cpu_s_per_million, 2) +
-                                          " CPU-s per million deliveries)"
-                                    : na);
+  row("hub CPU", r.hub_cpu_pct >= 0
+                     ? Fixed(r.hub_cpu_pct) + " % (" + Fixed(r.hub_cpu_s_per_million, 2) +
+                           " CPU-s per million deliveries)"
+                     : na);
   row("hub RSS", r.hub_rss_kb >= 0 ? Fixed(r.hub_rss_kb / 1024.0) + " MB" : na);
   if (r.hub_slow_client_drops >= 0) {
     row("hub slow-client drops / closes", std::to_string(r.hub_slow_client_drops) + " / " +
@@ -1634,7 +1646,8 @@ void PrintFanout(const BenchConfig& cfg, const FanoutResult& r) {
 // Publishes one event so the stream exists (idle connections then attach to it).
 bool PublishOne(const sockaddr_in& addr, const std::string& stream, std::string* err) {
   std::string body = "{\"bench\":\"idle\"}";
-  std::string req = "POST /v1/publish/" + stream + " HTTP/1.1\r\nHost: x\r\nContent-Type: "
+  std::string req = "POST /v1/publish/" + stream +
+                    " HTTP/1.1\r\nHost: x\r\nContent-Type: "
                     "application/json\r\nConnection: close\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\n\r\n" + body;
   std::string reply;
@@ -1697,7 +1710,8 @@ int RunIdle(const BenchConfig& cfg, const HubTarget& hub) {
   std::cout << "  load tool RSS per conn      "
             << Fixed(static_cast<double>(self_after - self_before) / std::max<uint64_t>(open, 1), 2)
             << " KB\n";
-  if (!s.first_problem.empty()) std::cout << "  first problem               " << s.first_problem << "\n";
+  if (!s.first_problem.empty())
+    std::cout << "  first problem               " << s.first_problem << "\n";
   if (cfg.json) {
     std::string out;
     JsonWriter w(&out);
@@ -1732,9 +1746,11 @@ std::string VerdictOf(const FanoutResult& r, double max_p99_ms) {
 }
 
 int RunRamp(const BenchConfig& cfg, const HubTarget& hub) {
-  std::printf("ramp: %d %s subscribers, %d stream(s), %d B, %.0f s per step; stop at loss or p99 > %.0f ms\n",
-              cfg.subscribers, cfg.transport.c_str(), cfg.streams, cfg.payload, cfg.duration_s,
-              cfg.max_p99_ms);
+  std::printf(
+      "ramp: %d %s subscribers, %d stream(s), %d B, %.0f s per step; stop at loss or p99 > %.0f "
+      "ms\n",
+      cfg.subscribers, cfg.transport.c_str(), cfg.streams, cfg.payload, cfg.duration_s,
+      cfg.max_p99_ms);
   std::printf("%8s %9s %9s %10s %10s %8s %5s %11s %8s %8s %8s %6s %8s %7s %6s  %s\n", "rate",
               "published", "pub/s", "expected", "delivered", "lost", "dup", "deliv/s", "p50ms",
               "p99ms", "maxms", "hubCPU", "CPUs/M", "hubRSS", "tool%", "verdict");
@@ -1747,16 +1763,19 @@ int RunRamp(const BenchConfig& cfg, const HubTarget& hub) {
     const auto& s = r.sub;
     std::string verdict = VerdictOf(r, cfg.max_p99_ms) + (r.tool_saturated() ? " *" : "");
     any_tool_saturated |= r.tool_saturated();
-    std::printf("%8.0f %9llu %9.0f %10llu %10llu %8llu %5llu %11.0f %8.2f %8.2f %8.2f %6.1f %8.2f %6.0fM %6.1f  %s\n",
-                rate, static_cast<unsigned long long>(r.published), r.publish_rate,
-                static_cast<unsigned long long>(r.expected),
-                static_cast<unsigned long long>(s.events), static_cast<unsigned long long>(r.lost),
-                static_cast<unsigned long long>(s.duplicates), r.delivered_per_s,
-                Ms(s.latency.Quantile(0.5)), Ms(s.latency.Quantile(0.99)), Ms(s.latency.max()),
-                r.hub_cpu_pct, r.hub_cpu_s_per_million, r.hub_rss_kb / 1024.0, r.tool_cpu_pct,
-                verdict.c_str());
-    if (!s.first_problem.empty()) std::printf("         first problem: %s\n", s.first_problem.c_str());
-    if (!r.publisher_error.empty()) std::printf("         publisher: %s\n", r.publisher_error.c_str());
+    std::printf(
+        "%8.0f %9llu %9.0f %10llu %10llu %8llu %5llu %11.0f %8.2f %8.2f %8.2f %6.1f %8.2f %6.0fM "
+        "%6.1f  %s\n",
+        rate, static_cast<unsigned long long>(r.published), r.publish_rate,
+        static_cast<unsigned long long>(r.expected), static_cast<unsigned long long>(s.events),
+        static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(s.duplicates),
+        r.delivered_per_s, Ms(s.latency.Quantile(0.5)), Ms(s.latency.Quantile(0.99)),
+        Ms(s.latency.max()), r.hub_cpu_pct, r.hub_cpu_s_per_million, r.hub_rss_kb / 1024.0,
+        r.tool_cpu_pct, verdict.c_str());
+    if (!s.first_problem.empty())
+      std::printf("         first problem: %s\n", s.first_problem.c_str());
+    if (!r.publisher_error.empty())
+      std::printf("         publisher: %s\n", r.publisher_error.c_str());
     std::fflush(stdout);
     if (cfg.json) json_lines.push_back(FanoutJson(cfg, r, "ramp"));
     if (!r.pass(cfg.max_p99_ms)) {
@@ -1768,8 +1787,9 @@ int RunRamp(const BenchConfig& cfg, const HubTarget& hub) {
   }
   std::printf("highest passing rate: %.0f msgs/s x %d subscribers\n", best, cfg.subscribers);
   if (any_tool_saturated) {
-    std::printf("* the load tool used >= 90%% of a core: that step may be limited by the tool, "
-                "not the hub\n");
+    std::printf(
+        "* the load tool used >= 90%% of a core: that step may be limited by the tool, "
+        "not the hub\n");
   }
   for (const auto& line : json_lines) std::cout << line << "\n";
   return 0;
@@ -1809,8 +1829,8 @@ bool ResolveHub(const BenchConfig& cfg, HubProcess* spawned, HubTarget* hub, std
     hub->addr.sin_port = htons(static_cast<uint16_t>(spawned->port()));
     hub->publish_addr = hub->addr;
     hub->pids = {spawned->pid()};
-    std::cerr << "livehub bench: spawned hub pid " << spawned->pid() << " on 127.0.0.1:"
-              << spawned->port()
+    std::cerr << "livehub bench: spawned hub pid " << spawned->pid()
+              << " on 127.0.0.1:" << spawned->port()
               << (cfg.taskset_hub >= 0 ? " pinned to CPU " + std::to_string(cfg.taskset_hub) : "")
               << "\n";
     return true;
@@ -1844,7 +1864,8 @@ void AddCommonOptions(CLI::App* cmd, BenchConfig* cfg) {
                   "Where to publish when not --url (Pushpin's publish API port), loopback only");
   cmd->add_option("--hub-config", cfg->hub_config, "With --spawn: pass --config FILE to the hub")
       ->check(CLI::ExistingFile);
-  cmd->add_flag("--keep-hub-dir", cfg->keep_hub_dir, "With --spawn: keep the hub's temp dir and log");
+  cmd->add_flag("--keep-hub-dir", cfg->keep_hub_dir,
+                "With --spawn: keep the hub's temp dir and log");
   cmd->add_option("--taskset-hub", cfg->taskset_hub, "With --spawn: pin the hub to this CPU")
       ->check(CLI::Range(0, 1023));
   cmd->add_option("--taskset-self", cfg->taskset_self, "Pin this load tool to this CPU")
@@ -1900,11 +1921,13 @@ int RunBenchMain(int argc, char** argv) {
   fanout->add_flag("--idle", cfg.idle,
                    "Open N WebSocket connections on one stream, publish nothing, report hub RSS "
                    "per connection");
-  fanout->add_option("--hold", cfg.hold_s, "With --idle: seconds to hold the connections (default 3)")
+  fanout
+      ->add_option("--hold", cfg.hold_s, "With --idle: seconds to hold the connections (default 3)")
       ->check(CLI::Range(0.0, 600.0));
   auto* ramp = app.add_subcommand("ramp", "fanout at rising rates until loss or p99 too high");
   AddCommonOptions(ramp, &cfg);
-  ramp->add_option("--rates", cfg.rates, "Rates to try in order (default 100,200,500,1000,2000,5000)")
+  ramp->add_option("--rates", cfg.rates,
+                   "Rates to try in order (default 100,200,500,1000,2000,5000)")
       ->delimiter(',')
       ->check(CLI::Range(1.0, kMaxRate));
   ramp->add_option("--max-p99-ms", cfg.max_p99_ms, "A step fails above this p99 (default 50)");

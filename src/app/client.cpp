@@ -1,21 +1,22 @@
 // `livehub publish` and `livehub tail`: small clients of the hub's own API.
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <random>
-#include <simdjson.h>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "app/commands.h"
 #include "core/json_writer.h"
@@ -199,25 +200,32 @@ int RunSources(const SourcesFlags& f) {
               "RECONNECTS", "PUBLISHED", "DROPPED", "LAST_ERROR");
   for (simdjson::dom::element s : list) {
     std::string_view id, type, state, last_error = "-";
-    if (s["id"].get(id)) {}
-    if (s["type"].get(type)) {}
-    if (s["state"].get(state)) {}
-    if (s["last_error"].get(last_error)) {}
+    if (s["id"].get(id)) {
+    }
+    if (s["type"].get(type)) {
+    }
+    if (s["state"].get(state)) {
+    }
+    if (s["last_error"].get(last_error)) {
+    }
     int64_t age_ms = -1;
-    if (s["last_message_age_ms"].get(age_ms)) {}
+    if (s["last_message_age_ms"].get(age_ms)) {
+    }
     uint64_t reconnects = 0, published = 0, dropped = 0;
-    if (s["reconnects"].get(reconnects)) {}
-    if (s["events_published"].get(published)) {}
+    if (s["reconnects"].get(reconnects)) {
+    }
+    if (s["events_published"].get(published)) {
+    }
     simdjson::dom::object drops;
     if (!s["dropped"].get(drops)) {
       for (auto [k, v] : drops) dropped += uint64_t(v);
     }
     std::string age = age_ms < 0 ? "-" : std::to_string(age_ms / 1000.0).substr(0, 6);
-    std::printf("%-20.*s %-10.*s %-12.*s %10s %10llu %12llu %10llu  %.*s\n", int(id.size()),
-                id.data(), int(type.size()), type.data(), int(state.size()), state.data(),
-                age.c_str(), static_cast<unsigned long long>(reconnects),
-                static_cast<unsigned long long>(published), static_cast<unsigned long long>(dropped),
-                int(last_error.size()), last_error.data());
+    std::printf(
+        "%-20.*s %-10.*s %-12.*s %10s %10llu %12llu %10llu  %.*s\n", int(id.size()), id.data(),
+        int(type.size()), type.data(), int(state.size()), state.data(), age.c_str(),
+        static_cast<unsigned long long>(reconnects), static_cast<unsigned long long>(published),
+        static_cast<unsigned long long>(dropped), int(last_error.size()), last_error.data());
   }
   return 0;
 }

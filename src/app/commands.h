@@ -70,7 +70,6 @@ int RunBenchMain(int argc, char** argv);
 // Offline store tools (src/app/store_tool.cpp).
 int RunStoreCheck(const std::string& data_dir);
 int RunStoreExport(const std::string& data_dir, const std::string& stream, uint64_t from_seq);
-int RunStoreImport(const std::string& data_dir, const std::string& stream,
-                   const std::string& file);
+int RunStoreImport(const std::string& data_dir, const std::string& stream, const std::string& file);
 
 }  // namespace livehub

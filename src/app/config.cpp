@@ -60,9 +60,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   try {
     root = YAML::Load(yaml);
   } catch (const YAML::ParserException& e) {
-    return Status::InvalidArgument("bad_config", source + ": line " +
-                                                     std::to_string(e.mark.line + 1) + ": " +
-                                                     e.msg);
+    return Status::InvalidArgument(
+        "bad_config", source + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   Walker w(source);
   std::string listen;
@@ -89,16 +88,15 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
       {"log_level", w.Scalar<std::string>(&c.log_level)},
       {"demo",
        [&](const YAML::Node& n, const std::string& p) {
-         w.Map(n, p, {{"enabled", w.Scalar<bool>(&c.demo)},
-                      {"interval_s", w.Seconds(&c.demo_interval_ms)}});
+         w.Map(n, p,
+               {{"enabled", w.Scalar<bool>(&c.demo)},
+                {"interval_s", w.Seconds(&c.demo_interval_ms)}});
        }},
       {"limits",
        [&](const YAML::Node& n, const std::string& p) { ParseLimitsSection(w, n, p, &c); }},
       {"tls", [&](const YAML::Node& n, const std::string& p) { ParseTlsSection(w, n, p, &c); }},
-      {"history",
-       [&](const YAML::Node& n, const std::string& p) {
-         w.Map(n, p, history_handlers(&c.hub.history));
-       }},
+      {"history", [&](const YAML::Node& n,
+                      const std::string& p) { w.Map(n, p, history_handlers(&c.hub.history)); }},
       {"store",
        [&](const YAML::Node& n, const std::string& p) {
          w.Map(n, p,
@@ -111,16 +109,14 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                    w.Map(rn, rp, retention_handlers(&c.hub.retention));
                  }}});
        }},
-      {"sources",
-       [&](const YAML::Node& n, const std::string& p) { ParseSourcesSection(w, n, p, &c.sources); }},
-      {"processors",
-       [&](const YAML::Node& n, const std::string& p) {
-         ParseProcessorsSection(w, n, p, &c.processors);
-       }},
-      {"schemas",
-       [&](const YAML::Node& n, const std::string& p) { ParseSchemasSection(w, n, p, &c.schemas); }},
-      {"network",
-       [&](const YAML::Node& n, const std::string& p) { ParseNetworkSection(w, n, p, &c.sources); }},
+      {"sources", [&](const YAML::Node& n,
+                      const std::string& p) { ParseSourcesSection(w, n, p, &c.sources); }},
+      {"processors", [&](const YAML::Node& n,
+                         const std::string& p) { ParseProcessorsSection(w, n, p, &c.processors); }},
+      {"schemas", [&](const YAML::Node& n,
+                      const std::string& p) { ParseSchemasSection(w, n, p, &c.schemas); }},
+      {"network", [&](const YAML::Node& n,
+                      const std::string& p) { ParseNetworkSection(w, n, p, &c.sources); }},
       {"auth",
        [&](const YAML::Node& n, const std::string& p) {
          ParseAuthSection(w, n, p, ResolveSecret, &c.auth);
@@ -134,14 +130,16 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
          }
          for (const auto& [where, list] : lists) {
            for (const std::string& t : *list) {
-             if (auto pat = Pattern::Parse(t); !pat.ok()) return w.Fail(where, pat.status().message());
+             if (auto pat = Pattern::Parse(t); !pat.ok())
+               return w.Fail(where, pat.status().message());
            }
          }
        }},
       {"freshness",
        [&](const YAML::Node& n, const std::string& p) {
-         w.Map(n, p, {{"warn_after_s", w.Seconds(&c.hub.warn_after_ms)},
-                      {"stale_after_s", w.Seconds(&c.hub.stale_after_ms)}});
+         w.Map(n, p,
+               {{"warn_after_s", w.Seconds(&c.hub.warn_after_ms)},
+                {"stale_after_s", w.Seconds(&c.hub.stale_after_ms)}});
        }},
       {"subscribers",
        [&](const YAML::Node& n, const std::string& p) {
@@ -175,8 +173,9 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
       {"streams",
        [&](const YAML::Node& n, const std::string& p) {
          if (!n.IsSequence()) {
-           return w.Fail(p, "must be a list of {pattern, history, slow_client, durability, "
-                            "retention}");
+           return w.Fail(p,
+                         "must be a list of {pattern, history, slow_client, durability, "
+                         "retention}");
          }
          for (size_t i = 0; i < n.size(); ++i) {
            std::string ip = p + "[" + std::to_string(i) + "]";
@@ -191,7 +190,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
                   {"durability", w.Scalar<std::string>(&dur)},
                   {"keyed", w.Scalar<std::string>(&keyed)},
                   {"keyed_max_state_bytes", w.Scalar<size_t>(&keyed_max, 2)},
-                  {"history", [&](const YAML::Node& hn, const std::string& hp) {
+                  {"history",
+                   [&](const YAML::Node& hn, const std::string& hp) {
                      has_history = true;
                      w.Map(hn, hp, history_handlers(&h));
                    }},
@@ -253,15 +253,16 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& source) {
   if (!slow_client.empty()) {
     auto pol = ParsePolicy(slow_client);
     if (!pol.ok()) {
-      return Status::InvalidArgument("bad_config",
-                                     source + ": subscribers.slow_client: " + pol.status().message());
+      return Status::InvalidArgument(
+          "bad_config", source + ": subscribers.slow_client: " + pol.status().message());
     }
     c.fanout.slow_client = *pol;
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {
-    return Status::InvalidArgument("bad_config", source + ": log_level must be debug, info, "
-                                                          "warn or error");
+    return Status::InvalidArgument("bad_config", source +
+                                                     ": log_level must be debug, info, "
+                                                     "warn or error");
   }
   if (c.hub.stale_after_ms < c.hub.warn_after_ms) {
     return Status::InvalidArgument(

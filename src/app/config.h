@@ -27,11 +27,11 @@ struct Config {
   bool demo = true;
   int64_t demo_interval_ms = 100;  // demo sensors publish at 10 Hz
   std::string log_level = "info";
-  SourcesConfig sources;  // `sources:` and `network:`
-  ProcessConfig processors;  // `processors:` (windows, alerts)
+  SourcesConfig sources;        // `sources:` and `network:`
+  ProcessConfig processors;     // `processors:` (windows, alerts)
   std::vector<Schema> schemas;  // `schemas:` (registered in file order)
-  AuthOptions auth;       // `auth:` (docs/security.md)
-  PeerLimitOptions peers;  // per-IP connections, publish rates (`limits:`)
+  AuthOptions auth;             // `auth:` (docs/security.md)
+  PeerLimitOptions peers;       // per-IP connections, publish rates (`limits:`)
 };
 
 // Parses YAML text; `source` names the file in error messages.

@@ -14,8 +14,8 @@ DemoSource::DemoSource(Hub* hub, boost::asio::io_context& ioc, int64_t interval_
     sensors_.push_back({std::string("demo/sensors/") + s, base, 45, 8, 420});
     base += 1.7;
   }
-  tickers_ = {{"demo/ticker/BTC-USD", 64000}, {"demo/ticker/ETH-USD", 3200},
-              {"demo/ticker/ACME", 120}};
+  tickers_ = {
+      {"demo/ticker/BTC-USD", 64000}, {"demo/ticker/ETH-USD", 3200}, {"demo/ticker/ACME", 120}};
 }
 
 void DemoSource::Start() {

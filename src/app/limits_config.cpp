@@ -15,8 +15,7 @@ ConfigWalker::Handler RateHandler(ConfigWalker& w, RateLimit* out) {
   // A section replaces the default whole; without `burst`, burst = rate.
   return [&w, out](const YAML::Node& n, const std::string& p) {
     RateLimit r{out->rate, 0};
-    w.Map(n, p, {{"rate", w.Scalar<double>(&r.rate, 0)},
-                 {"burst", w.Scalar<double>(&r.burst, 1)}});
+    w.Map(n, p, {{"rate", w.Scalar<double>(&r.rate, 0)}, {"burst", w.Scalar<double>(&r.burst, 1)}});
     if (!w.status().ok()) return;
     if (r.burst == 0) r.burst = std::max(r.rate, 1.0);
     *out = r;
@@ -70,8 +69,9 @@ void ParseLimitsSection(ConfigWalker& w, const YAML::Node& n, const std::string&
 }
 
 void ParseTlsSection(ConfigWalker& w, const YAML::Node& n, const std::string& p, Config* c) {
-  w.Map(n, p, {{"cert_file", w.Scalar<std::string>(&c->http.tls.cert_file)},
-               {"key_file", w.Scalar<std::string>(&c->http.tls.key_file)}});
+  w.Map(n, p,
+        {{"cert_file", w.Scalar<std::string>(&c->http.tls.cert_file)},
+         {"key_file", w.Scalar<std::string>(&c->http.tls.key_file)}});
   if (!w.status().ok()) return;
   if (c->http.tls.cert_file.empty() != c->http.tls.key_file.empty()) {
     w.Fail(p, "needs both cert_file and key_file");

@@ -9,14 +9,17 @@
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   // `livehub bench ...` has its own parser (src/app/bench.cpp).
-  if (argc >= 2 && std::strcmp(argv[1], "bench") == 0) return livehub::RunBenchMain(argc - 1, argv + 1);
+  if (argc >= 2 && std::strcmp(argv[1], "bench") == 0)
+    return livehub::RunBenchMain(argc - 1, argv + 1);
   CLI::App app{"livehub: ingest live data, keep it per stream, push it to subscribers"};
   app.require_subcommand(1);
 
   livehub::ServeFlags serve;
   auto* serve_cmd = app.add_subcommand("serve", "Run the hub (embedded defaults, demo data on)");
-  serve_cmd->add_option("--config", serve.config_file, "YAML config file")->check(CLI::ExistingFile);
-  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve_cmd->add_option("--config", serve.config_file, "YAML config file")
+      ->check(CLI::ExistingFile);
+  serve_cmd->add_option("--listen", serve.listen,
+                        "HOST:PORT to listen on (default 127.0.0.1:8080)");
   serve_cmd->add_option("--data-dir", serve.data_dir, "Data directory (default ./livehub-data)");
   serve_cmd->add_flag("--no-demo", serve.no_demo, "Do not run the built-in demo source");
   serve_cmd->add_flag("--insecure", serve.insecure,

@@ -385,7 +385,9 @@ void MockServer::Start() {
   LoadState();
   std::string line;
   JsonWriter w(&line);
-  w.BeginObject().Field("msg", "listening").Field("port", static_cast<int>(acceptor_.local_endpoint().port()));
+  w.BeginObject()
+      .Field("msg", "listening")
+      .Field("port", static_cast<int>(acceptor_.local_endpoint().port()));
   w.Field("next_id", next_n_).EndObject();
   std::cerr << line << std::endl;
   DoAccept();
@@ -631,8 +633,8 @@ int RunPublishMock(const MockFlags& f) {
       }
       http::response<http::string_body> res;
       if (!ec) {
-        http::request<http::string_body> req(
-            http::verb::post, base + "/v1/publish/" + f.prefix + "/" + key, 11);
+        http::request<http::string_body> req(http::verb::post,
+                                             base + "/v1/publish/" + f.prefix + "/" + key, 11);
         req.set(http::field::host, url->HostHeader());
         req.set(http::field::content_type, "application/json");
         req.body() = std::move(payload);
@@ -655,8 +657,7 @@ int RunPublishMock(const MockFlags& f) {
     next += std::chrono::milliseconds(gen.NextDelayMs());
     std::this_thread::sleep_until(next);
   }
-  std::cerr << "{\"msg\":\"mock done\",\"published\":" << sent << ",\"failed\":" << failed
-            << "}\n";
+  std::cerr << "{\"msg\":\"mock done\",\"published\":" << sent << ",\"failed\":" << failed << "}\n";
   return failed > 0 && sent == 0 ? 1 : 0;
 }
 

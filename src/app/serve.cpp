@@ -8,8 +8,8 @@
 #include "app/demo_source.h"
 #include "core/json_writer.h"
 #include "core/log.h"
-#include "process/process_manager.h"
 #include "http/server.h"
+#include "process/process_manager.h"
 #include "source/mock_generator.h"
 
 namespace livehub {
@@ -42,8 +42,8 @@ int RunServe(const ServeFlags& flags) {
     LogLine(LogLevel::kInfo, "shutting down", ",\"signal\":" + std::to_string(sig));
     signals_ioc.stop();  // the SIGHUP wait below would keep run() going
   });
-  Result<Config> loaded = flags.config_file.empty() ? Result<Config>(Config{})
-                                                     : LoadConfigFile(flags.config_file);
+  Result<Config> loaded =
+      flags.config_file.empty() ? Result<Config>(Config{}) : LoadConfigFile(flags.config_file);
   if (!loaded.ok()) {
     std::cerr << "livehub: " << loaded.status().message() << "\n";
     return 2;
@@ -57,8 +57,8 @@ int RunServe(const ServeFlags& flags) {
   }
   if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
   if (flags.no_demo) config.demo = false;
-  SetLogLevel(config.log_level == "debug"  ? LogLevel::kDebug
-              : config.log_level == "warn" ? LogLevel::kWarn
+  SetLogLevel(config.log_level == "debug"   ? LogLevel::kDebug
+              : config.log_level == "warn"  ? LogLevel::kWarn
               : config.log_level == "error" ? LogLevel::kError
                                             : LogLevel::kInfo);
   std::error_code fs_ec;
@@ -109,8 +109,9 @@ int RunServe(const ServeFlags& flags) {
     return 2;
   }
   if (!auth_configured && !loopback) {
-    LogLine(LogLevel::kWarn, "insecure: no auth configured and listening on a non-loopback "
-                             "address (--insecure); every client may read and write everything");
+    LogLine(LogLevel::kWarn,
+            "insecure: no auth configured and listening on a non-loopback "
+            "address (--insecure); every client may read and write everything");
   }
   MetricsRegistry metrics;
   std::unique_ptr<Store> store;

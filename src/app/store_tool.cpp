@@ -2,13 +2,13 @@
 // check and export only read (a consistent WAL snapshot), so they also work
 // beside a running hub; import writes, so it takes the data directory's lock
 // and refuses to run beside a hub that uses the same directory.
+#include <simdjson.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <simdjson.h>
 
 #include "app/commands.h"
 #include "codec/body_decoder.h"
@@ -84,9 +84,9 @@ int RunStoreCheck(const std::string& dir) {
                 " do not match the recorded range or have holes";
     }
     if (verdict != "ok") ++problems;
-    std::cout << sqlite3_column_text(st, 0) << "\t" << sqlite3_column_text(st, 1) << "\t"
-              << first << "\t" << last << "\t" << events << "\t" << sqlite3_column_int64(st, 5)
-              << "\t" << verdict << "\n";
+    std::cout << sqlite3_column_text(st, 0) << "\t" << sqlite3_column_text(st, 1) << "\t" << first
+              << "\t" << last << "\t" << events << "\t" << sqlite3_column_int64(st, 5) << "\t"
+              << verdict << "\n";
   }
   sqlite3_finalize(st);
   sqlite3_close(db);

@@ -159,8 +159,8 @@ bool IsLoopbackHost(std::string_view host) {
 // Authenticator
 // ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthOptions& options,
-                                                             bool open, bool loopback) {
+Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthOptions& options, bool open,
+                                                             bool loopback) {
   std::unique_ptr<Authenticator> a(new Authenticator());
   a->options_ = options;
   a->open_ = open;
@@ -194,8 +194,8 @@ Result<std::string> Authenticator::ExtractCredential(const CredentialSources& sr
   if (!src.authorization.empty()) {
     std::string_view v = src.authorization;
     if (v.size() < 7 || AsciiLower(v.substr(0, 7)) != "bearer ") {
-      return AuthFailure(
-          "unauthorized", "the Authorization header must be 'Bearer <token or API key>'");
+      return AuthFailure("unauthorized",
+                         "the Authorization header must be 'Bearer <token or API key>'");
     }
     v.remove_prefix(7);
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
@@ -256,7 +256,7 @@ Result<Principal> Authenticator::Authenticate(std::string_view credential, int64
   }
   if (!found) {
     return AuthFailure("unknown_api_key",
-                                   "the credential is neither a valid JWT nor a configured API key");
+                       "the credential is neither a valid JWT nor a configured API key");
   }
   p.kind = Principal::Kind::kApiKey;
   p.subject = "key:" + found->name;

@@ -95,9 +95,9 @@ struct CredentialSources {
 
 // Where a request's Origin stands.
 enum class OriginVerdict {
-  kNoOrigin,  // not a browser request (no Origin header): no CORS headers
-  kAllowed,   // echo the origin back
-  kAnyOrigin, // open hub without an allowlist: `*`
+  kNoOrigin,   // not a browser request (no Origin header): no CORS headers
+  kAllowed,    // echo the origin back
+  kAnyOrigin,  // open hub without an allowlist: `*`
   kRefused,
 };
 

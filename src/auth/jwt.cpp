@@ -78,9 +78,9 @@ Status AuthFailure(std::string reason, std::string message) {
 
 int AuthHttpStatus(const Status& st) {
   static constexpr std::string_view k401[] = {
-      "unauthorized",        "invalid_token",  "unsupported_alg", "unknown_key",
-      "bad_signature",       "token_expired",  "token_not_yet_valid",
-      "wrong_issuer",        "wrong_audience", "unknown_api_key"};
+      "unauthorized",   "invalid_token",  "unsupported_alg",     "unknown_key",
+      "bad_signature",  "token_expired",  "token_not_yet_valid", "wrong_issuer",
+      "wrong_audience", "unknown_api_key"};
   if (st.ok()) return 200;
   for (std::string_view r : k401) {
     if (st.reason() == r) return 401;
@@ -91,9 +91,12 @@ int AuthHttpStatus(const Status& st) {
 
 const char* JwtAlgName(JwtAlg alg) {
   switch (alg) {
-    case JwtAlg::kHS256: return "HS256";
-    case JwtAlg::kRS256: return "RS256";
-    case JwtAlg::kES256: return "ES256";
+    case JwtAlg::kHS256:
+      return "HS256";
+    case JwtAlg::kRS256:
+      return "RS256";
+    case JwtAlg::kES256:
+      return "ES256";
   }
   return "?";
 }
@@ -151,9 +154,9 @@ Result<JwtAlg> AlgForKey(EVP_PKEY* pkey, const std::string& source) {
 
 Status JwtVerifier::AddHmacSecret(std::string_view secret, std::string kid) {
   if (secret.size() < 32) {
-    return Status::InvalidArgument(
-        "bad_config", "HS256 secret is " + std::to_string(secret.size()) +
-                          " bytes; it must be at least 32 (RFC 7518 section 3.2)");
+    return Status::InvalidArgument("bad_config",
+                                   "HS256 secret is " + std::to_string(secret.size()) +
+                                       " bytes; it must be at least 32 (RFC 7518 section 3.2)");
   }
   auto k = std::make_unique<Key>();
   k->kid = std::move(kid);
@@ -312,10 +315,10 @@ bool VerifyWithPkey(EVP_PKEY* pkey, std::string_view signed_part, const unsigned
                     size_t sig_len) {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
   if (!md) return false;
-  bool ok = EVP_DigestVerifyInit(md, nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
-            EVP_DigestVerify(md, sig, sig_len,
-                             reinterpret_cast<const unsigned char*>(signed_part.data()),
-                             signed_part.size()) == 1;
+  bool ok =
+      EVP_DigestVerifyInit(md, nullptr, EVP_sha256(), nullptr, pkey) == 1 &&
+      EVP_DigestVerify(md, sig, sig_len, reinterpret_cast<const unsigned char*>(signed_part.data()),
+                       signed_part.size()) == 1;
   EVP_MD_CTX_free(md);
   return ok;
 }
@@ -327,8 +330,8 @@ bool VerifySignature(JwtAlg alg, const std::string& secret, EVP_PKEY* pkey,
       unsigned char mac[EVP_MAX_MD_SIZE];
       unsigned int mac_len = 0;
       if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-                reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(),
-                mac, &mac_len)) {
+                reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac,
+                &mac_len)) {
         return false;
       }
       return sig.size() == mac_len && CRYPTO_memcmp(mac, sig.data(), mac_len) == 0;
@@ -479,9 +482,9 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
       !GetDate(claims, "iat", &c.iat, &err)) {
     return Invalid("invalid_token", err);
   }
-  for (const auto& [key, list] : {std::pair{"subscribe", &c.subscribe},
-                                  std::pair{"publish", &c.publish},
-                                  std::pair{"scopes", &c.scopes}}) {
+  for (const auto& [key, list] :
+       {std::pair{"subscribe", &c.subscribe}, std::pair{"publish", &c.publish},
+        std::pair{"scopes", &c.scopes}}) {
     if (!AppendStringArray(claims[key], list)) {
       return Invalid("invalid_token",
                      std::string("claim \"") + key + "\" must be an array of strings");
@@ -489,7 +492,8 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
   }
   if (simdjson::dom::element v; !claims["scope"].get(v)) {
     std::string_view s;
-    if (v.get(s)) return Invalid("invalid_token", "claim \"scope\" must be a space-separated string");
+    if (v.get(s))
+      return Invalid("invalid_token", "claim \"scope\" must be a space-separated string");
     while (!s.empty()) {
       size_t sp = s.find(' ');
       if (sp != 0) c.scopes.emplace_back(s.substr(0, sp));
@@ -500,8 +504,8 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
   const int64_t leeway = options_.leeway_s;
   if (c.exp) {
     if (now_s >= *c.exp + leeway) {
-      return Invalid("token_expired", "token expired at " + std::to_string(*c.exp) +
-                                          " (now " + std::to_string(now_s) + ", leeway " +
+      return Invalid("token_expired", "token expired at " + std::to_string(*c.exp) + " (now " +
+                                          std::to_string(now_s) + ", leeway " +
                                           std::to_string(leeway) + " s)");
     }
   } else if (options_.require_exp) {
@@ -537,8 +541,9 @@ Result<TokenClaims> JwtVerifier::Verify(std::string_view token, int64_t now_s) c
         }
       }
     }
-    if (!found) return Invalid("wrong_audience", "token audience does not include '" +
-                                                     options_.audience + "'");
+    if (!found)
+      return Invalid("wrong_audience",
+                     "token audience does not include '" + options_.audience + "'");
   }
   return c;
 }

@@ -214,9 +214,9 @@ int64_t LocateJsonError(std::string_view text, simdjson::error_code error) {
 
 Status InvalidJson(const char* reason, int64_t line, simdjson::error_code error) {
   if (error == simdjson::DEPTH_ERROR) {
-    return Status::InvalidArgument("too_deep", LinePrefix(line) +
-                                                   "JSON nests deeper than limits.max_json_depth (" +
-                                                   std::to_string(t_max_depth) + ")")
+    return Status::InvalidArgument(
+               "too_deep", LinePrefix(line) + "JSON nests deeper than limits.max_json_depth (" +
+                               std::to_string(t_max_depth) + ")")
         .WithLine(line);
   }
   return Status::InvalidArgument(reason, LinePrefix(line) + "invalid JSON (" + ErrorName(error) +
@@ -498,13 +498,20 @@ void AppendCsvValue(const CsvField& field, std::string* out) {
 
 const char* CsvTypeName(CsvType t) {
   switch (t) {
-    case CsvType::kInt: return "int";
-    case CsvType::kFloat: return "float";
-    case CsvType::kBool: return "bool";
-    case CsvType::kString: return "string";
-    case CsvType::kTimestamp: return "timestamp";
-    case CsvType::kJson: return "json";
-    case CsvType::kInfer: break;
+    case CsvType::kInt:
+      return "int";
+    case CsvType::kFloat:
+      return "float";
+    case CsvType::kBool:
+      return "bool";
+    case CsvType::kString:
+      return "string";
+    case CsvType::kTimestamp:
+      return "timestamp";
+    case CsvType::kJson:
+      return "json";
+    case CsvType::kInfer:
+      break;
   }
   return "inferred";
 }

@@ -77,10 +77,14 @@ Result<JsonValue> JsonValue::Parse(std::string_view json) {
 
 double JsonValue::double_value() const {
   switch (kind_) {
-    case Kind::kInt: return static_cast<double>(int_);
-    case Kind::kUint: return static_cast<double>(uint_);
-    case Kind::kDouble: return double_;
-    default: return 0;
+    case Kind::kInt:
+      return static_cast<double>(int_);
+    case Kind::kUint:
+      return static_cast<double>(uint_);
+    case Kind::kDouble:
+      return double_;
+    default:
+      return 0;
   }
 }
 
@@ -92,10 +96,18 @@ const JsonValue* JsonValue::Find(std::string_view key) const {
 
 void JsonValue::Write(std::string* out) const {
   switch (kind_) {
-    case Kind::kNull: out->append("null"); break;
-    case Kind::kBool: out->append(bool_ ? "true" : "false"); break;
-    case Kind::kInt: out->append(std::to_string(int_)); break;
-    case Kind::kUint: out->append(std::to_string(uint_)); break;
+    case Kind::kNull:
+      out->append("null");
+      break;
+    case Kind::kBool:
+      out->append(bool_ ? "true" : "false");
+      break;
+    case Kind::kInt:
+      out->append(std::to_string(int_));
+      break;
+    case Kind::kUint:
+      out->append(std::to_string(uint_));
+      break;
     case Kind::kDouble: {
       if (!std::isfinite(double_)) {
         out->append("null");
@@ -109,7 +121,9 @@ void JsonValue::Write(std::string* out) const {
       if (s.find_first_of(".eE") == std::string_view::npos) out->append(".0");
       break;
     }
-    case Kind::kString: AppendJsonString(out, string_); break;
+    case Kind::kString:
+      AppendJsonString(out, string_);
+      break;
     case Kind::kArray: {
       out->push_back('[');
       bool first = true;
@@ -147,12 +161,18 @@ bool JsonValue::operator==(const JsonValue& o) const {
   }
   if (kind_ != o.kind_) return false;
   switch (kind_) {
-    case Kind::kNull: return true;
-    case Kind::kBool: return bool_ == o.bool_;
-    case Kind::kString: return string_ == o.string_;
-    case Kind::kArray: return array_ == o.array_;
-    case Kind::kObject: return members_ == o.members_;
-    default: return false;
+    case Kind::kNull:
+      return true;
+    case Kind::kBool:
+      return bool_ == o.bool_;
+    case Kind::kString:
+      return string_ == o.string_;
+    case Kind::kArray:
+      return array_ == o.array_;
+    case Kind::kObject:
+      return members_ == o.members_;
+    default:
+      return false;
   }
 }
 

@@ -26,10 +26,28 @@ class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(out) {}
 
-  JsonWriter& BeginObject() { Sep(); out_->push_back('{'); first_ = true; return *this; }
-  JsonWriter& EndObject() { out_->push_back('}'); first_ = false; return *this; }
-  JsonWriter& BeginArray() { Sep(); out_->push_back('['); first_ = true; return *this; }
-  JsonWriter& EndArray() { out_->push_back(']'); first_ = false; return *this; }
+  JsonWriter& BeginObject() {
+    Sep();
+    out_->push_back('{');
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& EndObject() {
+    out_->push_back('}');
+    first_ = false;
+    return *this;
+  }
+  JsonWriter& BeginArray() {
+    Sep();
+    out_->push_back('[');
+    first_ = true;
+    return *this;
+  }
+  JsonWriter& EndArray() {
+    out_->push_back(']');
+    first_ = false;
+    return *this;
+  }
 
   // Object key; the next value call writes its value.
   JsonWriter& Key(std::string_view k) {
@@ -39,14 +57,38 @@ class JsonWriter {
     first_ = true;  // suppress the comma before the value
     return *this;
   }
-  JsonWriter& String(std::string_view v) { Sep(); AppendJsonString(out_, v); return *this; }
-  JsonWriter& Int(int64_t v) { Sep(); AppendJsonInt(out_, v); return *this; }
-  JsonWriter& Uint(uint64_t v) { Sep(); AppendJsonUint(out_, v); return *this; }
+  JsonWriter& String(std::string_view v) {
+    Sep();
+    AppendJsonString(out_, v);
+    return *this;
+  }
+  JsonWriter& Int(int64_t v) {
+    Sep();
+    AppendJsonInt(out_, v);
+    return *this;
+  }
+  JsonWriter& Uint(uint64_t v) {
+    Sep();
+    AppendJsonUint(out_, v);
+    return *this;
+  }
   JsonWriter& Double(double v);
-  JsonWriter& Bool(bool v) { Sep(); out_->append(v ? "true" : "false"); return *this; }
-  JsonWriter& Null() { Sep(); out_->append("null"); return *this; }
+  JsonWriter& Bool(bool v) {
+    Sep();
+    out_->append(v ? "true" : "false");
+    return *this;
+  }
+  JsonWriter& Null() {
+    Sep();
+    out_->append("null");
+    return *this;
+  }
   // Already-serialised JSON (e.g. an event's data), inserted verbatim.
-  JsonWriter& Raw(std::string_view json) { Sep(); out_->append(json); return *this; }
+  JsonWriter& Raw(std::string_view json) {
+    Sep();
+    out_->append(json);
+    return *this;
+  }
 
   // Shorthands for "key": value.
   JsonWriter& Field(std::string_view k, std::string_view v) { return Key(k).String(v); }

@@ -63,8 +63,7 @@ Result<std::shared_ptr<const Access>> Access::Compile(Principal principal) {
       auto p = Pattern::Parse(texts[i]);
       if (!p.ok()) {
         return AuthFailure("invalid_token", std::string("grant \"") + claim + "\"[" +
-                                                            std::to_string(i) +
-                                                            "]: " + p.status().message());
+                                                std::to_string(i) + "]: " + p.status().message());
       }
       out->push_back(std::move(*p));
     }
@@ -114,9 +113,9 @@ bool Access::MayReadSome(const Pattern& pattern) const {
 
 Status Access::Refuse(const std::string& message) const {
   if (principal_.anonymous()) {
-    return AuthFailure("unauthorized",
-                                   message + " (no credentials were presented: send a token or "
-                                             "API key)");
+    return AuthFailure("unauthorized", message +
+                                           " (no credentials were presented: send a token or "
+                                           "API key)");
   }
   return Status::PermissionDenied(message);
 }

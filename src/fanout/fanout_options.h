@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "limits/limits.h"
@@ -32,7 +32,7 @@ struct SlowClientRule {
 };
 
 struct FanoutOptions {
-  size_t queue_bytes = 4u << 20;           // outbound queue per connection
+  size_t queue_bytes = 4u << 20;  // outbound queue per connection
   SlowClientPolicy slow_client = SlowClientPolicy::kDropOldest;
   std::vector<SlowClientRule> rules;       // per stream pattern, first match wins
   size_t max_subscriptions = 1000;         // patterns per connection
@@ -52,9 +52,9 @@ struct FanoutOptions {
   // what a stalled client parks in the kernel before queue_bytes and the
   // slow-client policy act, and the copying into it.
   size_t socket_send_buffer = 64u << 10;
-  size_t max_json_depth = 64;              // nesting of a client op / publish body
-  size_t max_pattern_segments = 32;        // '/'-separated segments of a subscribed pattern
-  size_t max_pattern_wildcards = 8;        // '*' and '**' segments of one pattern
+  size_t max_json_depth = 64;        // nesting of a client op / publish body
+  size_t max_pattern_segments = 32;  // '/'-separated segments of a subscribed pattern
+  size_t max_pattern_wildcards = 8;  // '*' and '**' segments of one pattern
 };
 
 struct FanoutContext {
@@ -90,8 +90,8 @@ struct FanoutContext {
   Counter* disconnects_slow_client = nullptr;
   Counter* gaps_evicted = nullptr;
   Counter* coalesced_flushes = nullptr;
-  Counter* snapshots_sent = nullptr;     // keyed-state snapshots sent to subscribers
-  Counter* diffs_conflated = nullptr;    // keyed diffs folded into another by max_hz
+  Counter* snapshots_sent = nullptr;   // keyed-state snapshots sent to subscribers
+  Counter* diffs_conflated = nullptr;  // keyed diffs folded into another by max_hz
   Histogram* delivery_latency = nullptr;
 
   void InitMetrics(MetricsRegistry* m) {
@@ -102,15 +102,15 @@ struct FanoutContext {
     deliveries = m->GetCounter("deliveries_total", "Events written to subscribers.");
     bytes_out = m->GetCounter("bytes_out_total", "Bytes written to subscriber sockets.");
     writes = m->GetCounter("socket_writes_total", "Gathered socket writes to subscribers.");
-    paced_writes = m->GetCounter(
-        "socket_writes_paced_total",
-        "Writes delayed by subscribers.write_delay_ms so more events join them.");
-    drops_slow_client = m->GetCounter("drops_total", "Events not delivered, by reason.",
-                                      "reason=\"slow_client\"");
+    paced_writes =
+        m->GetCounter("socket_writes_paced_total",
+                      "Writes delayed by subscribers.write_delay_ms so more events join them.");
+    drops_slow_client =
+        m->GetCounter("drops_total", "Events not delivered, by reason.", "reason=\"slow_client\"");
     disconnects_slow_client = m->GetCounter(
         "disconnects_total", "Connections closed by the hub, by reason.", "reason=\"slow_client\"");
-    gaps_evicted = m->GetCounter("gaps_total", "Gap messages sent, by reason.",
-                                 "reason=\"evicted\"");
+    gaps_evicted =
+        m->GetCounter("gaps_total", "Gap messages sent, by reason.", "reason=\"evicted\"");
     snapshots_sent = m->GetCounter("keyed_snapshots_sent_total",
                                    "Keyed-state snapshots sent to new subscribers.");
     diffs_conflated = m->GetCounter(
@@ -119,8 +119,8 @@ struct FanoutContext {
     coalesced_flushes = m->GetCounter(
         "coalesced_flushes_total",
         "Deliveries of events held back by a subscription's max_hz (batch or single).");
-    delivery_latency = m->GetHistogram(
-        "delivery_latency_seconds", "Publish to socket-write completion latency per delivery.");
+    delivery_latency = m->GetHistogram("delivery_latency_seconds",
+                                       "Publish to socket-write completion latency per delivery.");
   }
 };
 

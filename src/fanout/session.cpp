@@ -19,8 +19,7 @@ int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
 
 }  // namespace
 
-SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc,
-                                     tcp::socket socket)
+SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket)
     : ctx_(ctx),
       ioc_(ioc),
       socket_(std::move(socket)),
@@ -391,9 +390,8 @@ void SubscriberSession::ArmCoalesceTimer() {
   }
   if (due == 0) return;
   coalesce_timer_.expires_after(std::chrono::nanoseconds(std::max<int64_t>(0, due - MonoNowNs())));
-  coalesce_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    self->OnCoalesceTimer(ec);
-  });
+  coalesce_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) { self->OnCoalesceTimer(ec); });
 }
 
 void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
@@ -453,8 +451,8 @@ void SubscriberSession::DoWrite() {
 
 void SubscriberSession::DoWriteOnce() {
   if (closed_local_ || paced_) return;  // a paced session resumes from the pacer
-  if (const int64_t delay = ctx_->options.write_delay_ns; delay > 0 && !write_in_flight_ &&
-                                                          events_written_ns_ != 0) {
+  if (const int64_t delay = ctx_->options.write_delay_ns;
+      delay > 0 && !write_in_flight_ && events_written_ns_ != 0) {
     // Less than write_delay since the last write of events started: let more
     // events join this one (see write_pacer.h). write_scheduled_ stays set, so
     // publishers do not kick it again meanwhile.
@@ -555,7 +553,8 @@ void SubscriberSession::DoWriteOnce() {
   // scratch_ (cold, one per connection) is only filled for what the kernel
   // did not take (KeepScratch).
   std::string& scratch = ThreadScratch();
-  if (scratch.capacity() > 8 * kKeepScratchBytes) std::string().swap(scratch);  // after a huge batch
+  if (scratch.capacity() > 8 * kKeepScratchBytes)
+    std::string().swap(scratch);  // after a huge batch
   scratch.clear();
   bufs_.clear();
   EncodeBatch(inflight_, &scratch, &bufs_);
@@ -724,9 +723,8 @@ bool SubscriberSession::RunCatchUp() {
   }
   size_t per_stream = std::max<size_t>(budget / catching_up_.size(), 64u << 10);
   size_t before = catching_up_.size();
-  std::erase_if(catching_up_, [&](auto& entry) {
-    return entry.first->CatchUp(entry.second.get(), per_stream);
-  });
+  std::erase_if(catching_up_,
+                [&](auto& entry) { return entry.first->CatchUp(entry.second.get(), per_stream); });
   return catching_up_.size() < before;
 }
 
@@ -738,18 +736,18 @@ Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOpti
   auto p = Pattern::Parse(text);
   if (!p.ok()) return p;
   if (p->segment_count() > options.max_pattern_segments) {
-    return Status::InvalidArgument(
-        "pattern_too_complex", "pattern '" + std::string(text) + "' has " +
-                                   std::to_string(p->segment_count()) +
-                                   " segments; limits.max_pattern_segments is " +
-                                   std::to_string(options.max_pattern_segments));
+    return Status::InvalidArgument("pattern_too_complex",
+                                   "pattern '" + std::string(text) + "' has " +
+                                       std::to_string(p->segment_count()) +
+                                       " segments; limits.max_pattern_segments is " +
+                                       std::to_string(options.max_pattern_segments));
   }
   if (p->wildcard_count() > options.max_pattern_wildcards) {
-    return Status::InvalidArgument(
-        "pattern_too_complex", "pattern '" + std::string(text) + "' has " +
-                                   std::to_string(p->wildcard_count()) +
-                                   " wildcard segments; limits.max_pattern_wildcards is " +
-                                   std::to_string(options.max_pattern_wildcards));
+    return Status::InvalidArgument("pattern_too_complex",
+                                   "pattern '" + std::string(text) + "' has " +
+                                       std::to_string(p->wildcard_count()) +
+                                       " wildcard segments; limits.max_pattern_wildcards is " +
+                                       std::to_string(options.max_pattern_wildcards));
   }
   return p;
 }
@@ -828,9 +826,9 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
       std::lock_guard lock(mu_);
       patterns_.push_back(PatternSub{p, 0, interval_ns});
     }
-    uint64_t watch = ctx_->hub->Watch(
-        p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
-        [&](Stream* s) { existing.push_back(s); });
+    uint64_t watch =
+        ctx_->hub->Watch(p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
+                         [&](Stream* s) { existing.push_back(s); });
     {
       std::lock_guard lock(mu_);
       for (PatternSub& ps : patterns_) {
@@ -879,8 +877,8 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   return true;
 }
 
-uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq,
-                                         int64_t interval_ns, std::string* snapshot) {
+uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
+                                         std::string* snapshot) {
   auto a = stream->Attach(shared_from_this(), start_seq, snapshot);
   const uint64_t start = a->start_seq;
   {
@@ -965,8 +963,7 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
     return SendRefusal(id, Status::PermissionDenied("this hub does not accept refresh"));
   }
   if (token.empty()) {
-    return SendRefusal(id, AuthFailure("unauthorized",
-                                                   "op 'refresh' needs a non-empty \"token\""));
+    return SendRefusal(id, AuthFailure("unauthorized", "op 'refresh' needs a non-empty \"token\""));
   }
   auto principal = ctx_->auth->Authenticate(token, SystemClock::Get()->NowMs());
   if (!principal.ok()) return SendRefusal(id, principal.status());
@@ -977,8 +974,7 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
       (*fresh)->principal().subject != old->principal().subject) {
     return SendRefusal(id, Status::PermissionDenied(
                                "refresh token is for subject '" + (*fresh)->principal().subject +
-                               "'; this connection belongs to '" + old->principal().subject +
-                               "'"));
+                               "'; this connection belongs to '" + old->principal().subject + "'"));
   }
   // Swap the grant and detach what it no longer covers (the patterns stay;
   // streams created later are filtered by the new grant).
@@ -1010,7 +1006,10 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
   w.BeginObject().Field("type", "refreshed");
   if (id >= 0) w.Field("id", id);
   w.Key("expires_at_ms");
-  if ((*fresh)->expires_at_ms()) w.Int((*fresh)->expires_at_ms()); else w.Null();
+  if ((*fresh)->expires_at_ms())
+    w.Int((*fresh)->expires_at_ms());
+  else
+    w.Null();
   w.Key("revoked").BeginArray();
   for (auto& [s, a] : detach) w.String(s->name());
   w.EndArray().EndObject();
@@ -1023,12 +1022,11 @@ void SubscriberSession::ArmExpiry() {
   expiry_timer_.cancel();
   if (expires == 0) return;
   // Re-checked when it fires; a far expiry is re-armed daily.
-  const int64_t wait_ms = std::clamp<int64_t>(expires - SystemClock::Get()->NowMs(), 0,
-                                              24 * 3600 * 1000);
+  const int64_t wait_ms =
+      std::clamp<int64_t>(expires - SystemClock::Get()->NowMs(), 0, 24 * 3600 * 1000);
   expiry_timer_.expires_after(std::chrono::milliseconds(wait_ms));
-  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    self->OnExpiry(ec);
-  });
+  expiry_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) { self->OnExpiry(ec); });
 }
 
 void SubscriberSession::OnExpiry(boost::system::error_code ec) {
@@ -1249,9 +1247,8 @@ void SubscriberSession::ArmTimer() {
   int64_t tick = std::min({o.ws_ping_interval_ms, o.sse_keepalive_ms, o.write_timeout_ms}) / 2;
   tick = std::clamp<int64_t>(tick, 100, 5000);
   timer_.expires_after(std::chrono::milliseconds(tick));
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    self->OnTimer(ec);
-  });
+  timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) { self->OnTimer(ec); });
 }
 
 void SubscriberSession::OnTimer(boost::system::error_code ec) {

@@ -63,8 +63,7 @@ class SubscriberSession : public Subscriber,
   // Subscriber / StreamWatcher (any thread).
   void OnEvent(const EventPtr& ev) override;
   void OnEvents(const EventPtr* evs, size_t n) override;
-  void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
-             std::string_view reason) override;
+  void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq, std::string_view reason) override;
   void OnStreamCreated(Stream* stream) override;
   void OnNotice(const char* type, const std::string& json) override;
 
@@ -95,9 +94,9 @@ class SubscriberSession : public Subscriber,
   // What only control messages need lives behind `ctl`.
   struct OutItem {
     struct Control {
-      std::string text;            // kControl: JSON message; kRaw: wire bytes
-      const char* type = "";       // kControl: message type (SSE `event:`)
-      Stream* stream = nullptr;    // kControl gap/batch: cursor update
+      std::string text;          // kControl: JSON message; kRaw: wire bytes
+      const char* type = "";     // kControl: message type (SSE `event:`)
+      Stream* stream = nullptr;  // kControl gap/batch: cursor update
       uint64_t seq = 0;
       // kControl "batch" (max_hz coalescing): the events it carries, for
       // slow-client drop accounting and delivery metrics.
@@ -192,7 +191,7 @@ class SubscriberSession : public Subscriber,
   const uint64_t id_;
   std::string peer_;
   std::shared_ptr<PeerTicket> ticket_;  // null when per-peer limits are off
-  bool closed_local_ = false;  // session thread's view of "closed"
+  bool closed_local_ = false;           // session thread's view of "closed"
 
  private:
   struct StreamSub {
@@ -223,8 +222,8 @@ class SubscriberSession : public Subscriber,
   uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
                         std::string* snapshot = nullptr);
   void OnEventLocked(const EventPtr& ev);  // requires mu_
-  void PushLocked(OutItem item);  // requires mu_
-  void KickLocked();              // requires mu_
+  void PushLocked(OutItem item);           // requires mu_
+  void KickLocked();                       // requires mu_
   // A write's worth (items or bytes, max_hz-held ones aside) is queued:
   // pacing would gain nothing. Requires mu_.
   bool FullBatchQueuedLocked() const;
@@ -241,7 +240,7 @@ class SubscriberSession : public Subscriber,
   void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();
   void DoWriteOnce();
-  void WriteNow();   // writes bufs_ from write_next_ on, at once if the socket takes it
+  void WriteNow();  // writes bufs_ from write_next_ on, at once if the socket takes it
   // The io thread's encoding scratch; KeepScratch moves a waiting batch's
   // pieces out of it into scratch_.
   static std::string& ThreadScratch();
@@ -267,18 +266,18 @@ class SubscriberSession : public Subscriber,
   mutable std::mutex mu_;
   // --- guarded by mu_ ---
   std::vector<OutItem> queue_;
-  size_t head_ = 0;                 // first pending item in queue_
-  size_t queue_bytes_ = 0;          // pending + in flight + held by max_hz
-  size_t held_bytes_ = 0;           // the part of queue_bytes_ held by max_hz
-  bool write_scheduled_ = false;    // a DoWrite is posted or a write is in flight
-  bool pacing_small_batch_ = false; // paced with a small batch: PushLocked kicks
-                                    // once the batch is full
-  bool closed_ = false;             // no more items accepted
-  bool closing_ = false;            // a graceful close is under way
-  bool close_queued_ = false;       // ...and its final bytes are queued
+  size_t head_ = 0;                  // first pending item in queue_
+  size_t queue_bytes_ = 0;           // pending + in flight + held by max_hz
+  size_t held_bytes_ = 0;            // the part of queue_bytes_ held by max_hz
+  bool write_scheduled_ = false;     // a DoWrite is posted or a write is in flight
+  bool pacing_small_batch_ = false;  // paced with a small batch: PushLocked kicks
+                                     // once the batch is full
+  bool closed_ = false;              // no more items accepted
+  bool closing_ = false;             // a graceful close is under way
+  bool close_queued_ = false;        // ...and its final bytes are queued
   std::vector<PendingGap> pending_gaps_;
-  size_t coalesced_subs_ = 0;       // subs_ entries with interval_ns > 0
-  int64_t coalesce_due_ns_ = 0;     // earliest flush the timer is set for (0: none)
+  size_t coalesced_subs_ = 0;    // subs_ entries with interval_ns > 0
+  int64_t coalesce_due_ns_ = 0;  // earliest flush the timer is set for (0: none)
   uint64_t dropped_since_report_ = 0;
   std::unordered_map<Stream*, StreamSub> subs_;
   std::vector<PatternSub> patterns_;
@@ -292,14 +291,14 @@ class SubscriberSession : public Subscriber,
   std::vector<asio::const_buffer> bufs_;
   size_t write_next_ = 0;        // first buffer of bufs_ not fully written
   size_t write_done_bytes_ = 0;  // bytes of this write written so far
-  std::string scratch_;  // the batch's copied pieces while it waits (KeepScratch)
+  std::string scratch_;          // the batch's copied pieces while it waits (KeepScratch)
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> catching_up_;
   std::unordered_map<Stream*, uint64_t> cursor_;
   std::string cursor_text_;
   bool cursor_dirty_ = true;
   bool write_in_flight_ = false;
-  bool paced_ = false;  // waiting in the thread's WritePacer (write_delay_ms)
-  uint64_t pace_token_ = 0;  // the current deferral's (see ResumePacedWrite)
+  bool paced_ = false;          // waiting in the thread's WritePacer (write_delay_ms)
+  uint64_t pace_token_ = 0;     // the current deferral's (see ResumePacedWrite)
   bool in_write_loop_ = false;  // DoWrite is running (see there)
   bool write_again_ = false;    // ...and was asked for another round
   static constexpr int kSyncRounds = 4;

@@ -27,17 +27,17 @@ Result<CursorMap> ParseSseCursor(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t comma = text.find(',', pos);
-    std::string_view entry = text.substr(pos, comma == std::string_view::npos ? text.npos
-                                                                               : comma - pos);
+    std::string_view entry =
+        text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
     pos = comma == std::string_view::npos ? text.size() : comma + 1;
     size_t at = entry.rfind('@');
     size_t colon = entry.rfind(':');
     uint64_t seq = 0;
-    if (at == std::string_view::npos || colon == std::string_view::npos || colon < at ||
-        at == 0 || colon == at + 1 ||
+    if (at == std::string_view::npos || colon == std::string_view::npos || colon < at || at == 0 ||
+        colon == at + 1 ||
         [&] {
-          auto [ptr, ec] = std::from_chars(entry.data() + colon + 1,
-                                           entry.data() + entry.size(), seq);
+          auto [ptr, ec] =
+              std::from_chars(entry.data() + colon + 1, entry.data() + entry.size(), seq);
           return ec != std::errc() || ptr != entry.data() + entry.size();
         }() ||
         colon + 1 == entry.size()) {
@@ -70,7 +70,8 @@ Result<double> ParseMaxHz(std::string_view text) {
     return Status::InvalidArgument(
         "bad_request", "max_hz '" + std::string(text.substr(0, 40)) +
                            "' must be a number of deliveries per second per stream, greater "
-                           "than 0 and at most " + std::to_string(static_cast<int>(kMaxHz)));
+                           "than 0 and at most " +
+                           std::to_string(static_cast<int>(kMaxHz)));
   }
   return hz;
 }

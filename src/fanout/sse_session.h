@@ -28,8 +28,7 @@ class SseSession final : public SubscriberSession {
   // Session thread: writes the response head, subscribes, starts I/O.
   // `resume` non-empty means a reconnect: streams missing from it start at
   // seq 1.
-  void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming,
-           double max_hz = 0);
+  void Run(std::vector<std::string> patterns, CursorMap resume, bool resuming, double max_hz = 0);
   // CORS header lines ("Name: value\r\n"...) for the response head; set
   // before Run. Default: "Access-Control-Allow-Origin: *".
   void SetCorsHeaders(std::string lines) { cors_headers_ = std::move(lines); }

@@ -68,8 +68,7 @@ class WritePacer {
   // Calls writer->ResumePacedWrite(token) at `due_ns` (monotonic), or up to
   // `slack_ns` earlier. Writers due at the same time resume in the order
   // they were deferred.
-  void Defer(std::shared_ptr<PacedWriter> writer, int64_t due_ns, int64_t slack_ns,
-             uint64_t token);
+  void Defer(std::shared_ptr<PacedWriter> writer, int64_t due_ns, int64_t slack_ns, uint64_t token);
   size_t waiting() const { return heap_.size(); }
 
   // Writers resumed per turn of the io_context: a tick that finds a whole

@@ -58,7 +58,7 @@ void WsSession::OnReadable(boost::system::error_code ec) {
     if (ec == asio::error::would_block || ec == asio::error::try_again) break;
     if (ec) {
       return CloseNow(ec == asio::error::eof ? "peer closed the connection"
-                                              : "read failed: " + ec.message());
+                                             : "read failed: " + ec.message());
     }
     NoteRead(MonoNowNs());
     ping_outstanding_ = false;
@@ -130,8 +130,8 @@ void WsSession::HandleOp(std::string_view text) {
   };
   if (parser.max_depth() != ctx_->options.max_json_depth) {
     // Depth counts the document itself, so a flat op is depth 2.
-    auto aerr = parser.allocate(std::max<size_t>(parser.capacity(), 4096),
-                                ctx_->options.max_json_depth);
+    auto aerr =
+        parser.allocate(std::max<size_t>(parser.capacity(), 4096), ctx_->options.max_json_depth);
     (void)aerr;  // a failed allocation fails the parse that follows
   }
   // An empty frame's view may carry a null pointer, which simdjson would
@@ -202,8 +202,10 @@ void WsSession::HandleOp(std::string_view text) {
     double max_hz = 0;
     if (simdjson::dom::element hv; !doc["max_hz"].get(hv)) {
       if (hv.get(max_hz) || !(max_hz > 0 && max_hz <= kMaxHz)) {
-        return bad("\"max_hz\" must be a number of deliveries per second per stream, "
-                   "greater than 0 and at most " + std::to_string(static_cast<int>(kMaxHz)));
+        return bad(
+            "\"max_hz\" must be a number of deliveries per second per stream, "
+            "greater than 0 and at most " +
+            std::to_string(static_cast<int>(kMaxHz)));
       }
     }
     bool snapshot = false;

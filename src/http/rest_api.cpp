@@ -152,10 +152,9 @@ std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestVie
     }
     return ErrorResponse(st);
   }
-  auto ack = ctx.hub->Publish(name, events, false,
-                              [reply = ctx.reply_later](Result<PublishAck> committed) {
-                                reply(PublishReply(committed));
-                              });
+  auto ack = ctx.hub->Publish(
+      name, events, false,
+      [reply = ctx.reply_later](Result<PublishAck> committed) { reply(PublishReply(committed)); });
   if (!ack) return std::nullopt;  // sync: the reply follows the commit
   return PublishReply(*ack);
 }
@@ -350,7 +349,9 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
     r.headers.emplace_back("Allow", allowed);
     return r;
   };
-  auto stream_of = [&](std::string_view prefix) { return std::string_view(p).substr(prefix.size()); };
+  auto stream_of = [&](std::string_view prefix) {
+    return std::string_view(p).substr(prefix.size());
+  };
   const std::shared_ptr<const Access> access_ptr = ctx.access ? ctx.access : Access::Everything();
   const Access& access = *access_ptr;
   auto refuse = [&](const std::string& what) {

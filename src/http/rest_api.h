@@ -14,8 +14,8 @@
 
 #include "codec/body_decoder.h"
 #include "core/status.h"
-#include "schema/schema.h"
 #include "fanout/access.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -23,7 +23,7 @@ namespace livehub {
 
 struct HttpRequestView {
   std::string_view method;
-  std::string path;  // percent-decoded, without the query
+  std::string path;                                       // percent-decoded, without the query
   std::map<std::string, std::string, std::less<>> query;  // decoded
   std::string_view content_type;
   std::string_view body;

@@ -2,22 +2,22 @@
 
 #include <sched.h>
 
+#include <array>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <array>
 #include <optional>
 #include <stdexcept>
 
 #include "core/clock.h"
 #include "core/json_writer.h"
-#include "fanout/access.h"
 #include "core/log.h"
+#include "fanout/access.h"
 #include "fanout/session.h"
 #include "fanout/sse_session.h"
+#include "fanout/write_pacer.h"
 #include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
-#include "fanout/write_pacer.h"
 #include "http/rest_api.h"
 
 namespace livehub {
@@ -66,9 +66,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         static_cast<int64_t>(server_->options().max_http_connections)) {
       CountRefused("too_many_connections");
       HttpResponse r = ErrorResponse(Status::Unavailable(
-          "too_many_connections",
-          "too many HTTP connections (limits.max_http_connections is " +
-              std::to_string(server_->options().max_http_connections) + ")"));
+          "too_many_connections", "too many HTTP connections (limits.max_http_connections is " +
+                                      std::to_string(server_->options().max_http_connections) +
+                                      ")"));
       r.headers.emplace_back("Retry-After", "5");
       return Write(std::move(r), false);
     }
@@ -76,8 +76,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto ticket = limiter->Admit(peer_ip_);
       if (!ticket.ok()) {
         Count("too_many_connections_per_ip");
-        HttpResponse r = ErrorResponse(Status::Unavailable(ticket.status().reason(),
-                                                           ticket.status().message()));
+        HttpResponse r =
+            ErrorResponse(Status::Unavailable(ticket.status().reason(), ticket.status().message()));
         r.headers.emplace_back("Retry-After", "5");
         return Write(std::move(r), false);
       }
@@ -102,12 +102,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // timeout.
     const auto& o = server_->options();
     reading_headers_ = true;
-    stream_.expires_after(std::chrono::milliseconds(requests_ == 0 ? o.header_timeout_ms
-                                                                   : o.idle_timeout_ms));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    stream_.expires_after(
+        std::chrono::milliseconds(requests_ == 0 ? o.header_timeout_ms : o.idle_timeout_ms));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -127,10 +126,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                       static_cast<size_t>(std::min<uint64_t>(*cl, kBodyReadBytes)));
     }
     stream_.expires_after(std::chrono::milliseconds(o.request_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void CountRefused(const char* reason) { CountRefusal(server_->hub()->metrics(), reason); }
@@ -183,11 +181,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ec == http::error::body_limit) {
       CountRefused("body_too_large");
       Count("body_too_large");
-      return WriteError(Status::TooLarge("body_too_large",
-                                         "request body exceeds limits.max_body_bytes (" +
-                                             std::to_string(server_->options().max_body_bytes) +
-                                             " bytes)"),
-                        false);
+      return WriteError(
+          Status::TooLarge("body_too_large", "request body exceeds limits.max_body_bytes (" +
+                                                 std::to_string(server_->options().max_body_bytes) +
+                                                 " bytes)"),
+          false);
     }
     if (ec == http::error::header_limit) {
       CountRefused("headers_too_large");
@@ -222,11 +220,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       cors_origin_ = std::string(origin);
     }
     if (verdict == OriginVerdict::kRefused) {
-      return Refuse(AuthFailure(
-                        "origin_not_allowed",
-                        "origin '" + std::string(origin.substr(0, 200)) +
-                            "' is not in auth.allowed_origins"),
-                    false);
+      return Refuse(
+          AuthFailure("origin_not_allowed", "origin '" + std::string(origin.substr(0, 200)) +
+                                                "' is not in auth.allowed_origins"),
+          false);
     }
     if (req.method() == http::verb::options) {
       HttpResponse r;
@@ -248,8 +245,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (view.path == "/v1/sse") return StartSse(view, std::move(access));
     if (req.method() == http::verb::post && view.path.starts_with("/v1/publish/") &&
         server_->fanout()->limiter) {
-      Status st = server_->fanout()->limiter->TakePublish(ticket_.get(),
-                                                         SystemClock::Get()->MonoNs());
+      Status st =
+          server_->fanout()->limiter->TakePublish(ticket_.get(), SystemClock::Get()->MonoNs());
       if (!st.ok()) {
         Count("rate_limited");
         HttpResponse r = ErrorResponse(st);
@@ -326,10 +323,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (f->connections.load() < static_cast<int64_t>(f->options.max_connections)) return false;
     Count("too_many_connections");
     CountRefused("too_many_connections");
-    HttpResponse r = ErrorResponse(Status::Unavailable(
-        "the hub has " + std::to_string(f->connections.load()) +
-        " subscriber connections; limits.max_connections is " +
-        std::to_string(f->options.max_connections)));
+    HttpResponse r =
+        ErrorResponse(Status::Unavailable("the hub has " + std::to_string(f->connections.load()) +
+                                          " subscriber connections; limits.max_connections is " +
+                                          std::to_string(f->options.max_connections)));
     r.body.replace(r.body.find("unavailable"), 11, "too_many_connections");
     r.headers.emplace_back("Retry-After", "5");
     Write(std::move(r), false);
@@ -340,9 +337,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& req = parser_->get();
     if (!beast::websocket::is_upgrade(req)) {
       Count("not_websocket");
-      HttpResponse r = ErrorResponse(Status::InvalidArgument(
-          "upgrade_required", "/v1/ws is a WebSocket endpoint: send a GET with "
-                              "'Connection: Upgrade' and 'Upgrade: websocket'"));
+      HttpResponse r =
+          ErrorResponse(Status::InvalidArgument("upgrade_required",
+                                                "/v1/ws is a WebSocket endpoint: send a GET with "
+                                                "'Connection: Upgrade' and 'Upgrade: websocket'"));
       r.status = 426;
       r.headers.emplace_back("Upgrade", "websocket");
       return Write(std::move(r), false);
@@ -382,9 +380,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (it != view.query.end()) patterns = SplitList(it->second);
     if (patterns.empty()) {
       Count("bad_request");
-      return WriteError(Status::InvalidArgument(
-                            "bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"),
-                        false);
+      return WriteError(
+          Status::InvalidArgument("bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"),
+          false);
     }
     if (RefusedAtConnect(*access)) return;
     for (const auto& p : patterns) {
@@ -404,12 +402,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (patterns.size() > server_->fanout()->options.max_subscriptions) {
       Count("too_many_subscriptions");
       CountRefused("too_many_subscriptions");
-      return WriteError(Status::InvalidArgument(
-                            "too_many_subscriptions",
-                            std::to_string(patterns.size()) +
-                                " patterns; limits.max_subscriptions_per_connection is " +
-                                std::to_string(server_->fanout()->options.max_subscriptions)),
-                        false);
+      return WriteError(
+          Status::InvalidArgument("too_many_subscriptions",
+                                  std::to_string(patterns.size()) +
+                                      " patterns; limits.max_subscriptions_per_connection is " +
+                                      std::to_string(server_->fanout()->options.max_subscriptions)),
+          false);
     }
     std::string cursor_text(req["Last-Event-ID"]);
     if (auto q = view.query.find("last_event_id"); q != view.query.end() && cursor_text.empty()) {
@@ -488,11 +486,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void DrainThenClose(size_t drained) {
     if (drained > kMaxLingerBytes) return Close();
     thread_local std::array<char, 4096> sink;
-    stream_.async_read_some(asio::buffer(sink), [self = shared_from_this(), drained](
-                                                     beast::error_code ec, size_t n) {
-      if (ec) return self->Close();
-      self->DrainThenClose(drained + n);
-    });
+    stream_.async_read_some(asio::buffer(sink),
+                            [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+                              if (ec) return self->Close();
+                              self->DrainThenClose(drained + n);
+                            });
   }
 
   void Close() {
@@ -587,8 +585,7 @@ void Server::Start() {
           return;
         } catch (const std::exception& e) {
           // A handler threw: a bug. Log it and keep serving.
-          LogLine(LogLevel::kError, "handler threw",
-                  ",\"what\":\"" + std::string(e.what()) + "\"");
+          LogLine(LogLevel::kError, "handler threw", ",\"what\":\"" + std::string(e.what()) + "\"");
         }
       }
     });
@@ -602,30 +599,30 @@ void Server::Start() {
 void Server::DoAccept() {
   asio::io_context& target = *contexts_[next_context_];
   next_context_ = (next_context_ + 1) % contexts_.size();
-  acceptor_->async_accept(target, [this, &target](boost::system::error_code ec,
-                                                  tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      asio::post(target, [this, &target, s = std::move(socket)]() mutable {
-        boost::system::error_code ec;
-        auto ep = s.remote_endpoint(ec);
-        std::string ip = ec ? std::string() : ep.address().to_string();
-        if (!tls_) {
-          std::make_shared<HttpSession>(this, target, std::move(s), std::move(ip))->Run();
-          return;
+  acceptor_->async_accept(
+      target, [this, &target](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          asio::post(target, [this, &target, s = std::move(socket)]() mutable {
+            boost::system::error_code ec;
+            auto ep = s.remote_endpoint(ec);
+            std::string ip = ec ? std::string() : ep.address().to_string();
+            if (!tls_) {
+              std::make_shared<HttpSession>(this, target, std::move(s), std::move(ip))->Run();
+              return;
+            }
+            StartTlsPump(
+                target, std::move(s), tls_->Get(), options_.header_timeout_ms,
+                [this, &target, ip](tcp::socket plain) {
+                  std::make_shared<HttpSession>(this, target, std::move(plain), ip)->Run();
+                },
+                [this](const char* reason) { CountRefusal(hub_->metrics(), reason); });
+          });
+        } else {
+          hub_->metrics()->GetCounter("accept_errors_total", "Failed accept() calls.")->Add();
         }
-        StartTlsPump(
-            target, std::move(s), tls_->Get(), options_.header_timeout_ms,
-            [this, &target, ip](tcp::socket plain) {
-              std::make_shared<HttpSession>(this, target, std::move(plain), ip)->Run();
-            },
-            [this](const char* reason) { CountRefusal(hub_->metrics(), reason); });
+        DoAccept();
       });
-    } else {
-      hub_->metrics()->GetCounter("accept_errors_total", "Failed accept() calls.")->Add();
-    }
-    DoAccept();
-  });
 }
 
 void Server::Stop() {

@@ -17,8 +17,8 @@
 #include "auth/authenticator.h"
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
-#include "schema/schema.h"
 #include "http/tls.h"
+#include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
 
@@ -27,8 +27,8 @@ namespace livehub {
 struct HttpOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
-  size_t threads = 0;                    // 0: one per core
-  size_t max_body_bytes = 8u << 20;      // publish bodies
+  size_t threads = 0;                // 0: one per core
+  size_t max_body_bytes = 8u << 20;  // publish bodies
   size_t max_header_bytes = 16u << 10;
   int64_t request_timeout_ms = 30'000;   // a request (headers + body) must arrive within this
   int64_t header_timeout_ms = 10'000;    // ...and its headers within this (slowloris)
@@ -36,7 +36,7 @@ struct HttpOptions {
   size_t max_url_bytes = 8192;           // request target -> 414
   size_t max_http_connections = 10'000;  // plain HTTP (non-streaming) connections
   DecodeLimits decode;
-  ServerTlsOptions tls;                        // cert + key: https/wss on the listener
+  ServerTlsOptions tls;  // cert + key: https/wss on the listener
 };
 
 class Server {

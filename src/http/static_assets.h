@@ -11,7 +11,7 @@
 namespace livehub {
 
 struct StaticAsset {
-  std::string_view path;           // URL path: "/index.html", "/assets/main-XXXX.js"
+  std::string_view path;  // URL path: "/index.html", "/assets/main-XXXX.js"
   std::string_view content_type;
   std::string_view cache_control;  // "no-cache" (index.html) or immutable (hashed names)
   std::string_view etag;           // quoted strong ETag: a hash of the bytes

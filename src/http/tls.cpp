@@ -39,9 +39,10 @@ Status FileError(const char* key, const std::string& file, const std::string& wh
 }  // namespace
 
 Result<std::shared_ptr<ssl::context>> MakeTlsContext(const ServerTlsOptions& options) {
-  for (auto [key, file] : {std::pair{"cert_file", &options.cert_file},
-                           std::pair{"key_file", &options.key_file}}) {
-    if (file->empty()) return Status::InvalidArgument("bad_tls", std::string("tls.") + key + " is not set");
+  for (auto [key, file] :
+       {std::pair{"cert_file", &options.cert_file}, std::pair{"key_file", &options.key_file}}) {
+    if (file->empty())
+      return Status::InvalidArgument("bad_tls", std::string("tls.") + key + " is not set");
     std::ifstream in(*file);
     if (!in) return FileError(key, *file, "cannot open the file");
   }
@@ -61,17 +62,17 @@ Result<std::shared_ptr<ssl::context>> MakeTlsContext(const ServerTlsOptions& opt
   if (SSL_CTX_use_PrivateKey_file(c, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     const unsigned long e = ERR_peek_error();
     if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
-      return FileError("key_file", options.key_file,
-                       "does not match the certificate in '" + options.cert_file + "' (" +
-                           OpenSslError() + ")");
+      return FileError(
+          "key_file", options.key_file,
+          "does not match the certificate in '" + options.cert_file + "' (" + OpenSslError() + ")");
     }
     return FileError("key_file", options.key_file,
                      "not a usable PEM private key (" + OpenSslError() + ")");
   }
   if (SSL_CTX_check_private_key(c) != 1) {
-    return FileError("key_file", options.key_file,
-                     "does not match the certificate in '" + options.cert_file + "' (" +
-                         OpenSslError() + ")");
+    return FileError(
+        "key_file", options.key_file,
+        "does not match the certificate in '" + options.cert_file + "' (" + OpenSslError() + ")");
   }
   return ctx;
 }
@@ -111,11 +112,10 @@ class TlsPump : public std::enable_shared_from_this<TlsPump> {
       self->timed_out_ = true;
       self->CloseAll();
     });
-    tls_.async_handshake(ssl::stream_base::server,
-                         [self = shared_from_this(), on_plain = std::move(on_plain),
-                          on_fail = std::move(on_fail)](boost::system::error_code ec) {
-                           self->OnHandshake(ec, on_plain, on_fail);
-                         });
+    tls_.async_handshake(
+        ssl::stream_base::server,
+        [self = shared_from_this(), on_plain = std::move(on_plain), on_fail = std::move(on_fail)](
+            boost::system::error_code ec) { self->OnHandshake(ec, on_plain, on_fail); });
   }
 
  private:
@@ -180,18 +180,18 @@ class TlsPump : public std::enable_shared_from_this<TlsPump> {
 
   // Session -> client.
   void ReadInner() {
-    inner_.async_read_some(asio::buffer(down_), [self = shared_from_this()](
-                                                    boost::system::error_code ec, size_t n) {
-      if (ec) return self->ShutdownTls();  // the session closed
-      self->write_started_ = std::chrono::steady_clock::now();
-      self->writing_ = true;
-      asio::async_write(self->tls_, asio::buffer(self->down_.data(), n),
-                        [self](boost::system::error_code ec, size_t) {
-                          self->writing_ = false;
-                          if (ec) return self->CloseAll();
-                          self->ReadInner();
-                        });
-    });
+    inner_.async_read_some(asio::buffer(down_),
+                           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                             if (ec) return self->ShutdownTls();  // the session closed
+                             self->write_started_ = std::chrono::steady_clock::now();
+                             self->writing_ = true;
+                             asio::async_write(self->tls_, asio::buffer(self->down_.data(), n),
+                                               [self](boost::system::error_code ec, size_t) {
+                                                 self->writing_ = false;
+                                                 if (ec) return self->CloseAll();
+                                                 self->ReadInner();
+                                               });
+                           });
   }
 
   void ShutdownTls() {
@@ -200,9 +200,8 @@ class TlsPump : public std::enable_shared_from_this<TlsPump> {
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->CloseAll();
     });
-    tls_.async_shutdown([self = shared_from_this()](boost::system::error_code) {
-      self->CloseAll();
-    });
+    tls_.async_shutdown(
+        [self = shared_from_this()](boost::system::error_code) { self->CloseAll(); });
   }
 
   void CloseAll() {

@@ -61,8 +61,7 @@ class TlsContextHolder {
 // until either side closes. `on_fail` gets a reason ("tls_handshake",
 // "tls_handshake_timeout") when the handshake does not complete.
 void StartTlsPump(boost::asio::io_context& ioc, boost::asio::ip::tcp::socket socket,
-                  std::shared_ptr<boost::asio::ssl::context> context,
-                  int64_t handshake_timeout_ms,
+                  std::shared_ptr<boost::asio::ssl::context> context, int64_t handshake_timeout_ms,
                   std::function<void(boost::asio::ip::tcp::socket)> on_plain,
                   std::function<void(const char* reason)> on_fail);
 

@@ -108,8 +108,7 @@ Status PeerLimiter::TakePublish(PeerTicket* ticket, int64_t now_ns) {
   }
   if (wait_ms == 0) return Status::Ok();
   CountRefusal("rate_limited");
-  const char* which =
-      per_ip ? "limits.publish_rate_per_ip" : "limits.publish_rate_per_connection";
+  const char* which = per_ip ? "limits.publish_rate_per_ip" : "limits.publish_rate_per_connection";
   const RateLimit& l = per_ip ? options_.publish_per_ip : options_.publish_per_connection;
   char rate[96];
   std::snprintf(rate, sizeof rate, "%g/s, burst %g", l.rate, l.burst);

@@ -32,7 +32,7 @@ struct RateLimit {
 };
 
 struct PeerLimitOptions {
-  size_t max_connections_per_ip = 1000;    // 0: no per-IP limit
+  size_t max_connections_per_ip = 1000;          // 0: no per-IP limit
   RateLimit publish_per_connection{1000, 2000};  // publish requests/ops per second
   RateLimit publish_per_ip{5000, 10000};
   std::vector<std::string> exempt = {"127.0.0.1", "::1"};

@@ -6,13 +6,12 @@
 namespace livehub {
 
 std::vector<double> LatencyBuckets() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,   10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 Histogram::Histogram(std::vector<double> bounds_s)
-    : bounds_s_(std::move(bounds_s)),
-      buckets_(new std::atomic<uint64_t>[bounds_s_.size() + 1]) {
+    : bounds_s_(std::move(bounds_s)), buckets_(new std::atomic<uint64_t>[bounds_s_.size() + 1]) {
   for (double b : bounds_s_) bounds_ns_.push_back(static_cast<int64_t>(b * 1e9));
   for (size_t i = 0; i <= bounds_s_.size(); ++i) buckets_[i] = 0;
 }

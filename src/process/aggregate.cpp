@@ -10,12 +10,11 @@ struct OpName {
   AggOp op;
   const char* name;
 };
-constexpr OpName kOps[] = {{AggOp::kCount, "count"}, {AggOp::kSum, "sum"},
-                           {AggOp::kAvg, "avg"},     {AggOp::kMin, "min"},
-                           {AggOp::kMax, "max"},     {AggOp::kFirst, "first"},
-                           {AggOp::kLast, "last"},   {AggOp::kStddev, "stddev"},
-                           {AggOp::kP50, "p50"},     {AggOp::kP95, "p95"},
-                           {AggOp::kP99, "p99"}};
+constexpr OpName kOps[] = {
+    {AggOp::kCount, "count"}, {AggOp::kSum, "sum"},       {AggOp::kAvg, "avg"},
+    {AggOp::kMin, "min"},     {AggOp::kMax, "max"},       {AggOp::kFirst, "first"},
+    {AggOp::kLast, "last"},   {AggOp::kStddev, "stddev"}, {AggOp::kP50, "p50"},
+    {AggOp::kP95, "p95"},     {AggOp::kP99, "p99"}};
 
 }  // namespace
 
@@ -25,8 +24,8 @@ Result<AggOp> ParseAggOp(std::string_view name) {
     if (name == o.name) return o.op;
     known += (known.empty() ? "" : ", ") + std::string(o.name);
   }
-  return Status::InvalidArgument("bad_config",
-                                 "unknown aggregate '" + std::string(name) + "' (known: " + known + ")");
+  return Status::InvalidArgument(
+      "bad_config", "unknown aggregate '" + std::string(name) + "' (known: " + known + ")");
 }
 
 const char* AggOpName(AggOp op) {
@@ -97,7 +96,8 @@ void FieldAgg::Merge(const FieldAgg& o) {
   sum_ += o.sum_;
   if (o.min_ < min_) min_ = o.min_;
   if (o.max_ > max_) max_ = o.max_;
-  if (o.first_time_ < first_time_ || (o.first_time_ == first_time_ && o.first_order_ < first_order_)) {
+  if (o.first_time_ < first_time_ ||
+      (o.first_time_ == first_time_ && o.first_order_ < first_order_)) {
     first_ = o.first_, first_time_ = o.first_time_, first_order_ = o.first_order_;
   }
   if (o.last_time_ > last_time_ || (o.last_time_ == last_time_ && o.last_order_ > last_order_)) {
@@ -122,18 +122,39 @@ void FieldAgg::Write(const FieldAggSpec& spec, JsonWriter* w) const {
       continue;
     }
     switch (op) {
-      case AggOp::kSum: w->Double(sum_); break;
-      case AggOp::kAvg: w->Double(mean_); break;
-      case AggOp::kMin: w->Double(min_); break;
-      case AggOp::kMax: w->Double(max_); break;
-      case AggOp::kFirst: w->Double(first_); break;
-      case AggOp::kLast: w->Double(last_); break;
+      case AggOp::kSum:
+        w->Double(sum_);
+        break;
+      case AggOp::kAvg:
+        w->Double(mean_);
+        break;
+      case AggOp::kMin:
+        w->Double(min_);
+        break;
+      case AggOp::kMax:
+        w->Double(max_);
+        break;
+      case AggOp::kFirst:
+        w->Double(first_);
+        break;
+      case AggOp::kLast:
+        w->Double(last_);
+        break;
       // Population standard deviation.
-      case AggOp::kStddev: w->Double(std::sqrt(m2_ / static_cast<double>(count_))); break;
-      case AggOp::kP50: w->Double(sketch_ ? sketch_->Quantile(0.50) : NAN); break;
-      case AggOp::kP95: w->Double(sketch_ ? sketch_->Quantile(0.95) : NAN); break;
-      case AggOp::kP99: w->Double(sketch_ ? sketch_->Quantile(0.99) : NAN); break;
-      case AggOp::kCount: break;
+      case AggOp::kStddev:
+        w->Double(std::sqrt(m2_ / static_cast<double>(count_)));
+        break;
+      case AggOp::kP50:
+        w->Double(sketch_ ? sketch_->Quantile(0.50) : NAN);
+        break;
+      case AggOp::kP95:
+        w->Double(sketch_ ? sketch_->Quantile(0.95) : NAN);
+        break;
+      case AggOp::kP99:
+        w->Double(sketch_ ? sketch_->Quantile(0.99) : NAN);
+        break;
+      case AggOp::kCount:
+        break;
     }
   }
   w->EndObject();

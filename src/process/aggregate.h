@@ -19,7 +19,19 @@
 
 namespace livehub {
 
-enum class AggOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast, kStddev, kP50, kP95, kP99 };
+enum class AggOp : uint8_t {
+  kCount,
+  kSum,
+  kAvg,
+  kMin,
+  kMax,
+  kFirst,
+  kLast,
+  kStddev,
+  kP50,
+  kP95,
+  kP99
+};
 
 // "count", "sum", ... "p99"; InvalidArgument naming the known ones otherwise.
 Result<AggOp> ParseAggOp(std::string_view name);
@@ -27,7 +39,7 @@ const char* AggOpName(AggOp op);
 
 // The aggregates asked for one field.
 struct FieldAggSpec {
-  std::string field;         // dotted path into the event's data, e.g. "temp" or "m.v"
+  std::string field;  // dotted path into the event's data, e.g. "temp" or "m.v"
   std::vector<AggOp> ops;
   bool NeedsSketch() const;
 };

@@ -17,9 +17,12 @@ std::string Num(double v) {
 
 const char* AlertLevelName(AlertLevel l) {
   switch (l) {
-    case AlertLevel::kInfo: return "info";
-    case AlertLevel::kWarning: return "warning";
-    case AlertLevel::kCritical: return "critical";
+    case AlertLevel::kInfo:
+      return "info";
+    case AlertLevel::kWarning:
+      return "warning";
+    case AlertLevel::kCritical:
+      return "critical";
   }
   return "?";
 }
@@ -35,13 +38,14 @@ AlertProcessor::AlertProcessor(AlertSpec spec, MetricsRegistry* metrics)
   m_in_ = metrics->GetCounter("process_events_in_total", "Events read by each processor.", l);
   m_refused_ = metrics->GetCounter("alert_refused_total",
                                    "Events of a new key refused by an alert rule (max_keys).", l);
-  m_skipped_ = metrics->GetCounter("process_skipped_total", "Events a processor skipped, by reason.",
-                                   l + ",reason=\"no_event_time\"");
+  m_skipped_ =
+      metrics->GetCounter("process_skipped_total", "Events a processor skipped, by reason.",
+                          l + ",reason=\"no_event_time\"");
   // Severity counters exist (at 0) from the start, so dashboards see them.
   for (AlertLevel lv : {AlertLevel::kInfo, AlertLevel::kWarning, AlertLevel::kCritical}) {
-    m_level_[static_cast<int>(lv)] = metrics->GetCounter("alerts_total", "Alerts raised, by rule and level.",
-                        "rule=\"" + PromLabelValue(spec_.name) + "\",level=\"" +
-                            AlertLevelName(lv) + "\"");
+    m_level_[static_cast<int>(lv)] = metrics->GetCounter(
+        "alerts_total", "Alerts raised, by rule and level.",
+        "rule=\"" + PromLabelValue(spec_.name) + "\",level=\"" + AlertLevelName(lv) + "\"");
   }
 }
 
@@ -80,11 +84,12 @@ void AlertProcessor::Threshold(const InputRecord& r, const std::string& key, int
   if (!ks) return;
   const std::optional<double> value = reader_.Number(spec_.when.path);
   if (ks->firing) {
-    std::optional<bool> clear = spec_.clear ? Evaluate(*spec_.clear, reader_)
-                                            : std::optional<bool>(!*when);
+    std::optional<bool> clear =
+        spec_.clear ? Evaluate(*spec_.clear, reader_) : std::optional<bool>(!*when);
     if (clear && *clear) {
       ks->firing = false;
-      const std::string msg = "cleared: " + (spec_.clear ? spec_.clear->text : "not (" + spec_.when.text + ")");
+      const std::string msg =
+          "cleared: " + (spec_.clear ? spec_.clear->text : "not (" + spec_.when.text + ")");
       Emit("ThresholdAlert", "resolved", AlertLevel::kInfo, t, r.stream, key, value.value_or(0),
            value.has_value(), msg, {}, out);
     }
@@ -103,7 +108,8 @@ void AlertProcessor::Threshold(const InputRecord& r, const std::string& key, int
   ks->pending = false;
   std::string msg = spec_.when.text;
   if (value) msg += " (value " + Num(*value) + ")";
-  if (spec_.for_ms > 0) msg += " for " + Num(static_cast<double>(t - ks->pending_since) / 1000) + " s";
+  if (spec_.for_ms > 0)
+    msg += " for " + Num(static_cast<double>(t - ks->pending_since) / 1000) + " s";
   std::string extra = ",\"since\":" + std::to_string(ks->pending_since);
   Emit("ThresholdAlert", "firing", spec_.level, t, r.stream, key, value.value_or(0),
        value.has_value(), msg, extra, out);
@@ -157,9 +163,10 @@ void AlertProcessor::Anomaly(const InputRecord& r, const std::string& key, int64
   }
   if (std::fabs(score) < spec_.threshold) return;
   const char* method = spec_.kind == AlertKind::kZScore ? "zscore" : "ewma";
-  std::string msg = spec_.field + " = " + Num(*x) + " is " +
-                    (std::isfinite(score) ? Num(std::round(score * 100) / 100) : std::string("inf")) +
-                    " sd from the " + method + " mean " + Num(mean);
+  std::string msg =
+      spec_.field + " = " + Num(*x) + " is " +
+      (std::isfinite(score) ? Num(std::round(score * 100) / 100) : std::string("inf")) +
+      " sd from the " + method + " mean " + Num(mean);
   std::string extra;
   JsonWriter w(&extra);
   w.Field("method", method).Field("mean", mean).Field("stddev", sd);
@@ -214,7 +221,10 @@ void AlertProcessor::Emit(const char* type, const char* state, AlertLevel level,
   w.Field("level", AlertLevelName(level)).Field("rule", spec_.name).Field("stream", stream);
   w.Key("key").Raw(key);
   w.Key("value");
-  if (has_value) w.Double(value); else w.Null();
+  if (has_value)
+    w.Double(value);
+  else
+    w.Null();
   w.Field("message", message);
   data.append(extra);
   w.EndObject();

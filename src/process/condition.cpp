@@ -30,8 +30,9 @@ Result<Condition> ParseCondition(std::string_view text) {
   const size_t fstart = p;
   while (p < text.size() && IsFieldChar(text[p])) ++p;
   if (p == fstart) {
-    return Bad(text, p < text.size() ? "expected a field name, found '" + std::string(1, text[p]) + "'"
-                                     : "empty condition");
+    return Bad(text, p < text.size()
+                         ? "expected a field name, found '" + std::string(1, text[p]) + "'"
+                         : "empty condition");
   }
   c.field = std::string(text.substr(fstart, p - fstart));
   auto path = ParseFieldPath(c.field);
@@ -40,18 +41,27 @@ Result<Condition> ParseCondition(std::string_view text) {
   skip();
   if (p >= text.size()) return Bad(text, "missing operator after '" + c.field + "'");
   auto two = text.substr(p, 2);
-  if (two == ">=") c.op = CmpOp::kGe, p += 2;
-  else if (two == "<=") c.op = CmpOp::kLe, p += 2;
-  else if (two == "==") c.op = CmpOp::kEq, p += 2;
-  else if (two == "!=") c.op = CmpOp::kNe, p += 2;
-  else if (text[p] == '>') c.op = CmpOp::kGt, p += 1;
-  else if (text[p] == '<') c.op = CmpOp::kLt, p += 1;
-  else if (text[p] == '=') return Bad(text, "'=' is not an operator (use ==)");
-  else return Bad(text, "unknown operator at '" + std::string(text.substr(p, 8)) + "'");
+  if (two == ">=")
+    c.op = CmpOp::kGe, p += 2;
+  else if (two == "<=")
+    c.op = CmpOp::kLe, p += 2;
+  else if (two == "==")
+    c.op = CmpOp::kEq, p += 2;
+  else if (two == "!=")
+    c.op = CmpOp::kNe, p += 2;
+  else if (text[p] == '>')
+    c.op = CmpOp::kGt, p += 1;
+  else if (text[p] == '<')
+    c.op = CmpOp::kLt, p += 1;
+  else if (text[p] == '=')
+    return Bad(text, "'=' is not an operator (use ==)");
+  else
+    return Bad(text, "unknown operator at '" + std::string(text.substr(p, 8)) + "'");
   skip();
   if (p >= text.size()) return Bad(text, "missing constant after the operator");
   std::string_view rest = text.substr(p);
-  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back()))) rest.remove_suffix(1);
+  while (!rest.empty() && std::isspace(static_cast<unsigned char>(rest.back())))
+    rest.remove_suffix(1);
   if (rest.front() == '\'' || rest.front() == '"') {
     if (rest.size() < 2 || rest.back() != rest.front()) return Bad(text, "unterminated string");
     c.type = Condition::Type::kString;
@@ -80,12 +90,18 @@ Result<Condition> ParseCondition(std::string_view text) {
 
 bool Compare(CmpOp op, double a, double b) {
   switch (op) {
-    case CmpOp::kGt: return a > b;
-    case CmpOp::kGe: return a >= b;
-    case CmpOp::kLt: return a < b;
-    case CmpOp::kLe: return a <= b;
-    case CmpOp::kEq: return a == b;
-    case CmpOp::kNe: return a != b;
+    case CmpOp::kGt:
+      return a > b;
+    case CmpOp::kGe:
+      return a >= b;
+    case CmpOp::kLt:
+      return a < b;
+    case CmpOp::kLe:
+      return a <= b;
+    case CmpOp::kEq:
+      return a == b;
+    case CmpOp::kNe:
+      return a != b;
   }
   return false;
 }

@@ -23,7 +23,7 @@ enum class CmpOp : uint8_t { kGt, kGe, kLt, kLe, kEq, kNe };
 
 struct Condition {
   enum class Type : uint8_t { kNumber, kString, kBool };
-  std::string text;   // as written, for messages
+  std::string text;  // as written, for messages
   std::string field;
   std::vector<std::string> path;
   CmpOp op = CmpOp::kGt;

@@ -14,7 +14,8 @@ using Handler = ConfigWalker::Handler;
 bool ValidName(const std::string& n) {
   if (n.empty() || n.size() > 100) return false;
   for (char c : n) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      return false;
   }
   return true;
 }
@@ -38,8 +39,8 @@ void AddCommon(ConfigWalker& w, Common* c, std::map<std::string, Handler>* h) {
 bool CheckCommon(ConfigWalker& w, const std::string& p, Common& c, bool needs_input,
                  std::set<std::string>* names, TimeSpec* time) {
   if (!ValidName(c.name)) {
-    w.Fail(p + ".name", c.name.empty() ? "is required" : "'" + c.name +
-                                                             "' must be 1-100 of [A-Za-z0-9._-]");
+    w.Fail(p + ".name",
+           c.name.empty() ? "is required" : "'" + c.name + "' must be 1-100 of [A-Za-z0-9._-]");
     return false;
   }
   if (!names->insert(c.name).second) {
@@ -79,11 +80,13 @@ bool CheckCommon(ConfigWalker& w, const std::string& p, Common& c, bool needs_in
       return false;
     }
   }
-  if (c.time_unit == "ms") time->unit = TimeUnit::kMs;
-  else if (c.time_unit == "s") time->unit = TimeUnit::kS;
+  if (c.time_unit == "ms")
+    time->unit = TimeUnit::kMs;
+  else if (c.time_unit == "s")
+    time->unit = TimeUnit::kS;
   else {
-    w.Fail(p + ".time_unit", "must be ms or s (strings are read as RFC 3339), got '" +
-                                 c.time_unit + "'");
+    w.Fail(p + ".time_unit",
+           "must be ms or s (strings are read as RFC 3339), got '" + c.time_unit + "'");
     return false;
   }
   return true;
@@ -112,13 +115,14 @@ void ParseWindow(ConfigWalker& w, const YAML::Node& n, const std::string& p,
       {"aggregates",
        [&](const YAML::Node& an, const std::string& ap) {
          if (!an.IsMap()) {
-           return w.Fail(ap, "must map field names to lists of aggregates, e.g. "
-                             "{temp: [avg, max, p95]}");
+           return w.Fail(ap,
+                         "must map field names to lists of aggregates, e.g. "
+                         "{temp: [avg, max, p95]}");
          }
          for (const auto& kv : an) {
            std::string field = kv.first.as<std::string>();
            std::vector<std::string> ops;
-           w.StringList(&ops)(kv.second, ap + "." + field);
+           w.StringList (&ops)(kv.second, ap + "." + field);
            aggs.emplace_back(field, ops);
          }
        }},
@@ -130,14 +134,16 @@ void ParseWindow(ConfigWalker& w, const YAML::Node& n, const std::string& p,
   s.name = c.name, s.input = c.input, s.output = c.output, s.key = c.key;
   if (type == "tumbling" || type.empty()) {
     s.kind = WindowKind::kTumbling;
-    if (size <= 0) return w.Fail(p + ".size_s", "is required and must be > 0 for a tumbling window");
+    if (size <= 0)
+      return w.Fail(p + ".size_s", "is required and must be > 0 for a tumbling window");
     if (slide >= 0) return w.Fail(p + ".slide_s", "applies to hopping windows only");
     if (gap >= 0) return w.Fail(p + ".gap_s", "applies to session windows only");
     s.size_ms = s.slide_ms = size;
   } else if (type == "hopping" || type == "sliding") {
     s.kind = WindowKind::kHopping;
     if (size <= 0) return w.Fail(p + ".size_s", "is required and must be > 0 for a hopping window");
-    if (slide <= 0) return w.Fail(p + ".slide_s", "is required and must be > 0 for a hopping window");
+    if (slide <= 0)
+      return w.Fail(p + ".slide_s", "is required and must be > 0 for a hopping window");
     if (slide > size) return w.Fail(p + ".slide_s", "must not exceed size_s");
     if ((size + slide - 1) / slide > WindowProcessor::kMaxWindowsPerRecord) {
       return w.Fail(p + ".slide_s", "size_s / slide_s must be at most " +
@@ -154,7 +160,8 @@ void ParseWindow(ConfigWalker& w, const YAML::Node& n, const std::string& p,
     }
     s.gap_ms = gap;
   } else {
-    return w.Fail(p + ".type", "must be tumbling, hopping (or sliding) or session, got '" + type + "'");
+    return w.Fail(p + ".type",
+                  "must be tumbling, hopping (or sliding) or session, got '" + type + "'");
   }
   s.out_of_orderness_ms = ooo;
   s.allowed_lateness_ms = lateness;
@@ -202,25 +209,35 @@ void ParseAlert(ConfigWalker& w, const YAML::Node& n, const std::string& p,
   AddCommon(w, &c, &h);
   w.Map(n, p, h);
   if (!w.status().ok()) return;
-  if (type == "threshold") s.kind = AlertKind::kThreshold;
-  else if (type == "zscore") s.kind = AlertKind::kZScore;
-  else if (type == "ewma") s.kind = AlertKind::kEwma;
-  else if (type == "source_health") s.kind = AlertKind::kSourceHealth;
+  if (type == "threshold")
+    s.kind = AlertKind::kThreshold;
+  else if (type == "zscore")
+    s.kind = AlertKind::kZScore;
+  else if (type == "ewma")
+    s.kind = AlertKind::kEwma;
+  else if (type == "source_health")
+    s.kind = AlertKind::kSourceHealth;
   else {
-    return w.Fail(p + ".type", type.empty() ? "is required (threshold, zscore, ewma or source_health)"
-                                            : "must be threshold, zscore, ewma or source_health, got '" +
-                                                  type + "'");
+    return w.Fail(p + ".type",
+                  type.empty()
+                      ? "is required (threshold, zscore, ewma or source_health)"
+                      : "must be threshold, zscore, ewma or source_health, got '" + type + "'");
   }
   if (s.kind == AlertKind::kSourceHealth) {
-    if (!c.input.empty()) return w.Fail(p + ".input", "source_health reads $sys/events; remove input");
+    if (!c.input.empty())
+      return w.Fail(p + ".input", "source_health reads $sys/events; remove input");
     c.input = "$sys/events";
   }
   if (!CheckCommon(w, p, c, true, names, &s.time)) return;
   s.name = c.name, s.input = c.input, s.output = c.output, s.key = c.key;
-  if (level == "info") s.level = AlertLevel::kInfo;
-  else if (level == "warning") s.level = AlertLevel::kWarning;
-  else if (level == "critical") s.level = AlertLevel::kCritical;
-  else return w.Fail(p + ".level", "must be info, warning or critical, got '" + level + "'");
+  if (level == "info")
+    s.level = AlertLevel::kInfo;
+  else if (level == "warning")
+    s.level = AlertLevel::kWarning;
+  else if (level == "critical")
+    s.level = AlertLevel::kCritical;
+  else
+    return w.Fail(p + ".level", "must be info, warning or critical, got '" + level + "'");
   s.for_ms = for_ms;
   auto only = [&](bool cond, const char* key, const char* types) {
     if (cond) w.Fail(p + "." + key, std::string("applies to ") + types + " rules only");
@@ -233,7 +250,8 @@ void ParseAlert(ConfigWalker& w, const YAML::Node& n, const std::string& p,
       only(!threshold && for_ms > 0, "for_s", "threshold") ||
       only(!anomaly && !s.field.empty(), "field", "zscore and ewma") ||
       only(s.kind != AlertKind::kSourceHealth && !s.sources.empty(), "sources", "source_health") ||
-      only(s.kind == AlertKind::kSourceHealth && !c.key.empty(), "key", "threshold, zscore and ewma")) {
+      only(s.kind == AlertKind::kSourceHealth && !c.key.empty(), "key",
+           "threshold, zscore and ewma")) {
     return;
   }
   if (threshold) {
@@ -249,7 +267,8 @@ void ParseAlert(ConfigWalker& w, const YAML::Node& n, const std::string& p,
   }
   if (anomaly) {
     if (s.field.empty()) return w.Fail(p + ".field", "is required (the numeric field to watch)");
-    if (auto fp = ParseFieldPath(s.field); !fp.ok()) return w.Fail(p + ".field", fp.status().message());
+    if (auto fp = ParseFieldPath(s.field); !fp.ok())
+      return w.Fail(p + ".field", fp.status().message());
     if (!(s.threshold > 0)) return w.Fail(p + ".threshold", "must be > 0 (standard deviations)");
     if (s.kind == AlertKind::kEwma && !(s.alpha > 0 && s.alpha <= 1)) {
       return w.Fail(p + ".alpha", "must be in (0, 1]");
@@ -269,7 +288,8 @@ void CheckLoops(ConfigWalker& w, const std::string& path, const ProcessConfig& c
   std::vector<Node> nodes;
   for (size_t i = 0; i < c.windows.size(); ++i) {
     const WindowSpec& s = c.windows[i];
-    nodes.push_back({path + ".windows[" + std::to_string(i) + "]", *Pattern::Parse(s.input),
+    nodes.push_back({path + ".windows[" + std::to_string(i) + "]",
+                     *Pattern::Parse(s.input),
                      {s.output, s.output + "/late"}});
   }
   for (size_t i = 0; i < c.alerts.size(); ++i) {
@@ -325,10 +345,12 @@ void ParseProcessorsSection(ConfigWalker& w, const YAML::Node& node, const std::
   };
   w.Map(node, path,
         {{"queue_events", w.Scalar<size_t>(&out->queue_events, 1000)},
-         {"windows", list([&](ConfigWalker& cw, const YAML::Node& n, const std::string& p,
-                              std::set<std::string>* ns) { ParseWindow(cw, n, p, ns, &out->windows); })},
-         {"alerts", list([&](ConfigWalker& cw, const YAML::Node& n, const std::string& p,
-                             std::set<std::string>* ns) { ParseAlert(cw, n, p, ns, &out->alerts); })}});
+         {"windows",
+          list([&](ConfigWalker& cw, const YAML::Node& n, const std::string& p,
+                   std::set<std::string>* ns) { ParseWindow(cw, n, p, ns, &out->windows); })},
+         {"alerts",
+          list([&](ConfigWalker& cw, const YAML::Node& n, const std::string& p,
+                   std::set<std::string>* ns) { ParseAlert(cw, n, p, ns, &out->alerts); })}});
   if (w.status().ok()) CheckLoops(w, path, *out);
 }
 

@@ -80,8 +80,8 @@ void ProcessManager::Start(bool thread) {
   for (size_t i = 0; i < processors_.size(); ++i) {
     auto tap = std::make_shared<Tap>(this, i);
     taps_.push_back(tap);
-    watch_ids_.push_back(hub_->Watch(processors_[i]->input(), tap,
-                                     [&tap](Stream* s) { tap->AttachTo(s); }));
+    watch_ids_.push_back(
+        hub_->Watch(processors_[i]->input(), tap, [&tap](Stream* s) { tap->AttachTo(s); }));
   }
   if (thread) worker_ = std::thread([this] { Loop(); });
   LogLine(LogLevel::kInfo, "processors started",
@@ -166,9 +166,9 @@ void ProcessManager::Publish(std::vector<Output>* outs) {
     }
     if (r && !r->ok()) {
       m_publish_failed_->Add(datas.size());
-      LogLine(LogLevel::kWarn, "processor output refused",
-              ",\"stream\":\"" + (*outs)[i].stream + "\",\"reason\":\"" + r->status().reason() +
-                  "\"");
+      LogLine(
+          LogLevel::kWarn, "processor output refused",
+          ",\"stream\":\"" + (*outs)[i].stream + "\",\"reason\":\"" + r->status().reason() + "\"");
     }
     i = j;
   }

@@ -13,7 +13,8 @@ Result<std::vector<std::string>> ParseFieldPath(std::string_view path) {
   size_t start = 0;
   for (;;) {
     size_t dot = path.find('.', start);
-    std::string_view seg = path.substr(start, dot == std::string_view::npos ? path.npos : dot - start);
+    std::string_view seg =
+        path.substr(start, dot == std::string_view::npos ? path.npos : dot - start);
     if (seg.empty()) {
       return Status::InvalidArgument("bad_config",
                                      "field '" + std::string(path) + "' has an empty segment");
@@ -112,7 +113,8 @@ bool RecordReader::Parse(std::string_view data) {
   return root_.is_object();
 }
 
-std::optional<simdjson::dom::element> RecordReader::Get(const std::vector<std::string>& path) const {
+std::optional<simdjson::dom::element> RecordReader::Get(
+    const std::vector<std::string>& path) const {
   simdjson::dom::element e = root_;
   for (const std::string& seg : path) {
     if (!e.is_object()) return std::nullopt;
@@ -127,13 +129,16 @@ std::optional<double> RecordReader::Number(const std::vector<std::string>& path)
   auto e = Get(path);
   if (!e) return std::nullopt;
   switch (e->type()) {
-    case simdjson::dom::element_type::DOUBLE: return e->get_double().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE:
+      return e->get_double().value_unsafe();
     case simdjson::dom::element_type::INT64:
       return static_cast<double>(e->get_int64().value_unsafe());
     case simdjson::dom::element_type::UINT64:
       return static_cast<double>(e->get_uint64().value_unsafe());
-    case simdjson::dom::element_type::BOOL: return e->get_bool().value_unsafe() ? 1.0 : 0.0;
-    default: return std::nullopt;
+    case simdjson::dom::element_type::BOOL:
+      return e->get_bool().value_unsafe() ? 1.0 : 0.0;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -167,7 +172,8 @@ std::optional<int64_t> EventTimeOf(const InputRecord& r, const RecordReader& rea
   const std::vector<std::string>* field = &path;
   std::vector<std::string> schema_path;
   if (spec.from_schema) {
-    std::optional<std::string> index = spec.schema_index ? spec.schema_index(r.stream) : std::nullopt;
+    std::optional<std::string> index =
+        spec.schema_index ? spec.schema_index(r.stream) : std::nullopt;
     if (!index) return std::nullopt;
     auto fp = ParseFieldPath(*index);
     if (!fp.ok()) return std::nullopt;

@@ -22,8 +22,8 @@ namespace livehub {
 struct InputRecord {
   std::string_view stream;
   uint64_t seq = 0;
-  int64_t ts_ms = 0;          // the hub's receive time
-  std::string_view data;      // compact JSON
+  int64_t ts_ms = 0;      // the hub's receive time
+  std::string_view data;  // compact JSON
 };
 
 // What a processor produces: data (compact JSON) for a derived stream.
@@ -43,9 +43,9 @@ struct TimeSpec {
   // The `time_field` value that means "the input stream's schema time index".
   static constexpr std::string_view kFromSchema = "$schema";
 
-  bool processing_time = false;  // true: the hub's receive time (`ts`)
-  std::string field;             // event-time field (dotted path), when !processing_time
-  TimeUnit unit = TimeUnit::kMs; // of a numeric field; strings are always RFC 3339
+  bool processing_time = false;   // true: the hub's receive time (`ts`)
+  std::string field;              // event-time field (dotted path), when !processing_time
+  TimeUnit unit = TimeUnit::kMs;  // of a numeric field; strings are always RFC 3339
   // `time_field: $schema`: the field is each record's stream's schema time
   // index, looked up through `schema_index` (set by ProcessManager; unset or
   // no time index for a stream: the record has no event time).

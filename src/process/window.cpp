@@ -34,12 +34,12 @@ WindowProcessor::WindowProcessor(WindowSpec spec, MetricsRegistry* metrics)
   m_out_ = metrics->GetCounter("process_outputs_total", "Events each processor published.", l);
   m_late_ = metrics->GetCounter("window_late_events_total",
                                 "Events that arrived after all their windows closed.", l);
-  m_refused_ = metrics->GetCounter("window_refused_total",
-                                   "Events refused for a window, by reason.",
-                                   l + ",reason=\"max_keys\"");
-  m_no_time_ = metrics->GetCounter("process_skipped_total",
-                                   "Events a processor skipped, by reason.",
-                                   l + ",reason=\"no_event_time\"");
+  m_refused_ =
+      metrics->GetCounter("window_refused_total", "Events refused for a window, by reason.",
+                          l + ",reason=\"max_keys\"");
+  m_no_time_ =
+      metrics->GetCounter("process_skipped_total", "Events a processor skipped, by reason.",
+                          l + ",reason=\"no_event_time\"");
   m_states_ = metrics->GetGauge("window_open_states", "Open (window, key) states.", l);
   m_watermark_ = metrics->GetGauge("window_watermark_ms", "Event-time watermark (ms).", l);
 }
@@ -165,8 +165,10 @@ void WindowProcessor::AddSession(const std::string& key, int64_t t, bool* placed
     session_ends_.erase({s.end, key, s.start});
     new_end = std::max(new_end, s.end);
     into.state.count += s.state.count;
-    if (into.state.fields.size() < s.state.fields.size()) into.state.fields.resize(s.state.fields.size());
-    for (size_t f = 0; f < s.state.fields.size(); ++f) into.state.fields[f].Merge(s.state.fields[f]);
+    if (into.state.fields.size() < s.state.fields.size())
+      into.state.fields.resize(s.state.fields.size());
+    for (size_t f = 0; f < s.state.fields.size(); ++f)
+      into.state.fields[f].Merge(s.state.fields[f]);
     --states_;
   }
   v->erase(v->begin() + static_cast<std::ptrdiff_t>(first) + 1,

@@ -40,9 +40,9 @@ struct WindowSpec {
   std::string input;   // pattern
   std::string output;  // stream
   WindowKind kind = WindowKind::kTumbling;
-  int64_t size_ms = 60'000;   // tumbling, hopping
-  int64_t slide_ms = 0;       // hopping
-  int64_t gap_ms = 0;         // session
+  int64_t size_ms = 60'000;      // tumbling, hopping
+  int64_t slide_ms = 0;          // hopping
+  int64_t gap_ms = 0;            // session
   std::vector<std::string> key;  // group-by fields (dotted paths)
   TimeSpec time;
   int64_t out_of_orderness_ms = 0;
@@ -79,7 +79,7 @@ class WindowProcessor final : public Processor {
     std::string key_json;  // {"station":"12"}
     uint64_t count = 0;
     std::vector<FieldAgg> fields;
-    bool dirty = false;    // changed since the last early result
+    bool dirty = false;  // changed since the last early result
   };
   // One fixed (tumbling/hopping) window: its keys in first-seen order.
   struct FixedWindow {
@@ -113,14 +113,14 @@ class WindowProcessor final : public Processor {
 
   int64_t max_event_ms_ = INT64_MIN;
   int64_t watermark_ = INT64_MIN;
-  uint64_t order_ = 0;            // arrival order of records
+  uint64_t order_ = 0;  // arrival order of records
   bool input_since_tick_ = false;
   int64_t last_input_wall_ms_ = INT64_MIN;
   int64_t max_event_at_idle_ms_ = INT64_MIN;
   int64_t last_early_ms_ = INT64_MIN;
 
-  std::map<int64_t, FixedWindow> fixed_;  // by start
-  std::map<std::string, std::vector<Session>> sessions_;  // by key; sorted by start
+  std::map<int64_t, FixedWindow> fixed_;                              // by start
+  std::map<std::string, std::vector<Session>> sessions_;              // by key; sorted by start
   std::set<std::tuple<int64_t, std::string, int64_t>> session_ends_;  // (end, key, start)
   size_t states_ = 0;
   uint64_t late_ = 0;

@@ -44,13 +44,20 @@ bool IsRfc3339(std::string_view s) {
 const char* ActualTypeName(dom::element v) {
   switch (v.type()) {
     case dom::element_type::INT64:
-    case dom::element_type::UINT64: return "int";
-    case dom::element_type::DOUBLE: return "float";
-    case dom::element_type::BOOL: return "bool";
-    case dom::element_type::STRING: return "string";
-    case dom::element_type::ARRAY: return "array";
-    case dom::element_type::OBJECT: return "object";
-    case dom::element_type::NULL_VALUE: return "null";
+    case dom::element_type::UINT64:
+      return "int";
+    case dom::element_type::DOUBLE:
+      return "float";
+    case dom::element_type::BOOL:
+      return "bool";
+    case dom::element_type::STRING:
+      return "string";
+    case dom::element_type::ARRAY:
+      return "array";
+    case dom::element_type::OBJECT:
+      return "object";
+    case dom::element_type::NULL_VALUE:
+      return "null";
   }
   return "unknown";
 }
@@ -58,25 +65,35 @@ const char* ActualTypeName(dom::element v) {
 FieldType InferType(dom::element v) {
   switch (v.type()) {
     case dom::element_type::INT64:
-    case dom::element_type::UINT64: return FieldType::kInt;
-    case dom::element_type::DOUBLE: return FieldType::kFloat;
-    case dom::element_type::BOOL: return FieldType::kBool;
-    case dom::element_type::STRING: return FieldType::kString;
-    default: return FieldType::kJson;
+    case dom::element_type::UINT64:
+      return FieldType::kInt;
+    case dom::element_type::DOUBLE:
+      return FieldType::kFloat;
+    case dom::element_type::BOOL:
+      return FieldType::kBool;
+    case dom::element_type::STRING:
+      return FieldType::kString;
+    default:
+      return FieldType::kJson;
   }
 }
 
 bool Matches(FieldType t, dom::element v) {
   switch (t) {
-    case FieldType::kInt: return v.is_int64() || v.is_uint64();
-    case FieldType::kFloat: return v.is_number();
-    case FieldType::kBool: return v.is_bool();
-    case FieldType::kString: return v.is_string();
+    case FieldType::kInt:
+      return v.is_int64() || v.is_uint64();
+    case FieldType::kFloat:
+      return v.is_number();
+    case FieldType::kBool:
+      return v.is_bool();
+    case FieldType::kString:
+      return v.is_string();
     case FieldType::kTimestamp:
       if (v.is_int64() || v.is_uint64()) return true;
       if (v.is_string()) return IsRfc3339(v.get_string().value_unsafe());
       return false;
-    case FieldType::kJson: return true;
+    case FieldType::kJson:
+      return true;
   }
   return false;
 }
@@ -96,8 +113,8 @@ Status Refuse(const char* reason, size_t index, std::string_view stream, std::st
   if (expected) fields += ",\"expected\":" + Q(expected);
   if (actual) fields += ",\"actual\":" + Q(actual);
   return Status::InvalidArgument(reason, "event " + std::to_string(index + 1) + " (index " +
-                                             std::to_string(index) + ") of the batch: " +
-                                             std::move(message))
+                                             std::to_string(index) +
+                                             ") of the batch: " + std::move(message))
       .WithFields(std::move(fields));
 }
 
@@ -109,12 +126,18 @@ Status Refuse(const char* reason, size_t index, std::string_view stream, std::st
 
 const char* FieldTypeName(FieldType t) {
   switch (t) {
-    case FieldType::kInt: return "int";
-    case FieldType::kFloat: return "float";
-    case FieldType::kBool: return "bool";
-    case FieldType::kString: return "string";
-    case FieldType::kTimestamp: return "timestamp";
-    case FieldType::kJson: return "json";
+    case FieldType::kInt:
+      return "int";
+    case FieldType::kFloat:
+      return "float";
+    case FieldType::kBool:
+      return "bool";
+    case FieldType::kString:
+      return "string";
+    case FieldType::kTimestamp:
+      return "timestamp";
+    case FieldType::kJson:
+      return "json";
   }
   return "json";
 }
@@ -131,9 +154,12 @@ Result<FieldType> ParseFieldType(std::string_view text) {
 
 const char* DiscoveryPolicyName(DiscoveryPolicy p) {
   switch (p) {
-    case DiscoveryPolicy::kAllow: return "allow";
-    case DiscoveryPolicy::kWarn: return "warn";
-    case DiscoveryPolicy::kReject: return "reject";
+    case DiscoveryPolicy::kAllow:
+      return "allow";
+    case DiscoveryPolicy::kWarn:
+      return "warn";
+    case DiscoveryPolicy::kReject:
+      return "reject";
   }
   return "warn";
 }
@@ -148,12 +174,18 @@ Result<DiscoveryPolicy> ParseDiscoveryPolicy(std::string_view text) {
 
 CsvType ToCsvType(FieldType t) {
   switch (t) {
-    case FieldType::kInt: return CsvType::kInt;
-    case FieldType::kFloat: return CsvType::kFloat;
-    case FieldType::kBool: return CsvType::kBool;
-    case FieldType::kString: return CsvType::kString;
-    case FieldType::kTimestamp: return CsvType::kTimestamp;
-    case FieldType::kJson: return CsvType::kJson;
+    case FieldType::kInt:
+      return CsvType::kInt;
+    case FieldType::kFloat:
+      return CsvType::kFloat;
+    case FieldType::kBool:
+      return CsvType::kBool;
+    case FieldType::kString:
+      return CsvType::kString;
+    case FieldType::kTimestamp:
+      return CsvType::kTimestamp;
+    case FieldType::kJson:
+      return CsvType::kJson;
   }
   return CsvType::kInfer;
 }
@@ -193,7 +225,8 @@ Result<Schema> ParseSchemaJson(std::string_view pattern, std::string_view json) 
     return bad(std::string("schema is not valid JSON: ") + simdjson::error_message(e));
   }
   dom::object obj;
-  if (root.get(obj)) return bad("schema must be a JSON object {fields, required, time_index, policy}");
+  if (root.get(obj))
+    return bad("schema must be a JSON object {fields, required, time_index, policy}");
   Schema schema;
   schema.pattern = std::string(pattern);
   for (auto kv : obj) {
@@ -208,7 +241,8 @@ Result<Schema> ParseSchemaJson(std::string_view pattern, std::string_view json) 
         if (dom::object spec; !f.value.get(spec)) {
           for (auto m : spec) {
             if (m.key == "type") {
-              if (m.value.get(type)) return bad("fields." + std::string(f.key) + ".type must be a string");
+              if (m.value.get(type))
+                return bad("fields." + std::string(f.key) + ".type must be a string");
             } else if (m.key == "required") {
               if (m.value.get(field.required)) {
                 return bad("fields." + std::string(f.key) + ".required must be true or false");
@@ -295,10 +329,9 @@ Status SchemaRegistry::PutLocked(Schema schema) {
   auto pattern = Pattern::Parse(schema.pattern);
   if (!pattern.ok()) return Status::InvalidArgument("bad_schema", pattern.status().message());
   if (schema.fields.size() > kMaxFieldsPerSchema) {
-    return Status::InvalidArgument("bad_schema", "schema has " +
-                                                     std::to_string(schema.fields.size()) +
-                                                     " fields, the limit is " +
-                                                     std::to_string(kMaxFieldsPerSchema));
+    return Status::InvalidArgument(
+        "bad_schema", "schema has " + std::to_string(schema.fields.size()) +
+                          " fields, the limit is " + std::to_string(kMaxFieldsPerSchema));
   }
   if (!schema.time_index.empty()) {
     auto it = schema.fields.find(schema.time_index);
@@ -315,7 +348,8 @@ Status SchemaRegistry::PutLocked(Schema schema) {
   if (it != entries_.end()) {
     // Keep what discovery learnt unless the new schema declares it.
     for (const auto& [name, f] : it->schema->fields) {
-      if (f.discovered && schema.fields.size() < kMaxFieldsPerSchema) schema.fields.emplace(name, f);
+      if (f.discovered && schema.fields.size() < kMaxFieldsPerSchema)
+        schema.fields.emplace(name, f);
     }
     entries_.erase(it);
   } else if (entries_.size() >= kMaxSchemas) {
@@ -390,8 +424,8 @@ size_t SchemaRegistry::size() const {
   return entries_.size();
 }
 
-Result<std::vector<SchemaWarning>> SchemaRegistry::Validate(
-    std::string_view stream, const std::vector<std::string>& datas) {
+Result<std::vector<SchemaWarning>> SchemaRegistry::Validate(std::string_view stream,
+                                                            const std::vector<std::string>& datas) {
   std::shared_ptr<const Schema> schema;
   {
     std::lock_guard lock(mu_);
@@ -501,7 +535,8 @@ Result<std::vector<SchemaWarning>> SchemaRegistry::Validate(
     if (s != seen_.end()) {
       for (const auto& [name, type] : seen) {
         auto [f, inserted] = s->second.emplace(name, type);
-        if (!inserted && type == FieldType::kFloat && f->second == FieldType::kInt) f->second = type;
+        if (!inserted && type == FieldType::kFloat && f->second == FieldType::kInt)
+          f->second = type;
       }
     }
   }
@@ -522,8 +557,8 @@ Status SchemaRegistry::Check(Hub* hub, std::string_view stream,
   for (const SchemaWarning& w : *r) {
     warnings_->Add();
     std::string f = ",\"stream\":" + Q(w.stream) + ",\"pattern\":" + Q(w.pattern) +
-                    ",\"field\":" + Q(w.field) + ",\"inferred_type\":\"" +
-                    FieldTypeName(w.type) + "\",\"index\":" + std::to_string(w.index);
+                    ",\"field\":" + Q(w.field) + ",\"inferred_type\":\"" + FieldTypeName(w.type) +
+                    "\",\"index\":" + std::to_string(w.index);
     hub->SysEvent("schema_warning", f);
   }
   return Status::Ok();
@@ -555,7 +590,8 @@ Status SchemaRegistry::Load(std::string_view json) {
   std::vector<Schema> schemas;
   for (dom::element e : list) {
     std::string_view pattern;
-    if (e["pattern"].get(pattern)) return Status::InvalidArgument("bad_schema", "stored schema without pattern");
+    if (e["pattern"].get(pattern))
+      return Status::InvalidArgument("bad_schema", "stored schema without pattern");
     auto s = ParseSchemaJson(pattern, simdjson::minify(e));
     if (!s.ok()) return s.status();
     schemas.push_back(std::move(*s));

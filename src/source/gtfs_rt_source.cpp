@@ -65,9 +65,12 @@ std::string RenderGtfsStream(std::string_view t, std::string_view feed, std::str
       continue;
     }
     std::string_view name = t.substr(i + 1, close - i - 1);
-    if (name == "feed") out += SanitizeSegment(feed);
-    else if (name == "key") out += SanitizeSegment(key);
-    else if (name == "entity_id") out += SanitizeSegment(entity_id);
+    if (name == "feed")
+      out += SanitizeSegment(feed);
+    else if (name == "key")
+      out += SanitizeSegment(key);
+    else if (name == "entity_id")
+      out += SanitizeSegment(entity_id);
     i = close;
   }
   return out;
@@ -93,15 +96,21 @@ void FloatField(JsonWriter* w, std::string_view key, bool has, float v) {
 
 void StringField(JsonWriter* w, std::string_view key, bool has, const std::string& v) {
   w->Key(key);
-  if (has) w->String(v); else w->Null();
+  if (has)
+    w->String(v);
+  else
+    w->Null();
 }
 
 template <typename T>
 void IntField(JsonWriter* w, std::string_view key, bool has, T v) {
   w->Key(key);
-  if (!has) w->Null();
-  else if constexpr (std::is_signed_v<T>) w->Int(static_cast<int64_t>(v));
-  else w->Uint(static_cast<uint64_t>(v));
+  if (!has)
+    w->Null();
+  else if constexpr (std::is_signed_v<T>)
+    w->Int(static_cast<int64_t>(v));
+  else
+    w->Uint(static_cast<uint64_t>(v));
 }
 
 // The English translation, else the first; null when there is none.
@@ -198,8 +207,7 @@ std::string TripJson(const tr::FeedEntity& e, const tr::FeedHeader& h, const Gtf
     StopTimeEventFields(&w, "arrival", u.has_arrival(), u.arrival());
     StopTimeEventFields(&w, "departure", u.has_departure(), u.departure());
     StringField(&w, "schedule_relationship", u.has_schedule_relationship(),
-                tr::TripUpdate_StopTimeUpdate_ScheduleRelationship_Name(
-                    u.schedule_relationship()));
+                tr::TripUpdate_StopTimeUpdate_ScheduleRelationship_Name(u.schedule_relationship()));
     w.EndObject();
   }
   w.EndArray();
@@ -255,14 +263,15 @@ GtfsConversion ConvertFeed(const tr::FeedMessage& feed, const GtfsRtSettings& s,
   for (const tr::FeedEntity& e : feed.entity()) {
     if (e.has_vehicle()) {
       const auto& v = e.vehicle();
-      std::string key = v.vehicle().has_id() && !v.vehicle().id().empty() ? v.vehicle().id() : e.id();
+      std::string key =
+          v.vehicle().has_id() && !v.vehicle().id().empty() ? v.vehicle().id() : e.id();
       c.records.emplace_back(RenderGtfsStream(s.vehicles_stream, s.feed, key, e.id()),
                              VehicleJson(e, h, s, now_ms));
     }
     if (e.has_trip_update()) {
       const auto& t = e.trip_update();
-      std::string key = t.trip().has_trip_id() && !t.trip().trip_id().empty() ? t.trip().trip_id()
-                                                                              : e.id();
+      std::string key =
+          t.trip().has_trip_id() && !t.trip().trip_id().empty() ? t.trip().trip_id() : e.id();
       c.records.emplace_back(RenderGtfsStream(s.trips_stream, s.feed, key, e.id()),
                              TripJson(e, h, s, now_ms));
     }
@@ -304,7 +313,10 @@ class GtfsRtSource : public PollingSource {
     w->Field("vehicles_stream", s_.vehicles_stream).Field("trips_stream", s_.trips_stream);
     w->Field("alerts_stream", s_.alerts_stream);
     w->Key("header_timestamp");
-    if (last_header_ts_) w->Uint(last_header_ts_); else w->Null();
+    if (last_header_ts_)
+      w->Uint(last_header_ts_);
+    else
+      w->Null();
     w->Field("entities", entities_);
   }
 
@@ -356,9 +368,9 @@ std::any ParseGtfsRt(ConfigWalker& w, const YAML::Node& n, const std::string& pa
   FinishPollConfig(w, path, &s.poll, common);
   if (!w.status().ok()) return s;
   if (s.feed.empty()) s.feed = common->id;
-  for (auto [key, tmpl] : {std::pair{"vehicles_stream", &s.vehicles_stream},
-                           std::pair{"trips_stream", &s.trips_stream},
-                           std::pair{"alerts_stream", &s.alerts_stream}}) {
+  for (auto [key, tmpl] :
+       {std::pair{"vehicles_stream", &s.vehicles_stream},
+        std::pair{"trips_stream", &s.trips_stream}, std::pair{"alerts_stream", &s.alerts_stream}}) {
     if (Status st = ValidateGtfsTemplate(*tmpl); !st.ok()) {
       return w.Fail(path + "." + key, st.message()), std::any(s);
     }

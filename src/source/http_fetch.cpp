@@ -6,11 +6,11 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <algorithm>
 #include <cctype>
 #include <optional>
 
@@ -36,7 +36,9 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   // Credentials belong in headers (secrets), not in a URL that is shown.
   size_t sep = url.find("://");
   std::string_view authority =
-      sep == std::string_view::npos ? url : url.substr(sep + 3, url.find_first_of("/?#", sep + 3) - sep - 3);
+      sep == std::string_view::npos
+          ? url
+          : url.substr(sep + 3, url.find_first_of("/?#", sep + 3) - sep - 3);
   if (authority.find('@') != std::string_view::npos) {
     return Status::InvalidArgument("bad_config",
                                    "url must not carry credentials (user:password@); use "
@@ -52,8 +54,12 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
 struct HttpFetch::Impl {
   Impl(asio::io_context& ioc, HttpUrl u, FetchOptions o, std::shared_ptr<ssl::context> c,
        bool verify, Callback cb)
-      : resolver(ioc), url(std::move(u)), options(std::move(o)), tls_ctx(std::move(c)),
-        verify_host(verify), done(std::move(cb)) {
+      : resolver(ioc),
+        url(std::move(u)),
+        options(std::move(o)),
+        tls_ctx(std::move(c)),
+        verify_host(verify),
+        done(std::move(cb)) {
     if (url.tls) {
       tls.emplace(ioc, *tls_ctx);
     } else {
@@ -81,8 +87,8 @@ HttpFetch::~HttpFetch() = default;
 
 std::shared_ptr<HttpFetch> HttpFetch::Start(asio::io_context& ioc, const HttpUrl& url,
                                             FetchOptions options,
-                                            std::shared_ptr<ssl::context> tls_ctx,
-                                            bool verify_host, Callback done) {
+                                            std::shared_ptr<ssl::context> tls_ctx, bool verify_host,
+                                            Callback done) {
   auto f = std::shared_ptr<HttpFetch>(new HttpFetch(std::make_unique<Impl>(
       ioc, url, std::move(options), std::move(tls_ctx), verify_host, std::move(done))));
   f->Run();
@@ -121,10 +127,10 @@ void HttpFetch::OnResolve(boost::system::error_code ec, tcp::resolver::results_t
   if (impl_->finished) return;
   if (ec) return Fail("resolve", ec);
   impl_->Tcp().expires_after(std::chrono::milliseconds(impl_->options.connect_timeout_ms));
-  impl_->Tcp().async_connect(r, [self = shared_from_this()](boost::system::error_code ec,
-                                                            const tcp::endpoint&) {
-    self->OnConnect(ec);
-  });
+  impl_->Tcp().async_connect(
+      r, [self = shared_from_this()](boost::system::error_code ec, const tcp::endpoint&) {
+        self->OnConnect(ec);
+      });
 }
 
 void HttpFetch::OnConnect(boost::system::error_code ec) {
@@ -142,10 +148,9 @@ void HttpFetch::OnConnect(boost::system::error_code ec) {
   asio::ip::make_address(m.url.host, not_ip);
   if (not_ip) SSL_set_tlsext_host_name(m.tls->native_handle(), m.url.host.c_str());
   if (m.verify_host) m.tls->set_verify_callback(ssl::host_name_verification(m.url.host));
-  m.tls->async_handshake(ssl::stream_base::client,
-                         [self = shared_from_this()](boost::system::error_code ec) {
-                           self->OnHandshake(ec);
-                         });
+  m.tls->async_handshake(
+      ssl::stream_base::client,
+      [self = shared_from_this()](boost::system::error_code ec) { self->OnHandshake(ec); });
 }
 
 void HttpFetch::OnHandshake(boost::system::error_code ec) {
@@ -170,9 +175,7 @@ void HttpFetch::OnWrite(boost::system::error_code ec) {
   Impl& m = *impl_;
   if (m.finished) return;
   if (ec) return Fail("write", ec);
-  auto cb = [self = shared_from_this()](boost::system::error_code ec, size_t) {
-    self->OnRead(ec);
-  };
+  auto cb = [self = shared_from_this()](boost::system::error_code ec, size_t) { self->OnRead(ec); };
   if (m.tls) {
     http::async_read(*m.tls, m.buffer, *m.parser, std::move(cb));
   } else {
@@ -187,8 +190,8 @@ void HttpFetch::OnRead(boost::system::error_code ec) {
   if (ec == http::error::body_limit) {
     r.oversize = true;
     if (m.parser->is_header_done()) r.status = static_cast<int>(m.parser->get().result_int());
-    r.error = "response body from " + m.url.HostHeader() + " is over max_message_bytes=" +
-              std::to_string(m.options.max_body_bytes);
+    r.error = "response body from " + m.url.HostHeader() +
+              " is over max_message_bytes=" + std::to_string(m.options.max_body_bytes);
     return Finish(std::move(r));
   }
   if (ec) return Fail("read", ec);

@@ -40,7 +40,7 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 struct FetchOptions {
   int64_t connect_timeout_ms = 10'000;
-  int64_t timeout_ms = 10'000;   // write request + read response
+  int64_t timeout_ms = 10'000;  // write request + read response
   size_t max_body_bytes = 1u << 20;
   std::vector<std::pair<std::string, std::string>> headers;  // secrets: never logged
 };

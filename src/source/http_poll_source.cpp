@@ -31,8 +31,8 @@ Status ValidateJsonPointer(std::string_view p) {
   return Status::Ok();
 }
 
-Status ExtractRecords(std::string_view body, std::string_view pointer,
-                      const DecodeLimits& limits, std::vector<std::string>* out) {
+Status ExtractRecords(std::string_view body, std::string_view pointer, const DecodeLimits& limits,
+                      std::vector<std::string>* out) {
   out->clear();
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -46,8 +46,8 @@ Status ExtractRecords(std::string_view body, std::string_view pointer,
   simdjson::dom::element target = doc;
   if (!pointer.empty()) {
     if (doc.at_pointer(pointer).get(target) != simdjson::SUCCESS) {
-      return Status::InvalidArgument("no_records", "records_pointer '" + std::string(pointer) +
-                                                       "' names nothing in the body");
+      return Status::InvalidArgument(
+          "no_records", "records_pointer '" + std::string(pointer) + "' names nothing in the body");
     }
   }
   auto add = [&](simdjson::dom::element e) -> Status {
@@ -59,9 +59,9 @@ Status ExtractRecords(std::string_view body, std::string_view pointer,
                                          std::to_string(limits.max_event_bytes));
     }
     if (out->size() >= limits.max_batch_events) {
-      return Status::InvalidArgument("batch_too_large", "more than " +
-                                                            std::to_string(limits.max_batch_events) +
-                                                            " records in one body");
+      return Status::InvalidArgument(
+          "batch_too_large",
+          "more than " + std::to_string(limits.max_batch_events) + " records in one body");
     }
     out->push_back(std::move(s));
     return Status::Ok();
@@ -97,8 +97,8 @@ class HttpPollSource : public PollingSource {
     auto t = StreamTemplate::Parse(this->options().stream);  // validated at config load
     if (t.ok()) template_ = std::move(*t);
     const std::string& target = poll().parsed.target;
-    topic_ = target.substr(1, target.find('?') == std::string::npos ? std::string::npos
-                                                                     : target.find('?') - 1);
+    topic_ = target.substr(
+        1, target.find('?') == std::string::npos ? std::string::npos : target.find('?') - 1);
   }
 
  protected:

@@ -29,7 +29,7 @@ Status ValidateJsonPointer(std::string_view pointer);
 // ""); an array gives one record per element (none for []), anything else
 // one record. Each record is compact JSON. Errors: bad_json (the body),
 // no_records (the pointer names nothing), event_too_large, batch_too_large.
-Status ExtractRecords(std::string_view body, std::string_view pointer,
-                      const DecodeLimits& limits, std::vector<std::string>* out);
+Status ExtractRecords(std::string_view body, std::string_view pointer, const DecodeLimits& limits,
+                      std::vector<std::string>* out);
 
 }  // namespace livehub

@@ -33,7 +33,10 @@ Status ApplyMockControl(std::string_view json, MockOptions* o, MockActions* acti
     auto value = field.value;
     double num = 0;
     bool is_num = value.is_number();
-    if (is_num) num = value.is_int64() ? double(int64_t(value)) : value.is_uint64() ? double(uint64_t(value)) : double(value);
+    if (is_num)
+      num = value.is_int64()    ? double(int64_t(value))
+            : value.is_uint64() ? double(uint64_t(value))
+                                : double(value);
     auto number = [&](double lo, double hi, std::string_view want, double* out) -> Status {
       if (!is_num || !(num >= lo && num <= hi)) return Bad(key, want);
       *out = num;
@@ -44,7 +47,10 @@ Status ApplyMockControl(std::string_view json, MockOptions* o, MockActions* acti
     if (key == "running" || key == "disconnect") {
       bool b;
       if (value.get(b) != simdjson::SUCCESS) return Bad(key, "true or false");
-      if (key == "running") next.running = b; else act.disconnect = b;
+      if (key == "running")
+        next.running = b;
+      else
+        act.disconnect = b;
     } else if (key == "interval_ms") {
       if (!(st = number(1, 3'600'000, "1..3600000", &v)).ok()) return st;
       next.interval_ms = static_cast<int64_t>(v);

@@ -25,14 +25,14 @@
 namespace livehub {
 
 struct MockOptions {
-  int streams = 1;              // mock streams, keys "m1".."mN"
-  int64_t interval_ms = 100;    // one tick per interval
-  int batch_size = 1;           // records per stream per tick
+  int streams = 1;               // mock streams, keys "m1".."mN"
+  int64_t interval_ms = 100;     // one tick per interval
+  int batch_size = 1;            // records per stream per tick
   std::string shape = "sensor";  // sensor | ticker | counter
-  size_t payload_bytes = 0;     // pad each record to at least this size
+  size_t payload_bytes = 0;      // pad each record to at least this size
   double drop_pct = 0;
   int64_t jitter_ms = 0;
-  int burst_every = 0;          // ticks; 0: no bursts
+  int burst_every = 0;  // ticks; 0: no bursts
   int burst_size = 0;
   bool running = true;
   uint64_t seed = 1;
@@ -64,8 +64,8 @@ class MockGenerator {
   void Record(size_t stream, int64_t now_ms, std::string* out);
   MockOptions o_;
   std::mt19937_64 rng_;
-  std::vector<uint64_t> seq_;    // per stream: last mock_seq
-  std::vector<double> value_;    // per stream: random walk
+  std::vector<uint64_t> seq_;  // per stream: last mock_seq
+  std::vector<double> value_;  // per stream: random walk
   uint64_t ticks_ = 0;
   uint64_t pending_skip_ = 0;
   uint64_t made_ = 0;

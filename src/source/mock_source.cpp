@@ -43,7 +43,8 @@ class MockSource : public Source {
   }
   void Describe(JsonWriter* w) const override {
     DescribeMock(const_cast<MockGenerator&>(gen_).options(), w);
-    w->Field("records_made", gen_.records_made()).Field("records_lost_upstream", gen_.records_lost());
+    w->Field("records_made", gen_.records_made())
+        .Field("records_lost_upstream", gen_.records_lost());
   }
 
  private:

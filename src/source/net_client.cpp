@@ -11,8 +11,8 @@ namespace livehub {
 namespace {
 
 bool SensitiveParam(std::string_view name) {
-  static constexpr std::string_view kWords[] = {"token", "key",  "secret", "password", "passwd",
-                                                "auth",  "sig",  "credential", "session", "pwd"};
+  static constexpr std::string_view kWords[] = {"token", "key", "secret",     "password", "passwd",
+                                                "auth",  "sig", "credential", "session",  "pwd"};
   std::string n = AsciiLower(name);
   return std::any_of(std::begin(kWords), std::end(kWords),
                      [&](std::string_view w) { return n.find(w) != std::string::npos; });
@@ -27,8 +27,7 @@ std::string NetUrl::HostHeader() const {
   return default_port ? h : h + ":" + port;
 }
 
-Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain,
-                           std::string_view secure) {
+Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain, std::string_view secure) {
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("bad_config", "URL '" + RedactUrl(text) + "' " + why);
   };
@@ -74,9 +73,8 @@ Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain,
   if (port.empty()) {
     u.port = u.tls ? "443" : "80";
   } else {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        })) {
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return bad("has a bad port '" + std::string(port) + "'");
     }
     int p = std::stoi(std::string(port));

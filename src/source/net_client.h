@@ -33,8 +33,7 @@ struct NetUrl {
 
 // Parses `text`; `plain` / `secure` are the accepted schemes (e.g. "ws",
 // "wss"). Errors (bad_config) say what is wrong with the URL.
-Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain,
-                           std::string_view secure);
+Result<NetUrl> ParseNetUrl(std::string_view text, std::string_view plain, std::string_view secure);
 
 // The URL without userinfo and with the values of credential-like query
 // parameters (token, key, secret, password, auth, sig...) replaced by "***".
@@ -59,11 +58,14 @@ struct ClientStream {
   // Runs `f` (a generic lambda) on the stream in use.
   template <typename F>
   void With(F&& f) {
-    if (secure) f(*secure);
-    else f(*plain);
+    if (secure)
+      f(*secure);
+    else
+      f(*plain);
   }
   boost::beast::tcp_stream& tcp() {
-    return secure ? boost::beast::get_lowest_layer(*secure) : boost::beast::get_lowest_layer(*plain);
+    return secure ? boost::beast::get_lowest_layer(*secure)
+                  : boost::beast::get_lowest_layer(*plain);
   }
 
   boost::asio::ip::tcp::resolver resolver;
@@ -82,20 +84,20 @@ void ResolveAndConnect(std::shared_ptr<Conn> c, const NetUrl& url, int64_t conne
   using tcp = boost::asio::ip::tcp;
   c->resolver.async_resolve(
       url.host, url.port,
-      [c, host = url.host, host_header = url.HostHeader(), connect_timeout_ms, stale,
-       done](boost::system::error_code ec, tcp::resolver::results_type results) mutable {
+      [c, host = url.host, host_header = url.HostHeader(), connect_timeout_ms, stale, done](
+          boost::system::error_code ec, tcp::resolver::results_type results) mutable {
         if (stale()) return;
         if (ec) return done(ec, "resolving " + host);
         c->tcp().expires_after(std::chrono::milliseconds(connect_timeout_ms));
-        c->tcp().async_connect(results, [c, host_header, stale, done](
-                                            boost::system::error_code ec,
-                                            const tcp::endpoint&) mutable {
-          if (stale()) return;
-          if (ec) return done(ec, "connecting to " + host_header);
-          boost::system::error_code nd;
-          c->tcp().socket().set_option(tcp::no_delay(true), nd);
-          done(ec, std::string());
-        });
+        c->tcp().async_connect(results,
+                               [c, host_header, stale, done](boost::system::error_code ec,
+                                                             const tcp::endpoint&) mutable {
+                                 if (stale()) return;
+                                 if (ec) return done(ec, "connecting to " + host_header);
+                                 boost::system::error_code nd;
+                                 c->tcp().socket().set_option(tcp::no_delay(true), nd);
+                                 done(ec, std::string());
+                               });
       });
 }
 

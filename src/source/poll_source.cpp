@@ -47,8 +47,10 @@ PollingSource::PollingSource(SourceContext* ctx, SourceOptions options, PollSett
 void PollingSource::DoStart() {
   if (poll_.parsed.tls) {
     auto c = MakeTlsClientContext(options().tls);
-    if (c.ok()) tls_ctx_ = *c;
-    else SetError(c.status().message());
+    if (c.ok())
+      tls_ctx_ = *c;
+    else
+      SetError(c.status().message());
   }
   SetState(SourceState::kConnecting);
   ScheduleNext(0, false);
@@ -74,7 +76,10 @@ void PollingSource::DescribePoll(JsonWriter* w) const {
   w->Field("timeout_ms", poll_.timeout_ms);
   w->Field("polls", polls_).Field("not_modified", not_modified_).Field("errors", errors_);
   w->Key("last_status");
-  if (last_status_) w->Int(last_status_); else w->Null();
+  if (last_status_)
+    w->Int(last_status_);
+  else
+    w->Null();
 }
 
 // The next request starts after `delay_ms`, and never sooner than
@@ -126,8 +131,8 @@ void PollingSource::OnFetched(FetchResult r) {
     return ScheduleNext(poll_.interval_ms, false);
   }
   if (!r.ok()) return Fail(r.error);
-  const std::string where = poll_.parsed.HostHeader() + poll_.parsed.target.substr(
-                                                            0, poll_.parsed.target.find('?'));
+  const std::string where =
+      poll_.parsed.HostHeader() + poll_.parsed.target.substr(0, poll_.parsed.target.find('?'));
   if (r.status == 304) {
     ++not_modified_;
     MarkConnected();

@@ -71,7 +71,7 @@ class PollingSource : public Source {
   std::shared_ptr<HttpFetch> fetch_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false;
-  bool paused_ = false;   // throttled: OnResume schedules the next poll
+  bool paused_ = false;          // throttled: OnResume schedules the next poll
   int64_t last_request_ms_ = 0;  // steady clock, for the rate cap
   std::string etag_, last_modified_;
   uint64_t polls_ = 0, not_modified_ = 0, errors_ = 0;

@@ -14,8 +14,8 @@
 namespace livehub {
 namespace {
 
-constexpr size_t kMaxTrackedStreams = 256;     // streams told about health changes
-constexpr size_t kMaxDrainBatch = 4096;        // records per drain slice
+constexpr size_t kMaxTrackedStreams = 256;  // streams told about health changes
+constexpr size_t kMaxDrainBatch = 4096;     // records per drain slice
 constexpr int64_t kStoreRetryMs = 200;
 constexpr int64_t kDropEventIntervalMs = 1000;  // at most one drop event per second
 
@@ -47,11 +47,16 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
 
 const char* SourceStateName(SourceState s) {
   switch (s) {
-    case SourceState::kDisconnected: return "disconnected";
-    case SourceState::kConnecting: return "connecting";
-    case SourceState::kSubscribed: return "subscribed";
-    case SourceState::kReceiving: return "receiving";
-    case SourceState::kStalled: return "stalled";
+    case SourceState::kDisconnected:
+      return "disconnected";
+    case SourceState::kConnecting:
+      return "connecting";
+    case SourceState::kSubscribed:
+      return "subscribed";
+    case SourceState::kReceiving:
+      return "receiving";
+    case SourceState::kStalled:
+      return "stalled";
   }
   return "?";
 }
@@ -61,16 +66,20 @@ Result<PayloadFormat> ParsePayloadFormat(std::string_view s) {
   if (s == "ndjson") return PayloadFormat::kNdjson;
   if (s == "csv") return PayloadFormat::kCsv;
   if (s == "text") return PayloadFormat::kText;
-  return Status::InvalidArgument("bad_config", "format must be json, ndjson, csv or text, got '" +
-                                                   std::string(s) + "'");
+  return Status::InvalidArgument(
+      "bad_config", "format must be json, ndjson, csv or text, got '" + std::string(s) + "'");
 }
 
 const char* PayloadFormatName(PayloadFormat f) {
   switch (f) {
-    case PayloadFormat::kJson: return "json";
-    case PayloadFormat::kNdjson: return "ndjson";
-    case PayloadFormat::kCsv: return "csv";
-    case PayloadFormat::kText: return "text";
+    case PayloadFormat::kJson:
+      return "json";
+    case PayloadFormat::kNdjson:
+      return "ndjson";
+    case PayloadFormat::kCsv:
+      return "csv";
+    case PayloadFormat::kText:
+      return "text";
   }
   return "?";
 }
@@ -125,9 +134,8 @@ void Source::Stop() {
 }
 
 Status Source::Control(std::string_view) {
-  return Status::InvalidArgument("unsupported",
-                                 "source '" + options_.id + "' (" + options_.type +
-                                     ") has no runtime controls");
+  return Status::InvalidArgument("unsupported", "source '" + options_.id + "' (" + options_.type +
+                                                    ") has no runtime controls");
 }
 
 SourceState Source::state() const {
@@ -141,9 +149,8 @@ SourceSnapshot Source::Snapshot() const {
   s.queued_records = queue_.size();
   s.queued_bytes = queue_bytes_;
   s.throttled = throttled_;
-  int64_t interval = options_.expected_interval_ms > 0
-                         ? options_.expected_interval_ms
-                         : static_cast<int64_t>(interval_ewma_ms_);
+  int64_t interval = options_.expected_interval_ms > 0 ? options_.expected_interval_ms
+                                                       : static_cast<int64_t>(interval_ewma_ms_);
   s.stall_after_ms = std::max(3 * interval, options_.stall_floor_ms);
   return s;
 }
@@ -216,8 +223,7 @@ void Source::NoteMessage(int64_t now_ms) {
     std::lock_guard lock(mu_);
     if (snap_.last_message_ms > 0) {
       double gap = static_cast<double>(now_ms - snap_.last_message_ms);
-      interval_ewma_ms_ =
-          interval_ewma_ms_ == 0 ? gap : 0.9 * interval_ewma_ms_ + 0.1 * gap;
+      interval_ewma_ms_ = interval_ewma_ms_ == 0 ? gap : 0.9 * interval_ewma_ms_ + 0.1 * gap;
     }
     snap_.last_message_ms = now_ms;
     ++snap_.messages_in;
@@ -273,8 +279,8 @@ bool Source::Ingest(std::string_view payload, const TemplateVars& vars,
   }
   if (payload.size() > options_.max_message_bytes) {
     CountDrop("oversize", 1,
-              std::to_string(payload.size()) + " bytes, limit max_message_bytes=" +
-                  std::to_string(options_.max_message_bytes));
+              std::to_string(payload.size()) +
+                  " bytes, limit max_message_bytes=" + std::to_string(options_.max_message_bytes));
     return !throttled_;
   }
   std::vector<std::string> records;
@@ -291,7 +297,7 @@ bool Source::Ingest(std::string_view payload, const TemplateVars& vars,
     limits.max_event_bytes = options_.max_message_bytes;
     BodyFormat f = options_.format == PayloadFormat::kNdjson ? BodyFormat::kNdjson
                    : options_.format == PayloadFormat::kCsv  ? BodyFormat::kCsv
-                                                              : BodyFormat::kJson;
+                                                             : BodyFormat::kJson;
     Status st;
     if (f == BodyFormat::kCsv && !options_.csv_columns.empty()) {
       std::string with_header;
@@ -407,8 +413,8 @@ void Source::Drain() {
     tokens_ms_ = now;
     budget = std::min(budget, static_cast<size_t>(tokens_));
     if (budget == 0) {
-      next_delay = std::max<int64_t>(1, static_cast<int64_t>((1 - tokens_) * 1000 /
-                                                             options_.max_rate));
+      next_delay =
+          std::max<int64_t>(1, static_cast<int64_t>((1 - tokens_) * 1000 / options_.max_rate));
     }
   }
   size_t used = 0;

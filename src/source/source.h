@@ -19,9 +19,9 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <boost/asio.hpp>
 #include <any>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -66,7 +66,7 @@ struct BackoffOptions {
   int64_t initial_ms = 1'000;
   int64_t max_ms = 30'000;
   double multiplier = 2.0;
-  double jitter = 0.2;            // +/- this fraction, uniformly
+  double jitter = 0.2;              // +/- this fraction, uniformly
   int64_t reset_after_ms = 30'000;  // healthy this long -> back to initial
 };
 
@@ -87,8 +87,8 @@ class Backoff {
 };
 
 struct TlsOptions {
-  bool verify = true;    // verify the peer's certificate and host name
-  std::string ca_file;   // extra CA bundle (PEM); empty: the system's
+  bool verify = true;   // verify the peer's certificate and host name
+  std::string ca_file;  // extra CA bundle (PEM); empty: the system's
 };
 
 // A header to send upstream. Values may hold secrets (resolved from
@@ -103,15 +103,15 @@ struct HeaderRule {
 struct SourceOptions {
   std::string id;
   std::string type;
-  std::string stream = "{id}";       // template, see source/template.h
+  std::string stream = "{id}";  // template, see source/template.h
   PayloadFormat format = PayloadFormat::kJson;
   std::vector<std::string> csv_columns;  // empty: the first row is the header
   size_t queue_max_bytes = 8u << 20;
   QueuePolicy policy = QueuePolicy::kDropOldest;
   size_t max_message_bytes = 1u << 20;
-  double max_rate = 0;                // records/s into the hub; 0: no cap
-  int64_t expected_interval_ms = 0;   // 0: learned from arrivals
-  int64_t stall_floor_ms = 10'000;    // stalled after max(3 x interval, this)
+  double max_rate = 0;               // records/s into the hub; 0: no cap
+  int64_t expected_interval_ms = 0;  // 0: learned from arrivals
+  int64_t stall_floor_ms = 10'000;   // stalled after max(3 x interval, this)
   BackoffOptions backoff;
   int64_t connect_timeout_ms = 10'000;
   int64_t read_timeout_ms = 60'000;
@@ -139,7 +139,7 @@ struct SourceSnapshot {
   uint64_t reconnects = 0;
   uint64_t messages_in = 0;
   uint64_t bytes_in = 0;
-  uint64_t records_in = 0;       // decoded records
+  uint64_t records_in = 0;  // decoded records
   uint64_t events_published = 0;
   uint64_t queued_records = 0;
   uint64_t queued_bytes = 0;
@@ -247,7 +247,7 @@ class Source {
   std::deque<Pending> queue_;
   size_t queue_bytes_ = 0;
   std::atomic<bool> throttled_{false};  // read by Snapshot from any thread
-  double tokens_ = 0;          // max_rate token bucket
+  double tokens_ = 0;                   // max_rate token bucket
   int64_t tokens_ms_ = 0;
   double interval_ewma_ms_ = 0;  // learned inter-arrival time
   int64_t subscribed_ms_ = 0;
@@ -264,8 +264,8 @@ struct SourceType {
   std::string name;
   // Parses the `<name>:` section of a source entry into a settings value
   // (errors through the walker, naming `path`). Called at config load.
-  std::function<std::any(ConfigWalker& w, const YAML::Node& section,
-                         const std::string& path, SourceOptions* common)>
+  std::function<std::any(ConfigWalker& w, const YAML::Node& section, const std::string& path,
+                         SourceOptions* common)>
       parse;
   // Creates the source (on the sources thread, before Start).
   std::function<std::unique_ptr<Source>(SourceContext* ctx, SourceOptions options)> create;

@@ -27,15 +27,27 @@ void WriteSnapshot(const SourceSnapshot& s, JsonWriter* w, int64_t now_ms) {
   w->Field("id", s.id).Field("type", s.type).Field("state", SourceStateName(s.state));
   w->Field("state_since_ms", s.state_since_ms);
   w->Key("last_message_ms");
-  if (s.last_message_ms) w->Int(s.last_message_ms); else w->Null();
+  if (s.last_message_ms)
+    w->Int(s.last_message_ms);
+  else
+    w->Null();
   w->Key("last_message_age_ms");
-  if (s.last_message_ms) w->Int(now_ms - s.last_message_ms); else w->Null();
+  if (s.last_message_ms)
+    w->Int(now_ms - s.last_message_ms);
+  else
+    w->Null();
   w->Field("stall_after_ms", s.stall_after_ms);
   w->Field("reconnects", s.reconnects);
   w->Key("last_error");
-  if (s.last_error.empty()) w->Null(); else w->String(s.last_error);
+  if (s.last_error.empty())
+    w->Null();
+  else
+    w->String(s.last_error);
   w->Key("last_error_ms");
-  if (s.last_error_ms) w->Int(s.last_error_ms); else w->Null();
+  if (s.last_error_ms)
+    w->Int(s.last_error_ms);
+  else
+    w->Null();
   w->Field("messages_in", s.messages_in).Field("bytes_in", s.bytes_in);
   w->Field("records_in", s.records_in).Field("events_published", s.events_published);
   w->Key("queue").BeginObject().Field("records", s.queued_records);
@@ -99,24 +111,23 @@ Result<std::string> ResolveSecret(std::string_view text) {
 
 void ParseNetworkSection(ConfigWalker& w, const YAML::Node& node, const std::string& path,
                          SourcesConfig* out) {
-  w.Map(node, path,
-        {{"headers", [&](const YAML::Node& n, const std::string& p) {
-            if (!n.IsSequence()) return w.Fail(p, "must be a list of {hosts, headers}");
-            for (size_t i = 0; i < n.size(); ++i) {
-              std::string ip = p + "[" + std::to_string(i) + "]";
-              HeaderRule rule;
-              rule.host_pattern = "*";
-              w.Map(n[i], ip,
-                    {{"hosts", w.Scalar<std::string>(&rule.host_pattern)},
-                     {"headers", w.StringMap(&rule.headers)}});
-              for (auto& [k, v] : rule.headers) {
-                auto r = ResolveSecret(v);
-                if (!r.ok()) return w.Fail(ip + ".headers." + k, r.status().message());
-                v = std::move(*r);
-              }
-              out->header_rules.push_back(std::move(rule));
-            }
-          }}});
+  w.Map(node, path, {{"headers", [&](const YAML::Node& n, const std::string& p) {
+                        if (!n.IsSequence()) return w.Fail(p, "must be a list of {hosts, headers}");
+                        for (size_t i = 0; i < n.size(); ++i) {
+                          std::string ip = p + "[" + std::to_string(i) + "]";
+                          HeaderRule rule;
+                          rule.host_pattern = "*";
+                          w.Map(n[i], ip,
+                                {{"hosts", w.Scalar<std::string>(&rule.host_pattern)},
+                                 {"headers", w.StringMap(&rule.headers)}});
+                          for (auto& [k, v] : rule.headers) {
+                            auto r = ResolveSecret(v);
+                            if (!r.ok()) return w.Fail(ip + ".headers." + k, r.status().message());
+                            v = std::move(*r);
+                          }
+                          out->header_rules.push_back(std::move(rule));
+                        }
+                      }}});
 }
 
 void ParseSourcesSection(ConfigWalker& w, const YAML::Node& node, const std::string& path,
@@ -197,9 +208,13 @@ void ParseSourcesSection(ConfigWalker& w, const YAML::Node& node, const std::str
       o.format = *f;
     }
     if (!policy.empty()) {
-      if (policy == "drop_oldest") o.policy = QueuePolicy::kDropOldest;
-      else if (policy == "throttle") o.policy = QueuePolicy::kThrottle;
-      else return w.Fail(ip + ".queue.policy", "must be drop_oldest or throttle, got '" + policy + "'");
+      if (policy == "drop_oldest")
+        o.policy = QueuePolicy::kDropOldest;
+      else if (policy == "throttle")
+        o.policy = QueuePolicy::kThrottle;
+      else
+        return w.Fail(ip + ".queue.policy",
+                      "must be drop_oldest or throttle, got '" + policy + "'");
     }
     if (o.backoff.jitter > 1) return w.Fail(ip + ".backoff.jitter", "must be between 0 and 1");
     if (o.backoff.initial_ms < 1) return w.Fail(ip + ".backoff.initial_s", "must be > 0");
@@ -240,14 +255,15 @@ void SourceManager::Create() {
   }
   // sources_ is complete before other threads (HTTP, metrics) may look.
   started_.store(true, std::memory_order_release);
-  guard_ = std::make_unique<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-      ioc_.get_executor());
+  guard_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          ioc_.get_executor());
   thread_ = std::thread([this] {
     try {
       ioc_.run();
     } catch (const std::exception& e) {
-      LogLine(LogLevel::kError, "sources thread failed", std::string(",\"error\":\"") + e.what() + "\"");
+      LogLine(LogLevel::kError, "sources thread failed",
+              std::string(",\"error\":\"") + e.what() + "\"");
     }
   });
 }
@@ -371,8 +387,8 @@ void SourceManager::RenderMetrics(std::string* out) const {
          [](const SourceSnapshot& s) { return s.messages_in; });
   family("source_bytes_total", "Payload bytes received from upstream, per source.", "counter",
          [](const SourceSnapshot& s) { return s.bytes_in; });
-  family("source_records_total", "Records decoded from upstream messages, per source.",
-         "counter", [](const SourceSnapshot& s) { return s.records_in; });
+  family("source_records_total", "Records decoded from upstream messages, per source.", "counter",
+         [](const SourceSnapshot& s) { return s.records_in; });
   family("source_events_published_total", "Events a source published into streams.", "counter",
          [](const SourceSnapshot& s) { return s.events_published; });
   family("source_queue_bytes", "Bytes waiting in a source's ingest queue.", "gauge",
@@ -387,8 +403,8 @@ void SourceManager::RenderMetrics(std::string* out) const {
                      "Seconds since a source last received a message (-1: never).", "gauge");
   for (const auto& s : snaps) {
     double age = s.last_message_ms ? (now - s.last_message_ms) / 1000.0 : -1;
-    *out += "livehub_source_last_message_age_seconds{" + label(s) + "} " + std::to_string(age) +
-            "\n";
+    *out +=
+        "livehub_source_last_message_age_seconds{" + label(s) + "} " + std::to_string(age) + "\n";
   }
   AppendFamilyHeader(out, "source_state", "1 for the state a source is in.", "gauge");
   static const SourceState kStates[] = {SourceState::kDisconnected, SourceState::kConnecting,

@@ -10,8 +10,8 @@
 // never waits for the sources thread.
 #pragma once
 
-#include <boost/asio.hpp>
 #include <atomic>
+#include <boost/asio.hpp>
 #include <functional>
 #include <memory>
 #include <string>
@@ -82,7 +82,7 @@ class SourceManager {
   std::vector<std::unique_ptr<Source>> sources_;  // fixed after Create
   std::thread thread_;
   std::atomic<bool> started_{false};  // created; read by HTTP and metrics threads
-  bool running_ = false;  // the sources were started (sources thread only)
+  bool running_ = false;              // the sources were started (sources thread only)
 };
 
 }  // namespace livehub

@@ -13,12 +13,8 @@ SourceType SseSourceType();
 
 const std::vector<SourceType>& SourceTypes() {
   static const std::vector<SourceType> types = {
-      MockSourceType(),
-      MqttSourceType(),
-      HttpPollSourceType(),
-      GtfsRtSourceType(),
-      WebSocketSourceType(),
-      SseSourceType(),
+      MockSourceType(),   MqttSourceType(),      HttpPollSourceType(),
+      GtfsRtSourceType(), WebSocketSourceType(), SseSourceType(),
   };
   return types;
 }

@@ -47,8 +47,8 @@ class SseParser {
   size_t max_event_bytes_;
   std::string line_;
   bool line_too_long_ = false;
-  bool after_cr_ = false;   // the previous chunk ended in CR: skip one LF
-  size_t bom_seen_ = 0;     // BOM bytes matched at the stream's start
+  bool after_cr_ = false;  // the previous chunk ended in CR: skip one LF
+  size_t bom_seen_ = 0;    // BOM bytes matched at the stream's start
   bool bom_done_ = false;
   std::string data_;
   std::string type_;

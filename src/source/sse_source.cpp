@@ -146,7 +146,8 @@ class SseSource : public Source {
     }
     c->secure->async_handshake(ssl::stream_base::client, [this, c](beast::error_code ec) {
       if (Stale(c)) return;
-      if (ec) return Fail(c, "TLS handshake with " + sse_.parsed.HostHeader() + ": " + ec.message());
+      if (ec)
+        return Fail(c, "TLS handshake with " + sse_.parsed.HostHeader() + ": " + ec.message());
       SendRequest(c);
     });
   }
@@ -179,8 +180,8 @@ class SseSource : public Source {
     if (ec) return Fail(c, "reading the response header: " + ec.message());
     const auto& res = c->parser.get();
     if (res.result() != http::status::ok) {
-      return Fail(c, "HTTP " + std::to_string(res.result_int()) + " " +
-                         std::string(res.reason()) + " from " + RedactUrl(sse_.url));
+      return Fail(c, "HTTP " + std::to_string(res.result_int()) + " " + std::string(res.reason()) +
+                         " from " + RedactUrl(sse_.url));
     }
     std::string_view type = res[http::field::content_type];
     std::string lower = AsciiLower(type.substr(0, type.find(';')));
@@ -219,14 +220,15 @@ class SseSource : public Source {
     if (n > 0) parser_.Feed(std::string_view(c->chunk, n), [this](SseEvent& ev) { OnEvent(ev); });
     reading_ = false;
     if (ec == beast::error::timeout) {
-      return Fail(c, "no data for read_timeout_s=" + std::to_string(options_.read_timeout_ms / 1000.0) +
-                         " s");
+      return Fail(c, "no data for read_timeout_s=" +
+                         std::to_string(options_.read_timeout_ms / 1000.0) + " s");
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof) {
       return Fail(c, "upstream " + RedactUrl(sse_.url) + " ended the stream");
     }
     if (ec) return Fail(c, "reading the stream: " + ec.message());
-    if (c->parser.is_done()) return Fail(c, "upstream " + RedactUrl(sse_.url) + " ended the stream");
+    if (c->parser.is_done())
+      return Fail(c, "upstream " + RedactUrl(sse_.url) + " ended the stream");
     DoRead(c);  // unless throttled: then OnResume reads again
   }
 

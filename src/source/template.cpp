@@ -10,8 +10,8 @@ namespace livehub {
 namespace {
 
 bool SegmentChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
 }
 
 void AppendSegment(std::string* out, std::string_view v) {
@@ -55,7 +55,8 @@ Status FieldValue(std::string_view json, std::string_view path, std::string* out
   switch (el.type()) {
     case simdjson::dom::element_type::STRING: {
       std::string_view sv;
-      if (el.get(sv) != simdjson::SUCCESS) return Status::InvalidArgument("bad_stream", "bad string");
+      if (el.get(sv) != simdjson::SUCCESS)
+        return Status::InvalidArgument("bad_stream", "bad string");
       out->assign(sv);
       break;
     }
@@ -150,8 +151,8 @@ Result<StreamTemplate> StreamTemplate::Parse(std::string_view text) {
     std::string probe;
     for (const Part& p : t.parts_) probe += p.kind == Kind::kId ? "x" : p.text;
     if (Status st = ValidateStreamName(probe); !st.ok()) {
-      return Status::InvalidArgument("bad_config",
-                                     "stream template '" + std::string(text) + "': " + st.message());
+      return Status::InvalidArgument(
+          "bad_config", "stream template '" + std::string(text) + "': " + st.message());
     }
   }
   return t;

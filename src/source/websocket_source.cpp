@@ -150,10 +150,11 @@ class WebSocketSource : public Source {
         t.keep_alive_pings = false;
       }
       ws.set_option(t);
-      ws.set_option(websocket::stream_base::decorator(
-          [headers, subprotocol](websocket::request_type& req) {
+      ws.set_option(
+          websocket::stream_base::decorator([headers, subprotocol](websocket::request_type& req) {
             req.set(beast::http::field::user_agent, "livehub");
-            if (!subprotocol.empty()) req.set(beast::http::field::sec_websocket_protocol, subprotocol);
+            if (!subprotocol.empty())
+              req.set(beast::http::field::sec_websocket_protocol, subprotocol);
             for (const auto& [k, v] : headers) req.set(k, v);
           }));
       ws.read_message_max(max_bytes);
@@ -161,8 +162,9 @@ class WebSocketSource : public Source {
                          [this, c](beast::error_code ec) {
                            if (Stale(c)) return;
                            if (ec == websocket::error::upgrade_declined) {
-                             return Fail(c, ec, "WebSocket upgrade declined with HTTP " +
-                                                    std::to_string(c->handshake_response.result_int()));
+                             return Fail(c, ec,
+                                         "WebSocket upgrade declined with HTTP " +
+                                             std::to_string(c->handshake_response.result_int()));
                            }
                            if (ec) return Fail(c, ec, "WebSocket handshake");
                            SendOnOpen(c, 0);
@@ -180,12 +182,11 @@ class WebSocketSource : public Source {
     }
     c->With([&](auto& ws) {
       ws.text(true);
-      ws.async_write(asio::buffer(ws_.send_on_open[i]),
-                     [this, c, i](beast::error_code ec, size_t) {
-                       if (Stale(c)) return;
-                       if (ec) return Fail(c, ec, "sending send_on_open[" + std::to_string(i) + "]");
-                       SendOnOpen(c, i + 1);
-                     });
+      ws.async_write(asio::buffer(ws_.send_on_open[i]), [this, c, i](beast::error_code ec, size_t) {
+        if (Stale(c)) return;
+        if (ec) return Fail(c, ec, "sending send_on_open[" + std::to_string(i) + "]");
+        SendOnOpen(c, i + 1);
+      });
     });
   }
 

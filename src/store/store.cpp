@@ -1,8 +1,7 @@
 #include "store/store.h"
 
-#include <sqlite3.h>
-
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -106,29 +105,32 @@ Result<Durability> ParseDurability(std::string_view text) {
   if (text == "memory") return Durability::kMemory;
   if (text == "async") return Durability::kAsync;
   if (text == "sync") return Durability::kSync;
-  return Status::InvalidArgument("bad_config", "durability '" + std::string(text) +
-                                                   "' must be memory, async or sync");
+  return Status::InvalidArgument(
+      "bad_config", "durability '" + std::string(text) + "' must be memory, async or sync");
 }
 
 const char* DurabilityName(Durability d) {
   switch (d) {
-    case Durability::kMemory: return "memory";
-    case Durability::kAsync: return "async";
-    case Durability::kSync: return "sync";
+    case Durability::kMemory:
+      return "memory";
+    case Durability::kAsync:
+      return "async";
+    case Durability::kSync:
+      return "sync";
   }
   return "?";
 }
 
 Store::Store(StoreOptions options, MetricsRegistry* metrics) : options_(std::move(options)) {
-  commit_latency_ = metrics->GetHistogram("store_commit_seconds",
-                                          "Store transaction latency (write + fsync).");
-  committed_events_ = metrics->GetCounter("store_events_committed_total",
-                                          "Events committed to the store.");
-  commits_ = metrics->GetCounter("store_commits_total",
-                                 "Store transactions committed (group commits).");
+  commit_latency_ =
+      metrics->GetHistogram("store_commit_seconds", "Store transaction latency (write + fsync).");
+  committed_events_ =
+      metrics->GetCounter("store_events_committed_total", "Events committed to the store.");
+  commits_ =
+      metrics->GetCounter("store_commits_total", "Store transactions committed (group commits).");
   failures_ = metrics->GetCounter("store_failures_total", "Failed store transactions.");
-  retention_deleted_ = metrics->GetCounter("store_retention_deleted_total",
-                                           "Stored events deleted by retention.");
+  retention_deleted_ =
+      metrics->GetCounter("store_retention_deleted_total", "Stored events deleted by retention.");
   queue_depth_ = metrics->GetGauge("store_queue_events", "Events waiting to be committed.");
   db_bytes_ = metrics->GetGauge("store_bytes", "Size of the store's database file.");
 }
@@ -286,9 +288,9 @@ void Store::SetRetention(int64_t stream_id, RetentionLimits limits) {
 Status Store::Writable() const {
   std::lock_guard lock(mu_);
   if (!failure_.empty()) {
-    return Status::Unavailable("store_unavailable",
-                               "the store cannot commit (" + failure_ +
-                                   "); publishes are refused until it recovers");
+    return Status::Unavailable(
+        "store_unavailable",
+        "the store cannot commit (" + failure_ + "); publishes are refused until it recovers");
   }
   if (queued_events_ >= options_.max_queue_events) {
     return Status::Unavailable("store_unavailable",
@@ -316,8 +318,7 @@ void Store::Enqueue(int64_t stream_id, std::vector<StoreRecord> records,
   if (wake) cv_.notify_one();
 }
 
-void Store::PutCursor(const std::string& source, const std::string& key,
-                      const std::string& value) {
+void Store::PutCursor(const std::string& source, const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
   Op op;
   op.kind = Op::kCursor;
@@ -455,7 +456,8 @@ void Store::WriterLoop() {
         if (first) {
           std::string err;
           AppendJsonString(&err, st.message());
-          LogLine(LogLevel::kError, "store commit failed", ",\"error\":" + err + ",\"retry_ms\":500");
+          LogLine(LogLevel::kError, "store commit failed",
+                  ",\"error\":" + err + ",\"retry_ms\":500");
         }
         // Shutting down and still failing: give up after about 5 s.
         if (stopping && ++failed_tries_while_stopping > 10) break;
@@ -525,8 +527,8 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
   // fsynced by the next FULL commit or checkpoint; see docs/operations.md).
   const bool any_sync = std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.sync; });
   if (any_sync != synchronous_full_) {
-    sqlite3_exec(wdb_, any_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                 nullptr, nullptr, nullptr);
+    sqlite3_exec(wdb_, any_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", nullptr,
+                 nullptr, nullptr);
     synchronous_full_ = any_sync;
   }
   if (sqlite3_exec(wdb_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
@@ -648,8 +650,8 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
     // Age and bytes: walk the oldest rows (ts grows with seq within a stream).
     // Skip the age scan while the oldest stored event is known to be young
     // enough: one query per stream per pass would not scale to many streams.
-    const bool check_age = r.max_age_ms > 0 &&
-                           !(st.first_ts_ms >= 0 && st.first_ts_ms >= now_ms - r.max_age_ms);
+    const bool check_age =
+        r.max_age_ms > 0 && !(st.first_ts_ms >= 0 && st.first_ts_ms >= now_ms - r.max_age_ms);
     const bool check_bytes = r.max_bytes && st.bytes > r.max_bytes;
     if (check_age || check_bytes) {
       Stmt q(wdb_,

@@ -46,13 +46,13 @@ struct RetentionLimits {
 };
 
 struct StoreOptions {
-  std::string path;                    // the database file
-  size_t max_queue_events = 500'000;   // uncommitted events; past it publishes get 503
-  size_t max_batch_events = 50'000;    // events per transaction
+  std::string path;                   // the database file
+  size_t max_queue_events = 500'000;  // uncommitted events; past it publishes get 503
+  size_t max_batch_events = 50'000;   // events per transaction
   int64_t retention_interval_ms = 1000;
   int64_t async_commit_delay_ms = 10;  // async-only batches gather this long
   uint64_t max_db_bytes = 0;           // 0: bounded by the disk only
-  bool tool = false;  // offline tools: keep the previous run's crash flag as it is
+  bool tool = false;                   // offline tools: keep the previous run's crash flag as it is
 };
 
 // Takes an exclusive lock on `dir`/LOCK so one data directory is used by one
@@ -118,8 +118,8 @@ class Store {
 
   // Reads stored events of a stream with from_seq <= seq <= to_seq, oldest
   // first, up to `limit` events or about `max_bytes` of data.
-  Status Read(int64_t stream_id, uint64_t from_seq, uint64_t to_seq, size_t limit,
-              size_t max_bytes, std::vector<StoredEvent>* out);
+  Status Read(int64_t stream_id, uint64_t from_seq, uint64_t to_seq, size_t limit, size_t max_bytes,
+              std::vector<StoredEvent>* out);
   // Oldest stored seq of a stream (last_seq + 1 if none), and the newest
   // committed one.
   uint64_t FirstSeq(int64_t stream_id) const;
@@ -165,8 +165,8 @@ class Store {
   Status Exec(sqlite3* db, const char* sql);
 
   const StoreOptions options_;
-  sqlite3* wdb_ = nullptr;  // writer thread (and Init)
-  sqlite3* rdb_ = nullptr;  // readers, under read_mu_
+  sqlite3* wdb_ = nullptr;        // writer thread (and Init)
+  sqlite3* rdb_ = nullptr;        // readers, under read_mu_
   bool synchronous_full_ = true;  // writer thread
   std::mutex read_mu_;
   std::vector<StoredStream> loaded_;
@@ -180,9 +180,9 @@ class Store {
   uint64_t enqueued_ops_ = 0;   // ops ever queued
   uint64_t committed_ops_ = 0;  // ops ever committed
   bool stop_ = false;
-  bool idle_ = false;              // the writer waits for work (wake it)
-  size_t queued_sync_ops_ = 0;     // sync publishes waiting in queue_
-  std::string failure_;          // non-empty while commits fail
+  bool idle_ = false;                                 // the writer waits for work (wake it)
+  size_t queued_sync_ops_ = 0;                        // sync publishes waiting in queue_
+  std::string failure_;                               // non-empty while commits fail
   std::unordered_map<int64_t, StreamState> streams_;  // guarded by mu_
   std::unordered_map<std::string, int64_t> ids_;      // name -> id, guarded by mu_
   int64_t next_id_ = 1;

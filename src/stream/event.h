@@ -22,8 +22,8 @@ struct Event {
 
   Stream* stream = nullptr;  // streams outlive every event (never deleted)
   uint64_t seq = 0;
-  int64_t ts_ms = 0;     // hub receive time, ms since the Unix epoch
-  int64_t mono_ns = 0;   // monotonic publish time, for delivery latency
+  int64_t ts_ms = 0;    // hub receive time, ms since the Unix epoch
+  int64_t mono_ns = 0;  // monotonic publish time, for delivery latency
   std::string buf;
   uint32_t ws_begin = 0;
   uint32_t data_begin = 0;

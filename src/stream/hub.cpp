@@ -1,8 +1,8 @@
 #include "stream/hub.h"
 
 #include <algorithm>
-#include <mutex>
 #include <future>
+#include <mutex>
 #include <random>
 
 #include "core/json_writer.h"
@@ -12,8 +12,8 @@ namespace livehub {
 
 Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics, Store* store)
     : options_(std::move(options)), clock_(clock), metrics_(metrics), store_(store) {
-  events_published_ = metrics_->GetCounter("events_published_total",
-                                           "Events appended to streams (all sources).");
+  events_published_ =
+      metrics_->GetCounter("events_published_total", "Events appended to streams (all sources).");
   bytes_published_ =
       metrics_->GetCounter("bytes_published_total", "Bytes of event data appended to streams.");
   streams_created_ = metrics_->GetCounter("streams_created_total", "Streams created.");
@@ -21,8 +21,7 @@ Hub::Hub(HubOptions options, const Clock* clock, MetricsRegistry* metrics, Store
       "keyed_diffs_dropped_total",
       "Keyed-state diffs dropped for naming another generation than the stream's.");
   std::random_device rd;
-  epoch_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
-                static_cast<uint64_t>(clock_->NowMs());
+  epoch_salt_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ static_cast<uint64_t>(clock_->NowMs());
   metrics_->AddCollector([this](std::string* out) { RenderStreamMetrics(out); });
   if (store_) RestoreFromStore();
 }
@@ -123,9 +122,9 @@ void Hub::RestoreFromStore() {
     ++restored;
   }
   LogLine(LogLevel::kInfo, "store restored",
-          ",\"streams\":" + std::to_string(restored) + ",\"new_epochs\":" +
-              std::to_string(new_epochs) + ",\"previous_run_crashed\":" +
-              (crashed ? "true" : "false"));
+          ",\"streams\":" + std::to_string(restored) +
+              ",\"new_epochs\":" + std::to_string(new_epochs) +
+              ",\"previous_run_crashed\":" + (crashed ? "true" : "false"));
 }
 
 std::string Hub::NewEpoch() {
@@ -155,8 +154,9 @@ Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   auto it = streams_.find(std::string(name));
   if (it != streams_.end()) return it->second.get();
   if (streams_.size() >= options_.max_streams) {
-    metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
-                         "reason=\"too_many_streams\"")
+    metrics_
+        ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                     "reason=\"too_many_streams\"")
         ->Add();
     return Status::ResourceExhausted(
         "too_many_streams", "cannot create stream '" + std::string(name) + "': the hub holds " +
@@ -193,8 +193,9 @@ std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
   if (datas.empty()) return R(Status::InvalidArgument("empty_batch", "nothing to publish"));
   if (check_ && !name.starts_with(kSysPrefix)) {
     if (Status st = check_->Check(this, name, datas); !st.ok()) {
-      metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
-                           "reason=\"" + st.reason() + "\"")
+      metrics_
+          ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                       "reason=\"" + st.reason() + "\"")
           ->Add();
       return R(st);
     }
@@ -216,8 +217,9 @@ std::optional<Result<PublishAck>> Hub::Publish(std::string_view name,
     if (result->status().reason() == "generation_mismatch") {
       keyed_dropped_->Add(datas.size());
     }
-    metrics_->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
-                         "reason=\"" + result->status().reason() + "\"")
+    metrics_
+        ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
+                     "reason=\"" + result->status().reason() + "\"")
         ->Add();
     return result;
   }
@@ -270,7 +272,8 @@ uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher
     if (it != streams_.end()) existing(it->second.get());
     // An exact subscription to a stream that does not exist yet still picks
     // it up when it is created.
-    else watches_.emplace(id, WatchEntry{pattern, std::move(watcher)});
+    else
+      watches_.emplace(id, WatchEntry{pattern, std::move(watcher)});
   } else {
     for (const auto& [name, s] : streams_) {
       if (pattern.Matches(name)) existing(s.get());
@@ -299,8 +302,9 @@ void Hub::EvictExpired() {
   size_t n = 0;
   for (Stream* s : List()) n += s->EvictExpired();
   if (n) {
-    metrics_->GetCounter("history_evicted_total", "Events evicted from in-memory history.",
-                         "reason=\"age\"")
+    metrics_
+        ->GetCounter("history_evicted_total", "Events evicted from in-memory history.",
+                     "reason=\"age\"")
         ->Add(n);
   }
 }

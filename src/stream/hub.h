@@ -51,11 +51,11 @@ class PublishCheck {
 
 struct HubOptions {
   size_t max_streams = 100'000;
-  HistoryLimits history;          // default for every stream
+  HistoryLimits history;                       // default for every stream
   Durability durability = Durability::kAsync;  // with a store; `$sys/` is always memory
-  RetentionLimits retention;      // stored history, default for every stream
-  KeyedOptions keyed;             // default: not keyed, unless inferred (see keyed_state.h)
-  std::vector<StreamRule> rules;  // first matching rule wins
+  RetentionLimits retention;                   // stored history, default for every stream
+  KeyedOptions keyed;               // default: not keyed, unless inferred (see keyed_state.h)
+  std::vector<StreamRule> rules;    // first matching rule wins
   int64_t warn_after_ms = 10'000;   // freshness: "warn" when the latest event is this old
   int64_t stale_after_ms = 60'000;  // ...and "stale" from this age
 };

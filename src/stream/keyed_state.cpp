@@ -13,7 +13,8 @@ Status BadEvent(const std::string& what) {
   return Status::InvalidArgument(
       "keyed_bad_event",
       "keyed stream events are {\"type\":\"full\",\"generation\":N,\"state\":...} or "
-      "{\"type\":\"diff\",\"generation\":N,\"patch\":{...}}: " + what);
+      "{\"type\":\"diff\",\"generation\":N,\"patch\":{...}}: " +
+          what);
 }
 
 int64_t MemberSize(std::string_view key, const JsonValue& v) {
@@ -118,10 +119,9 @@ bool KeyedState::LooksLikeFull(std::string_view data) {
 
 Status KeyedState::CheckSize(const Envelope& env) const {
   if (env.kind != Kind::kFull || env.body_bytes <= max_state_bytes_) return Status::Ok();
-  return Status::TooLarge("state_too_large",
-                          "full state is " + std::to_string(env.body_bytes) +
-                              " bytes, keyed.max_state_bytes is " +
-                              std::to_string(max_state_bytes_));
+  return Status::TooLarge("state_too_large", "full state is " + std::to_string(env.body_bytes) +
+                                                 " bytes, keyed.max_state_bytes is " +
+                                                 std::to_string(max_state_bytes_));
 }
 
 void KeyedState::MarkNeedFull(const char* reason) {

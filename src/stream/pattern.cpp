@@ -55,10 +55,9 @@ Status ValidateStreamName(std::string_view name, bool allow_system) {
   if (allow_system && name.starts_with(kSysPrefix)) body = name.substr(kSysPrefix.size());
   if (name.empty()) return Status::InvalidArgument("bad_stream_name", "stream name is empty");
   if (name.size() > kMaxStreamNameBytes) {
-    return Status::InvalidArgument("bad_stream_name",
-                                   "stream name is " + std::to_string(name.size()) +
-                                       " bytes, the limit is " +
-                                       std::to_string(kMaxStreamNameBytes));
+    return Status::InvalidArgument(
+        "bad_stream_name", "stream name is " + std::to_string(name.size()) +
+                               " bytes, the limit is " + std::to_string(kMaxStreamNameBytes));
   }
   if (body.empty()) return Status::InvalidArgument("bad_stream_name", "stream name is empty");
   size_t seg_len = 0;
@@ -81,10 +80,9 @@ Status ValidateStreamName(std::string_view name, bool allow_system) {
         const auto byte = static_cast<unsigned char>(c);
         shown = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
       }
-      return Status::InvalidArgument("bad_stream_name",
-                                     "stream name has an invalid character '" + shown +
-                                         "' at offset " + std::to_string(i) +
-                                         " (allowed: [A-Za-z0-9._-] and '/')");
+      return Status::InvalidArgument(
+          "bad_stream_name", "stream name has an invalid character '" + shown + "' at offset " +
+                                 std::to_string(i) + " (allowed: [A-Za-z0-9._-] and '/')");
     }
     ++seg_len;
   }
@@ -100,9 +98,8 @@ Result<Pattern> Pattern::Parse(std::string_view text) {
   p.text_ = std::string(text);
   if (text.empty()) return Status::InvalidArgument("bad_pattern", "pattern is empty");
   if (text.size() > kMaxStreamNameBytes) {
-    return Status::InvalidArgument("bad_pattern", "pattern is longer than " +
-                                                      std::to_string(kMaxStreamNameBytes) +
-                                                      " bytes");
+    return Status::InvalidArgument(
+        "bad_pattern", "pattern is longer than " + std::to_string(kMaxStreamNameBytes) + " bytes");
   }
   std::string_view body = text;
   std::string prefix;

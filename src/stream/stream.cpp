@@ -9,8 +9,7 @@ Stream::Stream(std::string name, std::string epoch, HistoryLimits limits, const 
       created_ms_(clock->NowMs()),
       ring_(limits) {}
 
-void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms,
-                     const std::vector<EventPtr>& recent) {
+void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms, const std::vector<EventPtr>& recent) {
   std::lock_guard lock(mu_);
   ring_.ResetTo(recent.empty() ? next_seq : recent.front()->seq);
   for (const EventPtr& ev : recent) evicted_ += ring_.Append(ev);
@@ -29,7 +28,6 @@ void Stream::SetKeyed(KeyedOptions options) {
   keyed_flag_.store(keyed_ != nullptr, std::memory_order_release);
 }
 
-
 void Stream::ReplayKeyed(uint64_t seq, std::string_view data) {
   std::lock_guard lock(mu_);
   if (!keyed_ && keyed_options_.mode == KeyedMode::kInfer && seq == 1 &&
@@ -44,8 +42,7 @@ void Stream::ReplayKeyed(uint64_t seq, std::string_view data) {
 }
 
 Status Stream::AdmitKeyedLocked(const std::vector<std::string>& datas,
-                                std::vector<std::string>* kept, bool* use_kept,
-                                uint64_t* dropped) {
+                                std::vector<std::string>* kept, bool* use_kept, uint64_t* dropped) {
   bool created = false;
   if (!keyed_ && keyed_options_.mode == KeyedMode::kInfer && next_seq_ == 1 &&
       KeyedState::LooksLikeFull(datas.front())) {
@@ -93,12 +90,12 @@ Status Stream::AdmitKeyedLocked(const std::vector<std::string>& datas,
     for (const auto& a : attachments_) a->subscriber->OnNotice("need_full", notice);
   }
   if (kept->empty()) {
-    return Status::InvalidArgument(
-        "generation_mismatch",
-        "diff for generation " + std::to_string(rejected) + " dropped: stream '" + name_ +
-            "' is at generation " + std::to_string(keyed_->Stats().generation) +
-            (keyed_->Stats().generation == 0 ? " (no full yet)" : "") +
-            "; publish a full to start a new generation");
+    return Status::InvalidArgument("generation_mismatch",
+                                   "diff for generation " + std::to_string(rejected) +
+                                       " dropped: stream '" + name_ + "' is at generation " +
+                                       std::to_string(keyed_->Stats().generation) +
+                                       (keyed_->Stats().generation == 0 ? " (no full yet)" : "") +
+                                       "; publish a full to start a new generation");
   }
   return Status::Ok();
 }
@@ -212,8 +209,8 @@ std::vector<EventPtr> Stream::ReadStored(uint64_t from, uint64_t to, size_t limi
   const int64_t mono = clock_->MonoNs();
   out.reserve(rows.size());
   for (const StoredEvent& r : rows) {
-    out.push_back(MakeEvent(const_cast<Stream*>(this), name_, epoch_, r.seq, r.ts_ms, mono,
-                            r.data));
+    out.push_back(
+        MakeEvent(const_cast<Stream*>(this), name_, epoch_, r.seq, r.ts_ms, mono, r.data));
   }
   return out;
 }

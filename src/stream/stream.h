@@ -20,8 +20,8 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "stream/event.h"
 #include "store/store.h"
+#include "stream/event.h"
 #include "stream/history_ring.h"
 #include "stream/keyed_state.h"
 
@@ -59,8 +59,8 @@ struct Attachment {
   std::shared_ptr<Subscriber> subscriber;
   uint64_t start_seq = 1;  // first seq due at attach time (immutable)
   uint64_t next_seq = 1;   // next seq this subscriber should get
-  bool live = false;      // false while catching up from history
-  size_t index = 0;       // position in Stream::attachments_
+  bool live = false;       // false while catching up from history
+  size_t index = 0;        // position in Stream::attachments_
 };
 
 struct Watermark {
@@ -73,16 +73,16 @@ struct Watermark {
 
 struct StreamStats {
   Watermark watermark;
-  uint64_t first_seq = 1;      // oldest seq held in memory
+  uint64_t first_seq = 1;  // oldest seq held in memory
   size_t history_events = 0;
   size_t history_bytes = 0;
   size_t subscribers = 0;
   uint64_t events_in = 0;
   uint64_t bytes_in = 0;
   uint64_t evicted = 0;
-  double rate_per_s = 0;       // events/s over the last 10 whole seconds
+  double rate_per_s = 0;  // events/s over the last 10 whole seconds
   int64_t created_ms = 0;
-  KeyedStats keyed;            // keyed.keyed is false for ordinary streams
+  KeyedStats keyed;  // keyed.keyed is false for ordinary streams
 };
 
 struct PublishAck {
@@ -195,15 +195,15 @@ class Stream {
 
   mutable std::mutex mu_;
   HistoryRing ring_;
-  uint64_t next_seq_ = 1;             // next seq to assign (ahead of ring_ while sync commits)
-  std::deque<EventPtr> pending_;      // sync: sequenced, not yet committed
+  uint64_t next_seq_ = 1;         // next seq to assign (ahead of ring_ while sync commits)
+  std::deque<EventPtr> pending_;  // sync: sequenced, not yet committed
   int64_t latest_ts_ms_ = 0;
   uint64_t events_in_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t evicted_ = 0;
   std::vector<std::shared_ptr<Attachment>> attachments_;
   KeyedOptions keyed_options_;
-  std::unique_ptr<KeyedState> keyed_;  // null: not keyed (yet)
+  std::unique_ptr<KeyedState> keyed_;    // null: not keyed (yet)
   std::atomic<bool> keyed_flag_{false};  // keyed_ != null, readable without mu_
   // Per-second event counts for the rate (ring of 11 whole seconds).
   std::array<uint64_t, 11> rate_buckets_{};

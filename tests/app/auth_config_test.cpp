@@ -14,7 +14,8 @@ TEST(AuthConfigHookTest, ParsesTheSectionAndResolvesTheSecretFromTheEnvironment)
 auth:
   jwt: {hs256_secret: "${LIVEHUB_TEST_JWT_SECRET}"}
   anonymous: {subscribe: ["public/**"]}
-)", "cfg.yaml");
+)",
+                       "cfg.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->auth.hs256_secret, "0123456789abcdef0123456789abcdef!!");
   EXPECT_TRUE(c->auth.configured());

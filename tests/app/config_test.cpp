@@ -25,10 +25,10 @@ std::string ParseError(const std::string& yaml) {
 }
 
 // Evaluates `haystack` once (it is often a ParseError call).
-#define EXPECT_CONTAINS(haystack, needle)                           \
-  do {                                                              \
-    const std::string text_ = (haystack);                           \
-    EXPECT_NE(text_.find(needle), std::string::npos) << text_;      \
+#define EXPECT_CONTAINS(haystack, needle)                      \
+  do {                                                         \
+    const std::string text_ = (haystack);                      \
+    EXPECT_NE(text_.find(needle), std::string::npos) << text_; \
   } while (0)
 
 // ---------------------------------------------------------------------------
@@ -74,9 +74,7 @@ void ExpectDocumentedDefaults(const Config& c) {
   EXPECT_TRUE(c.fanout.rules.empty());
 }
 
-TEST(ParseConfigTest, EmptyTextGivesTheDocumentedDefaults) {
-  ExpectDocumentedDefaults(Parse(""));
-}
+TEST(ParseConfigTest, EmptyTextGivesTheDocumentedDefaults) { ExpectDocumentedDefaults(Parse("")); }
 
 TEST(ParseConfigTest, CommentsOnlyAndNullSectionsGiveTheDefaults) {
   ExpectDocumentedDefaults(Parse("# nothing here\n"));
@@ -443,7 +441,8 @@ limits:
   header_timeout_s: 2.5
   idle_timeout_s: 30
 tls: {cert_file: a.crt, key_file: a.key}
-)", "cfg.yaml");
+)",
+                       "cfg.yaml");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->http.max_url_bytes, 4096u);
   EXPECT_EQ(c->fanout.max_json_depth, 16u);
@@ -468,10 +467,13 @@ TEST(ParseLimitsConfigTest, RefusesBadLimitValuesNamingTheKey) {
     return c.ok() ? std::string() : c.status().message();
   };
   EXPECT_NE(bad("limits: {exempt_ips: [nope]}").find("limits.exempt_ips[0]"), std::string::npos);
-  EXPECT_NE(bad("limits: {header_timeout_s: 0}").find("limits.header_timeout_s"), std::string::npos);
-  EXPECT_NE(bad("limits: {publish_rate_per_ip: {rate: 1, bucket: 2}}").find("limits.publish_rate_per_ip.bucket"),
+  EXPECT_NE(bad("limits: {header_timeout_s: 0}").find("limits.header_timeout_s"),
             std::string::npos);
-  EXPECT_NE(bad("tls: {cert_file: a.crt}").find("needs both cert_file and key_file"), std::string::npos);
+  EXPECT_NE(bad("limits: {publish_rate_per_ip: {rate: 1, bucket: 2}}")
+                .find("limits.publish_rate_per_ip.bucket"),
+            std::string::npos);
+  EXPECT_NE(bad("tls: {cert_file: a.crt}").find("needs both cert_file and key_file"),
+            std::string::npos);
   EXPECT_NE(bad("tls: {cert: a.crt}").find("tls.cert"), std::string::npos);
 }
 

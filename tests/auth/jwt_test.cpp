@@ -20,8 +20,12 @@ const std::string kSecret = "0123456789abcdef0123456789abcdef-test-secret";
 
 using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 
-PkeyPtr GenRsa() { return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}), EVP_PKEY_free); }
-PkeyPtr GenEc() { return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free); }
+PkeyPtr GenRsa() {
+  return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}), EVP_PKEY_free);
+}
+PkeyPtr GenEc() {
+  return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
+}
 
 EVP_PKEY* Rsa() {
   static PkeyPtr k = GenRsa();
@@ -163,17 +167,17 @@ TEST(JwtVerifierTest, RequiresExpUnlessConfiguredOtherwise) {
 TEST(JwtVerifierTest, RefusesForgedSignatures) {
   JwtVerifier v = Verifier();
   // HS256 with another secret.
-  auto r = v.Verify(Token("{\"alg\":\"HS256\"}", Claims(), nullptr,
-                          "another-secret-another-secret-another"),
-                    kNow);
+  auto r = v.Verify(
+      Token("{\"alg\":\"HS256\"}", Claims(), nullptr, "another-secret-another-secret-another"),
+      kNow);
   EXPECT_EQ(r.status().reason(), "bad_signature");
   // A valid token whose payload was swapped afterwards (grants widened).
   std::string good = Token("{\"alg\":\"RS256\",\"kid\":\"rsa1\"}", Claims(), Rsa());
   size_t d1 = good.find('.'), d2 = good.rfind('.');
-  std::string forged = good.substr(0, d1 + 1) +
-                       B64("{\"sub\":\"alice\",\"exp\":" + std::to_string(kNow + 600) +
-                           ",\"subscribe\":[\"**\"]}") +
-                       good.substr(d2);
+  std::string forged =
+      good.substr(0, d1 + 1) +
+      B64("{\"sub\":\"alice\",\"exp\":" + std::to_string(kNow + 600) + ",\"subscribe\":[\"**\"]}") +
+      good.substr(d2);
   EXPECT_EQ(v.Verify(forged, kNow).status().reason(), "bad_signature");
   // ES256 signature from another key.
   PkeyPtr other = GenEc();
@@ -227,8 +231,8 @@ TEST(JwtVerifierTest, RefusesMalformedTokens) {
   for (const std::string& bad :
        {std::string(""), std::string("abc"), std::string("a.b"), good + ".x",
         std::string("!!!.") + B64(Claims()) + ".sig", B64("{\"alg\":") + "." + B64(Claims()) + ".x",
-        B64("[1]") + "." + B64(Claims()) + ".x", good.substr(0, good.size() - 3) + "===",
-        std::string(kMaxTokenBytes + 1, 'a')}) {
+        B64("[1]") + "." + B64(Claims()) + ".x",
+        good.substr(0, good.size() - 3) + "===", std::string(kMaxTokenBytes + 1, 'a')}) {
     auto r = v.Verify(bad, kNow);
     ASSERT_FALSE(r.ok()) << bad.substr(0, 80);
     EXPECT_EQ(AuthHttpStatus(r.status()), 401);
@@ -249,10 +253,9 @@ TEST(JwtVerifierTest, RefusesMalformedTokens) {
                 .reason(),
             "invalid_token");
   // Duplicate members: another parser could pick the other value.
-  EXPECT_EQ(v.Verify(Token("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", Claims()), kNow)
-                .status()
-                .reason(),
-            "invalid_token");
+  EXPECT_EQ(
+      v.Verify(Token("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", Claims()), kNow).status().reason(),
+      "invalid_token");
 }
 
 TEST(JwtVerifierTest, AListClaimThatIsNotAnArrayOfStringsIsNamedInTheError) {
@@ -270,8 +273,8 @@ TEST(JwtVerifierTest, AListClaimThatIsNotAnArrayOfStringsIsNamedInTheError) {
           << r.status().message();
     }
   }
-  auto ok = v.Verify(
-      Token("{\"alg\":\"HS256\"}", exp + ",\"scopes\":[],\"publish\":[\"p\"]}"), kNow);
+  auto ok =
+      v.Verify(Token("{\"alg\":\"HS256\"}", exp + ",\"scopes\":[],\"publish\":[\"p\"]}"), kNow);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_TRUE(ok->scopes.empty());
   EXPECT_EQ(ok->publish, std::vector<std::string>{"p"});
@@ -282,8 +285,9 @@ TEST(JwtVerifierTest, ChecksIssuerAndAudienceWhenConfigured) {
   v.set_options(JwtCheckOptions{5, true, "https://issuer", "livehub"});
   std::string hdr = "{\"alg\":\"HS256\"}";
   EXPECT_TRUE(
-      v.Verify(Token(hdr, Claims(kNow + 60, ",\"iss\":\"https://issuer\",\"aud\":[\"x\",\"livehub\"]")),
-               kNow)
+      v.Verify(
+           Token(hdr, Claims(kNow + 60, ",\"iss\":\"https://issuer\",\"aud\":[\"x\",\"livehub\"]")),
+           kNow)
           .ok());
   EXPECT_EQ(v.Verify(Token(hdr, Claims(kNow + 60, ",\"iss\":\"evil\",\"aud\":\"livehub\"")), kNow)
                 .status()
@@ -311,24 +315,25 @@ TEST(JwtVerifierTest, LoadsRsaAndEcKeysFromAJwks) {
   EVP_PKEY_get_octet_string_param(Ec(), OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &pub_len);
   ASSERT_EQ(pub_len, 65u);
   std::string x(reinterpret_cast<char*>(pub) + 1, 32), y(reinterpret_cast<char*>(pub) + 33, 32);
-  std::string jwks = "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":\"" +
-                     bn(n) + "\",\"e\":\"" + bn(e) +
-                     "\"},{\"kty\":\"EC\",\"kid\":\"e\",\"crv\":\"P-256\",\"x\":\"" + B64(x) +
-                     "\",\"y\":\"" + B64(y) + "\"},{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"AA\"}]}";
+  std::string jwks =
+      "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\",\"use\":\"sig\",\"alg\":\"RS256\",\"n\":\"" +
+      bn(n) + "\",\"e\":\"" + bn(e) +
+      "\"},{\"kty\":\"EC\",\"kid\":\"e\",\"crv\":\"P-256\",\"x\":\"" + B64(x) + "\",\"y\":\"" +
+      B64(y) + "\"},{\"kty\":\"oct\",\"use\":\"enc\",\"k\":\"AA\"}]}";
   BN_free(n);
   BN_free(e);
   JwtVerifier v;
   ASSERT_TRUE(v.AddJwks(jwks, "jwks.json").ok()) << v.AddJwks(jwks, "jwks.json").ToString();
   EXPECT_TRUE(v.Verify(Token("{\"alg\":\"RS256\",\"kid\":\"r\"}", Claims(), Rsa()), kNow).ok());
   EXPECT_TRUE(v.Verify(Token("{\"alg\":\"ES256\",\"kid\":\"e\"}", Claims(), Ec()), kNow).ok());
-  EXPECT_EQ(v.Verify(Token("{\"alg\":\"ES256\",\"kid\":\"r\"}", Claims(), Ec()), kNow)
-                .status()
-                .reason(),
-            "unknown_key");
+  EXPECT_EQ(
+      v.Verify(Token("{\"alg\":\"ES256\",\"kid\":\"r\"}", Claims(), Ec()), kNow).status().reason(),
+      "unknown_key");
   EXPECT_FALSE(v.AddJwks("{\"keys\":[]}", "empty.json").ok());
-  EXPECT_FALSE(v.AddJwks("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}",
-                         "bad.json")
-                   .ok());
+  EXPECT_FALSE(
+      v.AddJwks("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}",
+                "bad.json")
+          .ok());
 }
 
 TEST(JwtVerifierTest, RefusesWeakKeys) {

@@ -40,8 +40,7 @@ TEST(MergePatchTest, FollowsEveryRfc7386Example) {
 }
 
 TEST(MergePatchTest, NestedObjectsMergeAndArraysReplace) {
-  EXPECT_EQ(Patched(R"({"x":{"y":{"z":1,"w":2},"k":[1,2,3]}})",
-                    R"({"x":{"y":{"z":5},"k":[9]}})"),
+  EXPECT_EQ(Patched(R"({"x":{"y":{"z":1,"w":2},"k":[1,2,3]}})", R"({"x":{"y":{"z":5},"k":[9]}})"),
             R"({"x":{"k":[9],"y":{"w":2,"z":5}}})");
 }
 
@@ -68,16 +67,21 @@ class RandomJson {
   explicit RandomJson(uint32_t seed) : rng_(seed) {}
   JsonValue Value(int depth) {
     switch (Pick(depth > 2 ? 4 : 6)) {
-      case 0: return JsonValue::Int(Pick(100));
-      case 1: return JsonValue::String(std::string(1, static_cast<char>('a' + Pick(3))));
-      case 2: return JsonValue::Bool(Pick(2) == 1);
-      case 3: return JsonValue();
+      case 0:
+        return JsonValue::Int(Pick(100));
+      case 1:
+        return JsonValue::String(std::string(1, static_cast<char>('a' + Pick(3))));
+      case 2:
+        return JsonValue::Bool(Pick(2) == 1);
+      case 3:
+        return JsonValue();
       case 4: {
         auto v = J("[]");
         for (int i = Pick(3); i > 0; --i) v.array().push_back(Value(depth + 1));
         return v;
       }
-      default: return Object(depth + 1);
+      default:
+        return Object(depth + 1);
     }
   }
   JsonValue Object(int depth) {

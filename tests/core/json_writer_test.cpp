@@ -52,13 +52,19 @@ TEST(AppendJsonStringTest, PassesValidUtf8AndReplacesEachInvalidByte) {
   out.clear();
   // A lone continuation byte, a truncated sequence, an overlong '/', a
   // surrogate and a code point past U+10FFFF: each invalid byte is U+FFFD.
-  AppendJsonString(&out, "a\x80" "b\xE2\x82\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80");
-  EXPECT_EQ(out, "\"a\\ufffdb\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
+  AppendJsonString(&out,
+                   "a\x80"
+                   "b\xE2\x82\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80");
+  EXPECT_EQ(
+      out,
+      "\"a\\ufffdb\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\"");
 }
 
 TEST(AppendJsonStringTest, EscapesOtherControlCharactersAsUnicode) {
   EXPECT_EQ(Quote("\x01"), R"("\u0001")");
-  EXPECT_EQ(Quote("a\x1f" "b"), R"("a\u001fb")");
+  EXPECT_EQ(Quote("a\x1f"
+                  "b"),
+            R"("a\u001fb")");
   EXPECT_EQ(Quote("\b\f"), R"("\u0008\u000c")");
   EXPECT_EQ(Quote(std::string_view("x\0y", 3)), R"("x\u0000y")");
 }
@@ -117,11 +123,24 @@ TEST(JsonWriterTest, NestsObjectsAndArrays) {
   std::string out;
   JsonWriter w(&out);
   w.BeginObject()
-      .Key("o").BeginObject().Field("x", 1).Key("e").BeginObject().EndObject().EndObject()
-      .Key("a").BeginArray()
-          .BeginObject().Field("y", 2).EndObject()
-          .BeginArray().EndArray()
-          .BeginArray().Int(3).Int(4).EndArray()
+      .Key("o")
+      .BeginObject()
+      .Field("x", 1)
+      .Key("e")
+      .BeginObject()
+      .EndObject()
+      .EndObject()
+      .Key("a")
+      .BeginArray()
+      .BeginObject()
+      .Field("y", 2)
+      .EndObject()
+      .BeginArray()
+      .EndArray()
+      .BeginArray()
+      .Int(3)
+      .Int(4)
+      .EndArray()
       .EndArray()
       .Field("z", "last")
       .EndObject();
@@ -141,9 +160,8 @@ TEST(JsonWriterTest, FieldOverloadsWriteTheRightTypes) {
       .Field("bool", false)
       .Field("dbl", 0.5)
       .EndObject();
-  EXPECT_EQ(out,
-            R"({"sv":"v","str":"s","i64":-9000000000,"u64":18446744073709551615,"int":-3,)"
-            R"("bool":false,"dbl":0.5})");
+  EXPECT_EQ(out, R"({"sv":"v","str":"s","i64":-9000000000,"u64":18446744073709551615,"int":-3,)"
+                 R"("bool":false,"dbl":0.5})");
 }
 
 TEST(JsonWriterTest, EscapesKeysAndValues) {
@@ -182,7 +200,7 @@ TEST(JsonWriterTest, DoubleUsesTheShortestTextThatRoundTrips) {
   EXPECT_EQ(DoubleText(0.0), "0");
   EXPECT_EQ(DoubleText(42.0), "42");
   EXPECT_EQ(DoubleText(1e300), "1e+300");
-  EXPECT_EQ(DoubleText(1.0 / 3.0), "0.3333333333333333");  // needs 16 digits
+  EXPECT_EQ(DoubleText(1.0 / 3.0), "0.3333333333333333");   // needs 16 digits
   EXPECT_EQ(DoubleText(0.1 + 0.2), "0.30000000000000004");  // needs all 17
 }
 

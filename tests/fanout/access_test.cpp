@@ -42,12 +42,12 @@ TEST(AccessTest, SystemStreamsNeedAdminOrAnExplicitGrant) {
 
 TEST(AccessTest, RefusesPatternsThatCanNeverMatchTheGrant) {
   auto a = Grant({"sensors/air/*", "specs/E13-*"}, {});
-  EXPECT_TRUE(a->MayReadSome(P("sensors/**")));       // filtered per stream
+  EXPECT_TRUE(a->MayReadSome(P("sensors/**")));  // filtered per stream
   EXPECT_TRUE(a->MayReadSome(P("*/air/x")));
   EXPECT_TRUE(a->MayReadSome(P("specs/*-F03")));
   EXPECT_FALSE(a->MayReadSome(P("secret/**")));
   EXPECT_FALSE(a->MayReadSome(P("sensors/water/*")));
-  EXPECT_FALSE(a->MayReadSome(P("sensors/air")));     // exact, not covered
+  EXPECT_FALSE(a->MayReadSome(P("sensors/air")));  // exact, not covered
   EXPECT_FALSE(a->MayReadSome(P("specs/E14-*")));
   EXPECT_TRUE(a->MayReadSome(P("sensors/air/x")));
 }

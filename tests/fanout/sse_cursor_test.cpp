@@ -42,9 +42,8 @@ TEST(ParseSseCursorTest, ToleratesATrailingComma) {
 }
 
 TEST(ParseSseCursorTest, RejectsMalformedEntriesAsBadCursor) {
-  for (std::string_view bad :
-       {"a", "a@e", "a@e:x", "@e:1", "a@:1", "a@e:", "a:1@e", "a@e:1x", "a@e:-1", "a@e:+1",
-        "a@e: 1", ",a@e:1", "a@e:1,,b@e:2", "a@e:1,b"}) {
+  for (std::string_view bad : {"a", "a@e", "a@e:x", "@e:1", "a@:1", "a@e:", "a:1@e", "a@e:1x",
+                               "a@e:-1", "a@e:+1", "a@e: 1", ",a@e:1", "a@e:1,,b@e:2", "a@e:1,b"}) {
     auto m = ParseSseCursor(bad);
     ASSERT_FALSE(m.ok()) << "accepted '" << bad << "'";
     EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << bad;
@@ -63,8 +62,7 @@ TEST(ParseSseCursorTest, RejectsASeqThatOverflows64Bits) {
 TEST(ParseSseCursorTest, ErrorNamesTheBadEntry) {
   auto m = ParseSseCursor("good@e:1,broken-entry");
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.status().message().find("'broken-entry'"), std::string::npos)
-      << m.status().message();
+  EXPECT_NE(m.status().message().find("'broken-entry'"), std::string::npos) << m.status().message();
 }
 
 TEST(ParseMaxHzTest, AcceptsPositiveRatesUpToTheLimit) {

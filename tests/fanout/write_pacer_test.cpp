@@ -16,7 +16,7 @@ int64_t Now() { return SystemClock::Get()->MonoNs(); }
 
 // What the writers saw, in the order they ran.
 struct Call {
-  std::string what;   // "resume 3", "kick 1", or a marker's name
+  std::string what;  // "resume 3", "kick 1", or a marker's name
   uint64_t token = 0;
   int64_t burst_ns = 0;
   std::thread::id thread = std::this_thread::get_id();
@@ -65,7 +65,8 @@ TEST(WritePacerTest, WritersDueTogetherResumeInOneBurstInTheOrderTheyWereDeferre
   EXPECT_EQ(WritePacer::BurstStartNs(), 0);
   ioc.run_for(std::chrono::seconds(2));
   ASSERT_EQ(calls.size(), 5u);
-  const std::vector<std::string> order = {"resume 3", "resume 1", "resume 4", "resume 0", "resume 2"};
+  const std::vector<std::string> order = {"resume 3", "resume 1", "resume 4", "resume 0",
+                                          "resume 2"};
   for (size_t k = 0; k < calls.size(); ++k) {
     EXPECT_EQ(calls[k].what, order[k]);
     // The token given to Defer comes back.
@@ -163,8 +164,8 @@ TEST(WriteKicksTest, CompletionsAskedForDuringADrainRunAfterAllItsWrites) {
   ioc.run_for(std::chrono::milliseconds(200));
   std::vector<std::string> order;
   for (const Call& c : calls) order.push_back(c.what);
-  EXPECT_EQ(order, (std::vector<std::string>{"kick 0", "kick 1", "kick 2", "complete 0", "complete 1",
-                                              "complete 2"}));
+  EXPECT_EQ(order, (std::vector<std::string>{"kick 0", "kick 1", "kick 2", "complete 0",
+                                             "complete 1", "complete 2"}));
   EXPECT_EQ(calls[3].burst_ns, 0);  // after the burst
 }
 

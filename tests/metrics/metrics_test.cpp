@@ -15,8 +15,7 @@ namespace {
 
 size_t CountOf(const std::string& text, std::string_view needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + 1)) {
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
     ++n;
   }
   return n;
@@ -134,9 +133,9 @@ TEST(HistogramTest, ObservationExactlyOnADefaultBoundFallsInThatBucket) {
 TEST(HistogramTest, RendersCumulativeBucketsSumAndCount) {
   MetricsRegistry r;
   Histogram* h = r.GetHistogram("delivery_latency_seconds", "Latency.", "kind=\"ws\"");
-  h->ObserveNs(30'000);    // 30 µs   -> le 5e-05
-  h->ObserveNs(30'000);    // 30 µs   -> le 5e-05
-  h->ObserveNs(2 * kMs);   // 2 ms    -> le 0.0025
+  h->ObserveNs(30'000);        // 30 µs   -> le 5e-05
+  h->ObserveNs(30'000);        // 30 µs   -> le 5e-05
+  h->ObserveNs(2 * kMs);       // 2 ms    -> le 0.0025
   h->ObserveNs(20'000 * kMs);  // 20 s -> +Inf only
   EXPECT_EQ(h->count(), 4u);
   const std::string text = r.Render();
@@ -197,9 +196,9 @@ TEST(HistogramTest, NegativeObservationsCountAsZero) {
 }
 
 TEST(HistogramTest, AddBatchEqualsRepeatedObserveNs) {
-  const std::vector<int64_t> samples = {0,       10'000,  49'999,   50'000,    50'001,
-                                        kMs,     3 * kMs, 77 * kMs, 999 * kMs, 4000 * kMs,
-                                        9'999 * kMs, 60'000 * kMs};
+  const std::vector<int64_t> samples = {0,         10'000,     49'999,      50'000,
+                                        50'001,    kMs,        3 * kMs,     77 * kMs,
+                                        999 * kMs, 4000 * kMs, 9'999 * kMs, 60'000 * kMs};
   Histogram one_by_one(LatencyBuckets());
   Histogram batched(LatencyBuckets());
   std::vector<uint32_t> counts(batched.bucket_count(), 0);

@@ -147,7 +147,7 @@ TEST(ThresholdAlertTest, FiresOnceAndResolvesWhenTheConditionNoLongerHolds) {
 TEST(ThresholdAlertTest, HysteresisKeepsItFiringUntilTheClearThreshold) {
   AlertFeeder f(Threshold("temp > 30", "temp < 28"));
   f.Send(Ev("a", 31));
-  f.Send(Ev("a", 29));  // below 30 but not below 28: still firing
+  f.Send(Ev("a", 29));    // below 30 but not below 28: still firing
   f.Send(Ev("a", 30.5));  // no second firing
   auto r = f.Take();
   ASSERT_EQ(r.size(), 1u);
@@ -208,9 +208,9 @@ AlertSpec Anomaly(AlertKind kind) {
 TEST(AnomalyTest, ZScoreFlagsAnOutlierAgainstTheRollingWindowPerKey) {
   AlertFeeder f(Anomaly(AlertKind::kZScore));
   for (int i = 0; i < 20; ++i) f.Send(Ev("a", 20 + (i % 2)));  // mean 20.5, sd 0.5
-  f.Send(Ev("a", 21.9));  // z = 2.8: no
+  f.Send(Ev("a", 21.9));                                       // z = 2.8: no
   EXPECT_TRUE(f.Take().empty());
-  f.Send(Ev("b", 100));  // another key, no history yet: no
+  f.Send(Ev("b", 100));   // another key, no history yet: no
   f.Send(Ev("a", 22.5));  // z ~ 3.8
   auto r = f.Take();
   ASSERT_EQ(r.size(), 1u);

@@ -34,7 +34,8 @@ processors:
     - {name: hot, type: threshold, input: "sensors/**", output: alerts/t, when: "temp > 30", clear: "temp < 28", for_s: 10, level: critical}
     - {name: z, type: zscore, input: "sensors/**", output: alerts/t, field: temp, window: 50}
     - {name: down, type: source_health, output: alerts/src, sources: [m1]}
-)", "f.yaml");
+)",
+                       "f.yaml");
   ASSERT_TRUE(c.ok()) << c.status().message();
   const ProcessConfig& p = c->processors;
   EXPECT_EQ(p.queue_events, 5000u);
@@ -80,7 +81,8 @@ TEST(ProcessConfigTest, ErrorsNameTheKeyAndTheProblem) {
       {w + "type: tumbling}\n", "processors.windows[0].size_s: is required"},
       {w + "type: hopping, size_s: 10}\n", "processors.windows[0].slide_s: is required"},
       {w + "type: hopping, size_s: 10, slide_s: 20}\n", "slide_s: must not exceed size_s"},
-      {w + "type: hopping, size_s: 10000, slide_s: 1}\n", "slide_s: size_s / slide_s must be at most"},
+      {w + "type: hopping, size_s: 10000, slide_s: 1}\n",
+       "slide_s: size_s / slide_s must be at most"},
       {w + "type: session}\n", "processors.windows[0].gap_s: is required"},
       {w + "type: session, gap_s: 1, size_s: 2}\n", "size_s: does not apply to session windows"},
       {w + "type: rolling, size_s: 1}\n", "processors.windows[0].type: must be tumbling"},
@@ -90,27 +92,35 @@ TEST(ProcessConfigTest, ErrorsNameTheKeyAndTheProblem) {
       {w + "size_s: 1, time_unit: h}\n", "time_unit: must be ms or s"},
       {w + "size_s: 1, sketch_alpha: 0.9}\n", "sketch_alpha: must be in (0, 0.5]"},
       {w + "size_s: 1, max_keys: 0}\n", "max_keys: must be at least 1"},
-      {"processors:\n  windows:\n    - {input: x, output: y, size_s: 1}\n", "windows[0].name: is required"},
-      {"processors:\n  windows:\n    - {name: a, output: y, size_s: 1}\n", "windows[0].input: is required"},
-      {"processors:\n  windows:\n    - {name: a, input: x, output: 'y//z', size_s: 1}\n", "windows[0].output: "},
+      {"processors:\n  windows:\n    - {input: x, output: y, size_s: 1}\n",
+       "windows[0].name: is required"},
+      {"processors:\n  windows:\n    - {name: a, output: y, size_s: 1}\n",
+       "windows[0].input: is required"},
+      {"processors:\n  windows:\n    - {name: a, input: x, output: 'y//z', size_s: 1}\n",
+       "windows[0].output: "},
       {"processors:\n  windows:\n    - {name: a, input: 'x/**', output: x/y, size_s: 1}\n",
        "windows[0].output: feeds the processor's own input"},
       {"processors:\n  windows:\n    - {name: a, input: 'p/*', output: q/a, size_s: 1}\n"
        "    - {name: b, input: 'q/*', output: p/b, size_s: 1}\n",
        "whose outputs lead back here: a loop"},
       {"processors:\n  windows:\n    - {name: a, input: x, output: y, size_s: 1}\n"
-       "    - {name: a, input: x, output: z, size_s: 1}\n", "windows[1].name: 'a' is used by another"},
+       "    - {name: a, input: x, output: z, size_s: 1}\n",
+       "windows[1].name: 'a' is used by another"},
       {a + "type: threshold}\n", "alerts[0].when: is required"},
       {a + "type: threshold, when: 'temp >> 3'}\n", "alerts[0].when: '> 3' is not a number"},
-      {a + "type: threshold, when: 'temp > 3', clear: 'temp <'}\n", "alerts[0].clear: missing constant"},
-      {a + "type: threshold, when: 'temp > 3', field: x}\n", "alerts[0].field: applies to zscore and ewma"},
+      {a + "type: threshold, when: 'temp > 3', clear: 'temp <'}\n",
+       "alerts[0].clear: missing constant"},
+      {a + "type: threshold, when: 'temp > 3', field: x}\n",
+       "alerts[0].field: applies to zscore and ewma"},
       {a + "type: zscore}\n", "alerts[0].field: is required"},
       {a + "type: ewma, field: v, alpha: 2}\n", "alerts[0].alpha: must be in (0, 1]"},
       {a + "type: zscore, field: v, window: 1}\n", "alerts[0].window: must be at least 2"},
-      {a + "type: threshold, when: 'v > 1', level: urgent}\n", "alerts[0].level: must be info, warning"},
+      {a + "type: threshold, when: 'v > 1', level: urgent}\n",
+       "alerts[0].level: must be info, warning"},
       {a + "type: magic}\n", "alerts[0].type: must be threshold"},
       {a + "type: source_health}\n", "alerts[0].input: source_health reads $sys/events"},
-      {"processors:\n  what: 1\n", "processors.what: unknown key (known here: alerts, queue_events, windows)"},
+      {"processors:\n  what: 1\n",
+       "processors.what: unknown key (known here: alerts, queue_events, windows)"},
   };
   for (const Case& c : cases) {
     std::string err = ErrorOf(c.yaml);

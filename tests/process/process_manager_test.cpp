@@ -66,8 +66,8 @@ TEST(ProcessManagerTest, PublishedEventsBecomeDerivedStreamsThatFeedFurtherProce
   Rig r(Parse(kConfig));
   std::vector<std::string> batch;
   for (int i = 0; i < 50; ++i) {
-    batch.push_back("{\"k\":\"a\",\"t\":" + std::to_string(1000 + i * 10) + ",\"v\":" +
-                    std::to_string(i) + "}");
+    batch.push_back("{\"k\":\"a\",\"t\":" + std::to_string(1000 + i * 10) +
+                    ",\"v\":" + std::to_string(i) + "}");
   }
   ASSERT_TRUE(r.hub.Publish("in/s1", batch).ok());
   ASSERT_TRUE(r.hub.Publish("in/s2", {R"({"k":"b","t":2500,"v":1})"}).ok());  // closes [1000,2000)
@@ -83,7 +83,9 @@ TEST(ProcessManagerTest, PublishedEventsBecomeDerivedStreamsThatFeedFurtherProce
   // ...and is announced on $sys/events.
   auto sys = DataOf(&r.hub, "$sys/events");
   ASSERT_FALSE(sys.empty());
-  EXPECT_EQ(sys.back().rfind(R"({"event":"alert","stream":"alerts/w","alert":{"type":"ThresholdAlert")", 0), 0u)
+  EXPECT_EQ(sys.back().rfind(
+                R"({"event":"alert","stream":"alerts/w","alert":{"type":"ThresholdAlert")", 0),
+            0u)
       << sys.back();
   EXPECT_EQ(r.pm.AlertRecent("alerts/w"), 50u);
   EXPECT_EQ(r.pm.AlertRecent("out/w"), std::nullopt);
@@ -112,10 +114,10 @@ processors:
     return std::nullopt;
   });
   pm.Start(/*thread=*/false);
-  ASSERT_TRUE(hub.Publish("in/a", {R"({"when":1100,"t":99999,"v":1})",
-                                   R"({"when":1200,"t":99999,"v":2})",
-                                   R"({"when":2100,"t":99999,"v":3})"})  // closes [1000,2000)
-                  .ok());
+  ASSERT_TRUE(
+      hub.Publish("in/a", {R"({"when":1100,"t":99999,"v":1})", R"({"when":1200,"t":99999,"v":2})",
+                           R"({"when":2100,"t":99999,"v":3})"})  // closes [1000,2000)
+          .ok());
   ASSERT_TRUE(hub.Publish("in/b", {R"({"when":1300,"v":4})"}).ok());  // no event time: skipped
   pm.RunOnce(clock.NowMs());
   auto out = DataOf(&hub, "out/w");
@@ -170,7 +172,8 @@ TEST(ProcessManagerTest, WorkerThreadPublishesWithoutBeingDriven) {
   Hub hub(HubOptions{}, SystemClock::Get(), &metrics);
   ProcessManager pm(&hub, c);
   pm.Start();
-  ASSERT_TRUE(hub.Publish("in/a", {R"({"k":"a","t":100,"v":1})", R"({"k":"a","t":5000,"v":1})"}).ok());
+  ASSERT_TRUE(
+      hub.Publish("in/a", {R"({"k":"a","t":100,"v":1})", R"({"k":"a","t":5000,"v":1})"}).ok());
   for (int i = 0; i < 500 && DataOf(&hub, "out/w").empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

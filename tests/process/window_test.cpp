@@ -22,9 +22,9 @@ WindowSpec Tumbling(int64_t size_ms) {
   s.key = {"k"};
   s.time = TimeSpec::Field("t");
   s.idle_timeout_ms = 0;
-  s.fields = {FieldAggSpec{"v", {AggOp::kCount, AggOp::kSum, AggOp::kAvg, AggOp::kMin,
-                                 AggOp::kMax, AggOp::kFirst, AggOp::kLast, AggOp::kStddev,
-                                 AggOp::kP50}}};
+  s.fields = {FieldAggSpec{"v",
+                           {AggOp::kCount, AggOp::kSum, AggOp::kAvg, AggOp::kMin, AggOp::kMax,
+                            AggOp::kFirst, AggOp::kLast, AggOp::kStddev, AggOp::kP50}}};
   return s;
 }
 
@@ -73,8 +73,8 @@ class Feeder {
  public:
   explicit Feeder(WindowSpec spec) : w(std::move(spec), &metrics) {}
   void Send(const std::string& key, int64_t t, double v) {
-    std::string data = "{\"k\":\"" + key + "\",\"t\":" + std::to_string(t) +
-                       ",\"v\":" + std::to_string(v) + "}";
+    std::string data =
+        "{\"k\":\"" + key + "\",\"t\":" + std::to_string(t) + ",\"v\":" + std::to_string(v) + "}";
     w.OnRecord(InputRecord{"in/a", ++seq, 0, data}, &outs);
   }
   std::vector<Result> Take() {
@@ -155,7 +155,7 @@ TEST(WindowTest, OutOfOrdernessDelaysTheCloseAndAdmitsLateArrivals) {
   f.Send("a", 900, 1);
   f.Send("a", 1200, 1);  // watermark 900: [0,1000) still open
   EXPECT_TRUE(f.Take().empty());
-  f.Send("a", 950, 1);  // out of order but within bound: counted
+  f.Send("a", 950, 1);   // out of order but within bound: counted
   f.Send("a", 1300, 1);  // watermark 1000: closes
   auto r = f.Take();
   ASSERT_EQ(r.size(), 1u);
@@ -170,7 +170,7 @@ TEST(WindowTest, LateEventsBeyondAllowedLatenessAreCountedAndPublishedToLate) {
   f.Send("a", 100, 1);
   f.Send("a", 1100, 1);  // watermark 1100 < 1000 + 200: still open
   EXPECT_TRUE(f.Take().empty());
-  f.Send("a", 500, 1);  // late but within allowed lateness: counted in
+  f.Send("a", 500, 1);   // late but within allowed lateness: counted in
   f.Send("a", 1200, 1);  // closes [0, 1000)
   auto r = f.Take();
   ASSERT_EQ(r.size(), 1u);
@@ -208,9 +208,9 @@ TEST(WindowTest, SessionsMergeWhenAnEventBridgesTheGap) {
   f.Send("a", 0, 1);    // [0, 100)
   f.Send("a", 250, 2);  // [250, 350): separate
   EXPECT_EQ(f.w.open_states(), 2u);
-  f.Send("a", 120, 3);  // [120, 220) overlaps neither... 
+  f.Send("a", 120, 3);  // [120, 220) overlaps neither...
   EXPECT_EQ(f.w.open_states(), 3u);
-  f.Send("a", 90, 4);   // [90, 190) bridges [0,100) and [120,220)
+  f.Send("a", 90, 4);  // [90, 190) bridges [0,100) and [120,220)
   EXPECT_EQ(f.w.open_states(), 2u);
   f.Send("a", 200, 5);  // [200, 300) bridges [0..220) and [250,350)
   EXPECT_EQ(f.w.open_states(), 1u);
@@ -248,15 +248,16 @@ TEST(WindowTest, RefusesNewKeysPastMaxKeysAndCountsThem) {
   Feeder f(s);
   f.Send("a", 0, 1);
   f.Send("b", 0, 1);
-  f.Send("c", 0, 1);  // refused
+  f.Send("c", 0, 1);   // refused
   f.Send("a", 10, 1);  // existing key: fine
   EXPECT_EQ(f.w.refused_count(), 1u);
   f.Send("a", 2000, 1);  // opens a new window: 2 states freed first? no: refused
   auto r = f.Take();
   ASSERT_EQ(r.size(), 2u);  // a and b; c never held
   EXPECT_EQ(r[0].count, 2u);
-  EXPECT_NE(f.metrics.Render().find("livehub_window_refused_total{processor=\"w\",reason=\"max_keys\"} "),
-            std::string::npos);
+  EXPECT_NE(
+      f.metrics.Render().find("livehub_window_refused_total{processor=\"w\",reason=\"max_keys\"} "),
+      std::string::npos);
 }
 
 TEST(WindowTest, IdleSourceDoesNotHoldTheWatermarkForever) {
@@ -316,7 +317,7 @@ TEST(WindowTest, SkipsEventsWithoutAnEventTimeAndReadsSecondsAndRfc3339) {
   WindowSpec s = Tumbling(1000);
   s.time.unit = TimeUnit::kS;
   Feeder f(s);
-  f.w.OnRecord(InputRecord{"in/a", 1, 0, R"({"k":"a","v":1})"}, &f.outs);  // no t
+  f.w.OnRecord(InputRecord{"in/a", 1, 0, R"({"k":"a","v":1})"}, &f.outs);          // no t
   f.w.OnRecord(InputRecord{"in/a", 2, 0, R"({"k":"a","t":1.5,"v":1})"}, &f.outs);  // 1500 ms
   f.w.OnRecord(InputRecord{"in/a", 3, 0, R"({"k":"a","t":"1970-01-01T00:00:01.700Z","v":1})"},
                &f.outs);

@@ -123,9 +123,9 @@ TEST_F(SchemaRegistryTest, AllowPolicyDiscoversSilently) {
 TEST_F(SchemaRegistryTest, BadSchemasAreRefusedWithTheReason) {
   EXPECT_EQ(ParseSchemaJson("a/**", R"({"fields":{"x":"number"}})").status().reason(),
             "bad_schema");
-  EXPECT_NE(ParseSchemaJson("a/**", R"({"fields":{"x":"number"}})").status().message().find(
-                "fields.x"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseSchemaJson("a/**", R"({"fields":{"x":"number"}})").status().message().find("fields.x"),
+      std::string::npos);
   EXPECT_FALSE(ParseSchemaJson("a/**", R"({"policy":"maybe"})").ok());
   EXPECT_FALSE(ParseSchemaJson("a/**", R"({"colour":1})").ok());
   auto no_ti = ParseSchemaJson("a/**", R"({"fields":{"x":"string"},"time_index":"x"})");

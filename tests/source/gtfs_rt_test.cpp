@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-
 #include <string>
 
 #include "gtfs-realtime.pb.h"
@@ -131,10 +130,11 @@ TEST(GtfsRtTest, AlertPrefersEnglishTextAndListsEntitiesAndPeriods) {
   GtfsConversion c = ConvertFeed(f, Settings(), kNowMs);
   ASSERT_EQ(c.records.size(), 1u);
   EXPECT_EQ(c.records[0].first, "transit/metro/alerts");
-  EXPECT_EQ(c.records[0].second,
-            R"({"id":"al-1","cause":"STRIKE","effect":"NO_SERVICE","severity":null,)"
-            R"("header":"Strike","description":"No trains today","url":null,)"
-            R"("informed_entities":[{"route_id":"R1"}],"active_periods":[{"start":100,"end":null}]})");
+  EXPECT_EQ(
+      c.records[0].second,
+      R"({"id":"al-1","cause":"STRIKE","effect":"NO_SERVICE","severity":null,)"
+      R"("header":"Strike","description":"No trains today","url":null,)"
+      R"("informed_entities":[{"route_id":"R1"}],"active_periods":[{"start":100,"end":null}]})");
 }
 
 TEST(GtfsRtTest, CustomTemplatesAndUnsupportedEntities) {

@@ -29,8 +29,7 @@ TEST(HttpPollTest, EmptyPointerTakesASingleValueAsOneRecord) {
 
 TEST(HttpPollTest, PointerSelectsTheNestedArray) {
   const char* body = R"({"meta":{"n":2},"data":{"items":[{"id":1},{"id":2}]}})";
-  EXPECT_EQ(Records(body, "/data/items"),
-            (std::vector<std::string>{R"({"id":1})", R"({"id":2})"}));
+  EXPECT_EQ(Records(body, "/data/items"), (std::vector<std::string>{R"({"id":1})", R"({"id":2})"}));
 }
 
 TEST(HttpPollTest, PointerIndexesArraysAndUnescapesTildes) {

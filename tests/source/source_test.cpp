@@ -93,12 +93,12 @@ TEST(BackoffTest, GrowsWithinJitterAndCapsThenResets) {
 
 class TestSource : public Source {
  public:
-  using Source::Source;
+  using Source::backoff_;
   using Source::CountDrop;
   using Source::Ingest;
   using Source::SetState;
+  using Source::Source;
   using Source::throttled;
-  using Source::backoff_;
   int resumed = 0;
 
  protected:

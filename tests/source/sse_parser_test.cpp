@@ -125,7 +125,10 @@ TEST(SseParserTest, SkipsBomAtStartOnlyEvenWhenSplit) {
   auto cb = [&](SseEvent& e) { ev.push_back(e); };
   p.Feed("\xEF", cb);
   p.Feed("\xBB", cb);
-  p.Feed("\xBF" "data: x\n\n", cb);
+  p.Feed(
+      "\xBF"
+      "data: x\n\n",
+      cb);
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].data, "x");
   // A BOM later on is data, not skipped.
@@ -136,7 +139,9 @@ TEST(SseParserTest, SkipsBomAtStartOnlyEvenWhenSplit) {
 
 TEST(SseParserTest, TextThatStartsLikeABomIsKept) {
   SseParser p;
-  auto ev = Parse(p, "\xEF" "data: x\n\ndata: y\n\n");
+  auto ev = Parse(p,
+                  "\xEF"
+                  "data: x\n\ndata: y\n\n");
   // "\xEF" "data" is an unknown field name: only the second event remains.
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].data, "y");
@@ -189,7 +194,9 @@ TEST(SseParserTest, ResetDropsPartialEventButKeepsLastId) {
   SseParser p;
   Parse(p, "id: 5\ndata: a\n\ndata: partial\n");
   p.Reset();
-  auto ev = Parse(p, "\xEF\xBB\xBF" "data: b\n\n");
+  auto ev = Parse(p,
+                  "\xEF\xBB\xBF"
+                  "data: b\n\n");
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].data, "b");
   EXPECT_EQ(ev[0].id, "5");

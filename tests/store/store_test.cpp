@@ -40,8 +40,7 @@ class StoreTest : public ::testing::Test {
   static void Put(Store* s, int64_t id, uint64_t first, uint64_t last, size_t pad = 0) {
     auto owned = std::make_shared<std::vector<std::string>>();
     for (uint64_t q = first; q <= last; ++q) {
-      owned->push_back("{\"n\":" + std::to_string(q) + ",\"p\":\"" + std::string(pad, 'x') +
-                       "\"}");
+      owned->push_back("{\"n\":" + std::to_string(q) + ",\"p\":\"" + std::string(pad, 'x') + "\"}");
     }
     std::vector<StoreRecord> recs;
     for (uint64_t q = first; q <= last; ++q) {

@@ -198,15 +198,20 @@ TEST_F(KeyedStreamTest, SnapshotPlusLaterDiffsEqualsLiveState) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
   auto value = [&](auto&& self, int depth) -> std::string {
     switch (pick(depth > 1 ? 4 : 5)) {
-      case 0: return std::to_string(pick(50));
-      case 1: return "null";
-      case 2: return "[" + std::to_string(pick(9)) + "]";
-      case 3: return "\"s" + std::to_string(pick(5)) + "\"";
+      case 0:
+        return std::to_string(pick(50));
+      case 1:
+        return "null";
+      case 2:
+        return "[" + std::to_string(pick(9)) + "]";
+      case 3:
+        return "\"s" + std::to_string(pick(5)) + "\"";
       default: {
         std::string o = "{";
         for (int i = pick(3); i > 0; --i) {
           if (o.size() > 1) o += ",";
-          o += "\"" + std::string(1, static_cast<char>('p' + pick(4))) + "\":" + self(self, depth + 1);
+          o += "\"" + std::string(1, static_cast<char>('p' + pick(4))) +
+               "\":" + self(self, depth + 1);
         }
         return o + "}";
       }

@@ -1,6 +1,7 @@
 // Stream + Store: sync events are invisible until committed, async events
 // are stored, and reads and catch-up older than memory come from the store.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -9,8 +10,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "metrics/metrics.h"

@@ -63,8 +63,7 @@ class RecordingSubscriber final : public Subscriber {
     seqs.push_back(ev->seq);
     events.push_back(ev);
   }
-  void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
-             std::string_view reason) override {
+  void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq, std::string_view reason) override {
     gaps.push_back(Gap{stream, from_seq, to_seq, std::string(reason), seqs.size()});
   }
 
@@ -510,9 +509,8 @@ TEST(MakeEventTest, JsonIsTheV1EventMessage) {
 
 TEST(MakeEventTest, ExtremeNumbersAndNamesThatNeedEscaping) {
   EventPtr ev = MakeEvent(nullptr, "a\"b\\c", "e\n", UINT64_MAX, -1'000, 0, "null");
-  EXPECT_EQ(ev->json(),
-            R"({"type":"event","stream":"a\"b\\c","seq":18446744073709551615,)"
-            R"("epoch":"e\n","ts":-1000,"data":null})");
+  EXPECT_EQ(ev->json(), R"({"type":"event","stream":"a\"b\\c","seq":18446744073709551615,)"
+                        R"("epoch":"e\n","ts":-1000,"data":null})");
   EXPECT_EQ(ev->data(), "null");
 }
 
@@ -619,7 +617,8 @@ TEST_F(HubTest, EachStreamGetsItsOwnEpoch) {
 
 TEST_F(HubTest, ListIsSortedByName) {
   auto hub = MakeHub(Options());
-  for (std::string_view name : {"c", "a/z", "b", "a"}) ASSERT_TRUE(hub->Publish(name, Datas(1)).ok());
+  for (std::string_view name : {"c", "a/z", "b", "a"})
+    ASSERT_TRUE(hub->Publish(name, Datas(1)).ok());
   std::vector<std::string> names;
   for (Stream* s : hub->List()) names.push_back(s->name());
   EXPECT_EQ(names, (std::vector<std::string>{"a", "a/z", "b", "c"}));
@@ -700,9 +699,9 @@ TEST_F(HubTest, EnforcesMaxStreams) {
 
   // Existing streams still accept events.
   EXPECT_TRUE(hub->Publish("a", Datas(1)).ok());
-  EXPECT_NE(metrics_.Render().find(
-                "livehub_publish_rejected_total{reason=\"too_many_streams\"} 1\n"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics_.Render().find("livehub_publish_rejected_total{reason=\"too_many_streams\"} 1\n"),
+      std::string::npos);
 }
 
 TEST_F(HubTest, FirstMatchingStreamRuleSetsHistoryLimits) {
@@ -738,7 +737,8 @@ TEST_F(HubTest, EvictExpiredAppliesEachStreamsAgeLimit) {
 
 TEST_F(HubTest, WatchReportsExistingMatchesThroughTheCallback) {
   auto hub = MakeHub(Options());
-  for (std::string_view name : {"a/1", "a/2", "b/1"}) ASSERT_TRUE(hub->Publish(name, Datas(1)).ok());
+  for (std::string_view name : {"a/1", "a/2", "b/1"})
+    ASSERT_TRUE(hub->Publish(name, Datas(1)).ok());
   auto watcher = std::make_shared<RecordingWatcher>();
   std::vector<std::string> existing;
   hub->Watch(Pattern::Parse("a/*").value(), watcher,
