@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci format format-check unit integration js-client-test e2e asan fuzz fuzz-ci fuzz-build bench bench-peers bench-process microbench clean
+.PHONY: all deps build run test ci format format-check layering-check unit integration js-client-test e2e asan fuzz fuzz-ci fuzz-build bench bench-peers bench-process microbench clean
 
 all: build
 
@@ -27,6 +27,11 @@ format-check:
 	@bad=$$(for f in $(FORMAT_FILES); do clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
 	if [ -n "$$bad" ]; then echo "format-check: not clang-formatted (run 'make format'):"; echo "$$bad"; exit 1; fi; \
 	echo "format-check: $(words $(FORMAT_FILES)) files ok"
+
+## Every #include "folder/..." under src/ against the graph in docs/architecture.md
+## ("Dependency graph"); fails naming file:line and the rule it breaks.
+layering-check:
+	@python3 scripts/check_layering.py
 
 ## What CI runs: every test, then every test again under ASan+UBSan.
 ci: test asan

@@ -21,7 +21,9 @@
 #include <string_view>
 
 #include "core/log.h"
+#include "fanout/admission.h"
 #include "fanout/fanout_options.h"
+#include "fanout/publisher.h"
 #include "fanout/session.h"
 #include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
@@ -40,6 +42,8 @@ struct World {
   std::unique_ptr<Hub> hub;
   FanoutContext fanout;
   std::unique_ptr<PeerLimiter> limiter;
+  std::unique_ptr<Admission> admission;
+  std::unique_ptr<Publisher> publisher;
   asio::io_context ioc{1};
 
   World() {
@@ -57,6 +61,10 @@ struct World {
     po.publish_per_connection = {1e6, 1e6};
     limiter = std::make_unique<PeerLimiter>(po, &metrics);
     fanout.limiter = limiter.get();
+    admission = std::make_unique<Admission>(&fanout, nullptr);
+    fanout.admission = admission.get();
+    publisher = std::make_unique<Publisher>(hub.get(), admission.get(), DecodeLimits{});
+    fanout.publisher = publisher.get();
     std::vector<std::string> seed{R"({"v":1})"};
     hub->Publish("fz/a", seed);
     hub->Publish("fz/b/c", seed);

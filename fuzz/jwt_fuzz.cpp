@@ -50,7 +50,7 @@ std::string Sign(std::string_view header, std::string_view payload) {
 
 void Use(const Result<TokenClaims>& claims) {
   if (!claims.ok()) {
-    if (AuthHttpStatus(claims.status()) != 401) std::abort();
+    if (HttpStatusFor(claims.status()) != 401) std::abort();
     return;
   }
   Principal p;

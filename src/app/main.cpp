@@ -5,10 +5,11 @@
 #include <cstring>
 
 #include "app/commands.h"
+#include "tools/tools.h"
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  // `livehub bench ...` has its own parser (src/app/bench.cpp).
+  // `livehub bench ...` has its own parser (src/tools/bench.cpp).
   if (argc >= 2 && std::strcmp(argv[1], "bench") == 0)
     return livehub::RunBenchMain(argc - 1, argv + 1);
   CLI::App app{"livehub: ingest live data, keep it per stream, push it to subscribers"};

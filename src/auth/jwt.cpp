@@ -72,23 +72,6 @@ std::string Base64UrlEncode(std::string_view in) {
   return out;
 }
 
-Status AuthFailure(std::string reason, std::string message) {
-  return Status::InvalidArgument(std::move(reason), std::move(message));
-}
-
-int AuthHttpStatus(const Status& st) {
-  static constexpr std::string_view k401[] = {
-      "unauthorized",   "invalid_token",  "unsupported_alg",     "unknown_key",
-      "bad_signature",  "token_expired",  "token_not_yet_valid", "wrong_issuer",
-      "wrong_audience", "unknown_api_key"};
-  if (st.ok()) return 200;
-  for (std::string_view r : k401) {
-    if (st.reason() == r) return 401;
-  }
-  if (st.reason() == "forbidden" || st.reason() == "origin_not_allowed") return 403;
-  return HttpStatusFor(st);
-}
-
 const char* JwtAlgName(JwtAlg alg) {
   switch (alg) {
     case JwtAlg::kHS256:

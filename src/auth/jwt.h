@@ -27,14 +27,13 @@ namespace livehub {
 
 inline constexpr size_t kMaxTokenBytes = 8192;
 
-// Auth failures are statuses with these reasons; core's Status has no 401
-// code, so they are built as InvalidArgument and AuthHttpStatus maps them:
-// 401 for a missing or bad credential (unauthorized, invalid_token,
-// unsupported_alg, unknown_key, bad_signature, token_expired,
-// token_not_yet_valid, wrong_issuer, wrong_audience, unknown_api_key), 403
-// for forbidden and origin_not_allowed, HttpStatusFor otherwise.
-Status AuthFailure(std::string reason, std::string message);
-int AuthHttpStatus(const Status& st);
+// A missing or bad credential: StatusCode::kUnauthenticated (401) with one of
+// the reasons unauthorized, invalid_token, unsupported_alg, unknown_key,
+// bad_signature, token_expired, token_not_yet_valid, wrong_issuer,
+// wrong_audience, unknown_api_key.
+inline Status AuthFailure(std::string reason, std::string message) {
+  return Status::Unauthenticated(std::move(reason), std::move(message));
+}
 
 enum class JwtAlg { kHS256, kRS256, kES256 };
 const char* JwtAlgName(JwtAlg alg);

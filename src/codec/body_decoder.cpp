@@ -702,9 +702,9 @@ Result<BodyFormat> FormatFromContentType(std::string_view content_type) {
     return BodyFormat::kNdjson;
   }
   if (lower == "text/csv") return BodyFormat::kCsv;
-  return Status::InvalidArgument("unsupported_media_type",
-                                 "unsupported Content-Type " + Quoted(content_type) +
-                                     "; use application/json, application/x-ndjson or text/csv");
+  return Status::UnsupportedFormat("unsupported_media_type",
+                                   "unsupported Content-Type " + Quoted(content_type) +
+                                       "; use application/json, application/x-ndjson or text/csv");
 }
 
 Status DecodeBody(BodyFormat format, std::string_view body, const DecodeLimits& limits,

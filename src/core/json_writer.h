@@ -108,4 +108,30 @@ class JsonWriter {
   bool first_ = true;
 };
 
+// JsonFields: the extra members of a structured log line or a lifecycle
+// event ($sys/events), each escaped by JsonWriter, never concatenated by
+// hand: `JsonFields().Add("session", id).Add("reason", why)`.
+// text() is empty or a run of members each starting with ','.
+// Thread safety: not thread-safe; a value type.
+class JsonFields {
+ public:
+  // `v`: anything JsonWriter::Field takes (strings, integers, bool, double).
+  template <typename T>
+  JsonFields& Add(std::string_view key, const T& v) {
+    text_.push_back(',');
+    JsonWriter(&text_).Field(key, v);
+    return *this;
+  }
+  // An already-serialised JSON value (e.g. an object built elsewhere).
+  JsonFields& AddRaw(std::string_view key, std::string_view json) {
+    text_.push_back(',');
+    JsonWriter(&text_).Key(key).Raw(json);
+    return *this;
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
 }  // namespace livehub

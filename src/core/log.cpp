@@ -28,8 +28,11 @@ const char* Name(LogLevel l) {
 void SetLogLevel(LogLevel level) { g_level = static_cast<int>(level); }
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }
 
-void LogLine(LogLevel level, std::string_view msg, std::string_view fields_json) {
+void LogLine(LogLevel level, std::string_view msg) { LogLine(level, msg, JsonFields()); }
+
+void LogLine(LogLevel level, std::string_view msg, const JsonFields& fields) {
   if (!LogEnabled(level)) return;
+  const std::string& fields_json = fields.text();
   std::string line;
   line.reserve(96 + msg.size() + fields_json.size());
   JsonWriter w(&line);

@@ -5,14 +5,17 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_writer.h"
+
 namespace livehub {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
-// Writes {"ts":..,"level":..,"msg":..<fields_json>} where fields_json is either
-// empty or a sequence of already-serialised members starting with ','.
-void LogLine(LogLevel level, std::string_view msg, std::string_view fields_json = {});
+// Writes {"ts":..,"level":..,"msg":..<fields>} (fields: JsonFields, in
+// core/json_writer.h).
+void LogLine(LogLevel level, std::string_view msg, const JsonFields& fields);
+void LogLine(LogLevel level, std::string_view msg);
 
 }  // namespace livehub

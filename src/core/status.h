@@ -13,15 +13,23 @@
 
 namespace livehub {
 
+// One code per meaning; HttpStatusFor below is the one table from codes to
+// HTTP statuses (WebSocket `error` messages carry the same `reason`).
 enum class StatusCode {
   kOk,
   kInvalidArgument,    // bad input from a client, file or config -> 400
+  kUnauthenticated,    // no credential, or one that does not verify -> 401
+  kPermissionDenied,   // a verified credential without the grant; a refused origin -> 403
   kNotFound,           // -> 404
+  kMethodNotAllowed,   // the path exists, the method does not -> 405
   kEvicted,            // requested history no longer held -> 410
-  kPermissionDenied,   // -> 403
-  kTooLarge,           // a size limit bit -> 413
-  kResourceExhausted,  // a count limit bit (streams, connections) -> 429/503
-  kUnavailable,        // temporarily unable (store down, shutting down) -> 503
+  kTooLarge,           // a size limit bit (body, message) -> 413
+  kUrlTooLong,         // the request target is over limits.max_url_bytes -> 414
+  kUnsupportedFormat,  // a Content-Type the endpoint does not read -> 415
+  kUpgradeRequired,    // a protocol endpoint reached without its upgrade -> 426
+  kResourceExhausted,  // a count or rate limit bit (streams, publish rate) -> 429
+  kHeadersTooLarge,    // request headers over limits.max_header_bytes -> 431
+  kUnavailable,        // temporarily unable (store down, connection limits) -> 503
   kInternal,           // a bug -> 500
 };
 
@@ -40,6 +48,28 @@ class Status {
   }
   static Status PermissionDenied(std::string message) {
     return Status(StatusCode::kPermissionDenied, "forbidden", std::move(message));
+  }
+  static Status PermissionDenied(std::string reason, std::string message) {
+    return Status(StatusCode::kPermissionDenied, std::move(reason), std::move(message));
+  }
+  // `reason`: unauthorized (no credential), invalid_token, token_expired, ...
+  static Status Unauthenticated(std::string reason, std::string message) {
+    return Status(StatusCode::kUnauthenticated, std::move(reason), std::move(message));
+  }
+  static Status MethodNotAllowed(std::string message) {
+    return Status(StatusCode::kMethodNotAllowed, "method_not_allowed", std::move(message));
+  }
+  static Status UrlTooLong(std::string message) {
+    return Status(StatusCode::kUrlTooLong, "url_too_long", std::move(message));
+  }
+  static Status UnsupportedFormat(std::string reason, std::string message) {
+    return Status(StatusCode::kUnsupportedFormat, std::move(reason), std::move(message));
+  }
+  static Status UpgradeRequired(std::string message) {
+    return Status(StatusCode::kUpgradeRequired, "upgrade_required", std::move(message));
+  }
+  static Status HeadersTooLarge(std::string message) {
+    return Status(StatusCode::kHeadersTooLarge, "headers_too_large", std::move(message));
   }
   static Status TooLarge(std::string reason, std::string message) {
     return Status(StatusCode::kTooLarge, std::move(reason), std::move(message));
@@ -68,6 +98,14 @@ class Status {
     line_ = line;
     return *this;
   }
+  // Optional retry hint: when trying again may succeed (a rate limit, a
+  // connection limit, a store that is down). HTTP sends it as Retry-After
+  // (whole seconds, rounded up), WebSocket as "retry_after_ms".
+  std::optional<int64_t> retry_after_ms() const { return retry_after_ms_; }
+  Status& WithRetryAfterMs(int64_t ms) {
+    retry_after_ms_ = ms;
+    return *this;
+  }
   // Optional numeric detail (e.g. the oldest available seq for kEvicted).
   std::optional<uint64_t> detail() const { return detail_; }
   Status& WithDetail(uint64_t v) {
@@ -94,6 +132,7 @@ class Status {
   std::string message_;
   std::optional<int64_t> line_;
   std::optional<uint64_t> detail_;
+  std::optional<int64_t> retry_after_ms_;
   std::string fields_;
 };
 
@@ -114,34 +153,58 @@ class Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
 
  private:
   std::variant<T, Status> v_;
 };
 
-// HTTP status for a Status code (used by the REST layer and `error` messages).
+// The HTTP status of a Status: the one table (REST replies, refusals before
+// a WebSocket or SSE upgrade).
 inline int HttpStatusFor(const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk:
       return 200;
     case StatusCode::kInvalidArgument:
       return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kEvicted:
-      return 410;
+    case StatusCode::kUnauthenticated:
+      return 401;
     case StatusCode::kPermissionDenied:
       return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kMethodNotAllowed:
+      return 405;
+    case StatusCode::kEvicted:
+      return 410;
     case StatusCode::kTooLarge:
       return 413;
+    case StatusCode::kUrlTooLong:
+      return 414;
+    case StatusCode::kUnsupportedFormat:
+      return 415;
+    case StatusCode::kUpgradeRequired:
+      return 426;
     case StatusCode::kResourceExhausted:
       return 429;
+    case StatusCode::kHeadersTooLarge:
+      return 431;
     case StatusCode::kUnavailable:
       return 503;
     case StatusCode::kInternal:
       return 500;
   }
   return 500;
+}
+
+// The Retry-After a reply carries, in ms: the status's hint, else 1 s for a
+// limit (429) or an unavailable hub (503); nullopt for other codes.
+inline std::optional<int64_t> RetryAfterMsFor(const Status& s) {
+  if (s.retry_after_ms()) return s.retry_after_ms();
+  if (s.code() == StatusCode::kResourceExhausted || s.code() == StatusCode::kUnavailable) {
+    return 1'000;
+  }
+  return std::nullopt;
 }
 
 }  // namespace livehub

@@ -19,7 +19,8 @@
 namespace livehub {
 
 class SubscriberSession;
-class Authenticator;
+class Admission;
+class Publisher;
 
 // Upper bound of a subscription's max_hz (deliveries per second per stream).
 constexpr double kMaxHz = 1000;
@@ -60,10 +61,12 @@ struct FanoutOptions {
 struct FanoutContext {
   Hub* hub = nullptr;
   FanoutOptions options;
-  // Verifies `refresh` tokens; null: refresh is refused (see docs/security.md).
-  const Authenticator* auth = nullptr;
   // Per-IP connection slots and publish rates (null: no per-peer limits).
   PeerLimiter* limiter = nullptr;
+  // Who may connect, subscribe and publish, and the one publish path of
+  // clients (admission.h, publisher.h). Set before the first session.
+  const Admission* admission = nullptr;
+  const Publisher* publisher = nullptr;
 
   SlowClientPolicy PolicyFor(std::string_view stream) const {
     for (const auto& r : options.rules) {

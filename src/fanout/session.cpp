@@ -540,9 +540,9 @@ void SubscriberSession::DoWriteOnce() {
     catching_up_.emplace_back(s, std::move(a));
   }
   if (dropped) {
-    std::string f = ",\"session\":" + std::to_string(id_) + ",\"reason\":\"slow_client\"" +
-                    ",\"dropped\":" + std::to_string(dropped);
-    ctx_->hub->SysEvent("drop", f);
+    ctx_->hub->SysEvent(
+        "drop",
+        JsonFields().Add("session", id_).Add("reason", "slow_client").Add("dropped", dropped));
   }
   if (inflight_.empty()) {
     if (!catching_up_.empty() && RunCatchUp()) DoWrite();
@@ -732,52 +732,17 @@ bool SubscriberSession::RunCatchUp() {
 // Subscriptions (session thread)
 // ---------------------------------------------------------------------------
 
-Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOptions& options) {
-  auto p = Pattern::Parse(text);
-  if (!p.ok()) return p;
-  if (p->segment_count() > options.max_pattern_segments) {
-    return Status::InvalidArgument("pattern_too_complex",
-                                   "pattern '" + std::string(text) + "' has " +
-                                       std::to_string(p->segment_count()) +
-                                       " segments; limits.max_pattern_segments is " +
-                                       std::to_string(options.max_pattern_segments));
-  }
-  if (p->wildcard_count() > options.max_pattern_wildcards) {
-    return Status::InvalidArgument("pattern_too_complex",
-                                   "pattern '" + std::string(text) + "' has " +
-                                       std::to_string(p->wildcard_count()) +
-                                       " wildcard segments; limits.max_pattern_wildcards is " +
-                                       std::to_string(options.max_pattern_wildcards));
-  }
-  return p;
-}
-
 bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& texts,
                                   const CursorMap& from, bool absent_from_start, double max_hz,
                                   bool snapshot) {
   const int64_t interval_ns = max_hz > 0 ? static_cast<int64_t>(1e9 / max_hz) : 0;
-  std::vector<Pattern> parsed;
-  for (const std::string& t : texts) {
-    auto p = ParseSubscriptionPattern(t, ctx_->options);
-    if (!p.ok()) {
-      if (p.status().reason() == "pattern_too_complex") {
-        CountRefusal(ctx_->hub->metrics(), "pattern_too_complex");
-      }
-      SendError(id, p.status().reason(), p.status().message());
-      return false;
-    }
-    parsed.push_back(std::move(*p));
+  auto admitted = ctx_->admission->AdmitPatterns(*access(), texts);
+  if (!admitted.ok()) {
+    SendRefusal(id, admitted.status());
+    return false;
   }
-  const std::shared_ptr<const Access> acc = access();
-  for (const Pattern& p : parsed) {
-    if (!acc->MayReadSome(p)) {
-      SendRefusal(id, acc->Refuse(p.exact() ? "not allowed to subscribe to '" + p.text() + "'"
-                                            : "no stream matching '" + p.text() +
-                                                  "' may be read with this credential"));
-      return false;
-    }
-  }
-  std::string limit_error;
+  std::vector<Pattern> parsed = std::move(*admitted);
+  size_t would_have;
   {
     std::lock_guard lock(mu_);
     size_t fresh = 0;
@@ -786,19 +751,10 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
                              [&](const PatternSub& s) { return s.pattern.text() == p.text(); });
       if (!dup) ++fresh;
     }
-    if (patterns_.size() + fresh > ctx_->options.max_subscriptions) {
-      limit_error = "this connection would have " + std::to_string(patterns_.size() + fresh) +
-                    " subscriptions; limits.max_subscriptions_per_connection is " +
-                    std::to_string(ctx_->options.max_subscriptions);
-    }
+    would_have = patterns_.size() + fresh;
   }
-  if (!limit_error.empty()) {
-    CountRefusal(ctx_->hub->metrics(), "too_many_subscriptions");
-    ctx_->hub->metrics()
-        ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
-                     "reason=\"too_many_subscriptions\"")
-        ->Add();
-    SendError(id, "too_many_subscriptions", limit_error);
+  if (Status st = ctx_->admission->AdmitSubscriptionCount(would_have); !st.ok()) {
+    SendRefusal(id, st);
     return false;
   }
   std::string reply;
@@ -954,28 +910,16 @@ std::shared_ptr<const Access> SubscriberSession::access() const {
 }
 
 void SubscriberSession::SendRefusal(int64_t id, const Status& st) {
-  CountAuthRefusal(ctx_->hub->metrics(), st.reason());
-  SendError(id, st.reason(), st.message());
+  ctx_->hub->metrics()
+      ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
+                   "reason=\"" + st.reason() + "\"")
+      ->Add();
+  SendError(id, st);
 }
 
 void SubscriberSession::Refresh(int64_t id, std::string_view token) {
-  if (!ctx_->auth) {
-    return SendRefusal(id, Status::PermissionDenied("this hub does not accept refresh"));
-  }
-  if (token.empty()) {
-    return SendRefusal(id, AuthFailure("unauthorized", "op 'refresh' needs a non-empty \"token\""));
-  }
-  auto principal = ctx_->auth->Authenticate(token, SystemClock::Get()->NowMs());
-  if (!principal.ok()) return SendRefusal(id, principal.status());
-  auto fresh = Access::Compile(std::move(*principal));
+  auto fresh = ctx_->admission->Refresh(*access(), token);
   if (!fresh.ok()) return SendRefusal(id, fresh.status());
-  const std::shared_ptr<const Access> old = access();
-  if (!old->anonymous() && !old->everything() &&
-      (*fresh)->principal().subject != old->principal().subject) {
-    return SendRefusal(id, Status::PermissionDenied(
-                               "refresh token is for subject '" + (*fresh)->principal().subject +
-                               "'; this connection belongs to '" + old->principal().subject + "'"));
-  }
   // Swap the grant and detach what it no longer covers (the patterns stay;
   // streams created later are filtered by the new grant).
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> detach;
@@ -1087,6 +1031,8 @@ void SubscriberSession::SendError(int64_t id, const Status& st) {
   if (id >= 0) w.Field("id", id);
   w.Field("code", st.reason()).Field("message", st.message());
   if (st.line()) w.Field("line", *st.line());
+  if (st.code() == StatusCode::kEvicted && st.detail()) w.Field("oldest_seq", *st.detail());
+  if (st.retry_after_ms()) w.Field("retry_after_ms", *st.retry_after_ms());
   json += st.fields();
   w.EndObject();
   EnqueueControl("error", std::move(json));
@@ -1163,10 +1109,11 @@ void SubscriberSession::Start() {
   ArmTimer();
   ArmExpiry();
   StartReading();
-  std::string subject;
-  AppendJsonString(&subject, access()->principal().subject);
-  ctx_->hub->SysEvent("open", ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() +
-                                  "\",\"peer\":\"" + peer_ + "\",\"sub\":" + subject);
+  ctx_->hub->SysEvent("open", JsonFields()
+                                  .Add("session", id_)
+                                  .Add("kind", kind())
+                                  .Add("peer", peer_)
+                                  .Add("sub", access()->principal().subject));
 }
 
 void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
@@ -1185,9 +1132,9 @@ void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
     KickLocked();
   }
   close_deadline_ns_ = MonoNowNs() + 2'000'000'000;  // a stalled peer gets 2 s
-  LogLine(LogLevel::kInfo, "closing",
-          ",\"session\":" + std::to_string(id_) + ",\"code\":" + std::to_string(code) +
-              ",\"reason\":\"" + reason + "\"");
+  LogLine(
+      LogLevel::kInfo, "closing",
+      JsonFields().Add("session", id_).Add("code", static_cast<int>(code)).Add("reason", reason));
 }
 
 void SubscriberSession::CloseNow(std::string_view why) {
@@ -1196,12 +1143,10 @@ void SubscriberSession::CloseNow(std::string_view why) {
     std::lock_guard lock(mu_);
     closed_ = true;
   }
-  std::string f = ",\"session\":" + std::to_string(id_) + ",\"kind\":\"" + kind() + "\"";
-  std::string reason;
-  AppendJsonString(&reason, why);
-  f += ",\"reason\":" + reason;
+  JsonFields fields;
+  fields.Add("session", id_).Add("kind", kind()).Add("reason", why);
   FinishClose();
-  ctx_->hub->SysEvent("close", f);
+  ctx_->hub->SysEvent("close", fields);
 }
 
 void SubscriberSession::FinishClose() {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "fanout/access.h"
+#include "fanout/admission.h"
 #include "fanout/fanout_options.h"
 #include "fanout/write_pacer.h"
 #include "stream/hub.h"
@@ -47,10 +48,6 @@ using CursorMap = std::unordered_map<std::string, StreamCursor>;
 // until all have detached from their streams. Call before stopping the io
 // threads, so no session outlives them.
 void CloseAllSessions(FanoutContext* ctx, std::chrono::milliseconds timeout);
-
-// Parses `text` and checks it against limits.max_pattern_segments and
-// limits.max_pattern_wildcards ("bad_pattern" / "pattern_too_complex").
-Result<Pattern> ParseSubscriptionPattern(std::string_view text, const FanoutOptions& options);
 
 class SubscriberSession : public Subscriber,
                           public StreamWatcher,
@@ -156,7 +153,8 @@ class SubscriberSession : public Subscriber,
   // subject only), detaches streams the new grant no longer covers and
   // re-arms the expiry. Replies `refreshed` or an error.
   void Refresh(int64_t id, std::string_view token);
-  // Counts and sends an auth refusal as an `error` message.
+  // Sends a refusal (from Admission, the Publisher or an op's own checks)
+  // as an `error` message and counts it in client_errors_total{reason}.
   void SendRefusal(int64_t id, const Status& st);
 
   // Queues a control message / raw bytes (session thread or any thread).
@@ -165,8 +163,9 @@ class SubscriberSession : public Subscriber,
   void EnqueueRaw(std::string bytes);
   // Sends an {"type":"error"} message.
   void SendError(int64_t id, std::string_view code, std::string_view message);
-  // The same for a Status, with its line and extra fields (e.g. a schema
-  // refusal's field, expected and actual types).
+  // The same for a Status, with its line, retry hint ("retry_after_ms"),
+  // oldest held seq (evicted) and extra fields (e.g. a schema refusal's
+  // field, expected and actual types).
   void SendError(int64_t id, const Status& st);
 
   // Closes now: socket, timer, detaches everything. Idempotent.

@@ -51,6 +51,41 @@ Result<CursorMap> ParseSseCursor(std::string_view text) {
   return out;
 }
 
+std::optional<HandshakeRefusal> AcceptSse(FanoutContext* ctx, asio::io_context& ioc,
+                                          UpgradeRequest req, const SocketTaker& take) {
+  std::vector<std::string> patterns = SplitCommaList(req.Query("streams"));
+  if (patterns.empty()) {
+    return HandshakeRefusal{
+        Status::InvalidArgument("bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"), {}};
+  }
+  const Admission& admission = *ctx->admission;
+  if (Status st = admission.AdmitSubscriber(*req.access); !st.ok()) return HandshakeRefusal{st, {}};
+  if (auto parsed = admission.AdmitPatterns(*req.access, patterns); !parsed.ok()) {
+    return HandshakeRefusal{parsed.status(), {}};
+  }
+  if (Status st = admission.AdmitSubscriptionCount(patterns.size()); !st.ok()) {
+    return HandshakeRefusal{st, {}};
+  }
+  std::string cursor_text(req.header("Last-Event-ID"));
+  if (cursor_text.empty() && req.HasQuery("last_event_id")) {
+    cursor_text = std::string(req.Query("last_event_id"));
+  }
+  auto cursor = ParseSseCursor(cursor_text);
+  if (!cursor.ok()) return HandshakeRefusal{cursor.status(), {}};
+  double max_hz = 0;
+  if (req.HasQuery("max_hz")) {
+    auto hz = ParseMaxHz(req.Query("max_hz"));
+    if (!hz.ok()) return HandshakeRefusal{hz.status(), {}};
+    max_hz = *hz;
+  }
+  auto session = std::make_shared<SseSession>(ctx, ioc, take());
+  session->SetAccess(std::move(req.access));
+  session->SetCorsHeaders(std::move(req.extra_header_lines));
+  session->AdoptPeer(std::move(req.ticket), std::move(req.peer));
+  session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
+  return std::nullopt;
+}
+
 SseSession::SseSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket)
     : SubscriberSession(ctx, ioc, std::move(socket)) {
   ctx_->sse_connections->Add(1);

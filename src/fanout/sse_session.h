@@ -10,8 +10,17 @@
 #include <vector>
 
 #include "fanout/session.h"
+#include "fanout/upgrade.h"
 
 namespace livehub {
+
+// The SSE handshake of /v1/sse: ?streams= (the patterns Admission checks,
+// all or nothing), the resume cursor (Last-Event-ID header, or the
+// last_event_id query for clients that cannot set headers) and ?max_hz=.
+// On success it takes the socket and runs an SseSession, which answers
+// 200 with `req.extra_header_lines` (CORS) in its head.
+std::optional<HandshakeRefusal> AcceptSse(FanoutContext* ctx, asio::io_context& ioc,
+                                          UpgradeRequest req, const SocketTaker& take);
 
 // Parses a cursor produced by an SseSession. Empty text -> empty map.
 // Error reason "bad_cursor" naming the bad entry.

@@ -5,6 +5,7 @@
 #include "core/json_read.h"
 #include "core/json_writer.h"
 #include "core/log.h"
+#include "fanout/publisher.h"
 #include "stream/stream_json.h"
 
 namespace livehub {
@@ -22,6 +23,38 @@ WsSession::WsSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket sock
     : SubscriberSession(ctx, ioc, std::move(socket)),
       parser_(ws::FrameParser::Role::kServer, ctx->options.max_ws_message_bytes) {
   ctx_->ws_connections->Add(1);
+}
+
+std::optional<HandshakeRefusal> AcceptWebSocket(FanoutContext* ctx, asio::io_context& ioc,
+                                                UpgradeRequest req, const SocketTaker& take) {
+  if (req.method != "GET" || !HeaderHasToken(req.header("Connection"), "upgrade") ||
+      !HeaderHasToken(req.header("Upgrade"), "websocket")) {
+    return HandshakeRefusal{
+        Status::UpgradeRequired("/v1/ws is a WebSocket endpoint: send a GET with "
+                                "'Connection: Upgrade' and 'Upgrade: websocket'"),
+        {{"Upgrade", "websocket"}}};
+  }
+  const std::string_view key = req.header("Sec-WebSocket-Key");
+  if (key.empty() || req.header("Sec-WebSocket-Version") != "13") {
+    return HandshakeRefusal{
+        Status::InvalidArgument(
+            "bad_websocket_handshake",
+            "WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13"),
+        {{"Sec-WebSocket-Version", "13"}}};
+  }
+  if (Status st = ctx->admission->AdmitSubscriber(*req.access); !st.ok()) {
+    return HandshakeRefusal{st, {}};
+  }
+  std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws::AcceptKey(key) + "\r\n\r\n";
+  std::vector<std::string> patterns = SplitCommaList(req.Query("streams"));
+  auto session = std::make_shared<WsSession>(ctx, ioc, take());
+  session->SetAccess(std::move(req.access));
+  session->AdoptPeer(std::move(req.ticket), std::move(req.peer));
+  session->Run(std::move(response), std::move(req.leftover), std::move(patterns));
+  return std::nullopt;
 }
 
 void WsSession::Run(std::string handshake_response, std::string leftover,
@@ -92,8 +125,7 @@ void WsSession::OnMessage(ws::Opcode op, std::string_view payload) {
       HandleOp(payload);
       return;
     case ws::Opcode::kBinary:
-      SendError(-1, "bad_request", "binary messages are not supported; send JSON text frames");
-      return;
+      return BadRequest(-1, "binary messages are not supported; send JSON text frames");
     case ws::Opcode::kPing:
       EnqueueRaw(ws::EncodeFrame(ws::Opcode::kPong, payload));
       return;
@@ -119,15 +151,16 @@ void WsSession::OnMessage(ws::Opcode op, std::string_view payload) {
 // Ops
 // ---------------------------------------------------------------------------
 
+// One parsed client op: its id (-1 if none), name and JSON object.
+struct WsSession::Op {
+  int64_t id;
+  std::string_view name;
+  simdjson::dom::element doc;
+};
+
 void WsSession::HandleOp(std::string_view text) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  auto count_error = [&](const char* reason) {
-    ctx_->hub->metrics()
-        ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
-                     std::string("reason=\"") + reason + "\"")
-        ->Add();
-  };
   if (parser.max_depth() != ctx_->options.max_json_depth) {
     // Depth counts the document itself, so a flat op is depth 2.
     auto aerr =
@@ -139,203 +172,211 @@ void WsSession::HandleOp(std::string_view text) {
   if (text.empty()) text = std::string_view("", 0);
   if (auto err = parser.parse(text.data(), text.size()).get(doc); err) {
     if (err == simdjson::DEPTH_ERROR) {
-      count_error("too_deep");
       CountRefusal(ctx_->hub->metrics(), "too_deep");
-      return SendError(-1, "too_deep",
-                       "message nests deeper than limits.max_json_depth (" +
-                           std::to_string(ctx_->options.max_json_depth) + ")");
+      return SendRefusal(
+          -1, Status::InvalidArgument("too_deep",
+                                      "message nests deeper than limits.max_json_depth (" +
+                                          std::to_string(ctx_->options.max_json_depth) + ")"));
     }
-    count_error("bad_request");
-    return SendError(-1, "bad_request",
-                     std::string("message is not valid JSON: ") + simdjson::error_message(err));
+    return BadRequest(-1,
+                      std::string("message is not valid JSON: ") + simdjson::error_message(err));
   }
   if (!doc.is_object()) {
-    count_error("bad_request");
-    return SendError(-1, "bad_request", "message must be a JSON object with an \"op\" field");
+    return BadRequest(-1, "message must be a JSON object with an \"op\" field");
   }
-  int64_t id = -1;
+  Op op{-1, {}, doc};
   if (simdjson::dom::element idv; !doc["id"].get(idv)) {
-    if (idv.get(id) || id < 0) {
-      count_error("bad_request");
-      return SendError(-1, "bad_request", "\"id\" must be a non-negative integer");
+    if (idv.get(op.id) || op.id < 0) {
+      return BadRequest(-1, "\"id\" must be a non-negative integer");
     }
   }
-  std::string_view op;
-  if (doc["op"].get(op)) {
-    count_error("bad_request");
-    return SendError(id, "bad_request", "missing string field \"op\"");
-  }
-  auto bad = [&](std::string msg) {
-    count_error("bad_request");
-    SendError(id, "bad_request", msg);
-  };
-  auto get_stream = [&](std::string_view* name) -> bool {
-    if (doc["stream"].get(*name)) {
-      bad("op '" + std::string(op) + "' needs a string field \"stream\"");
-      return false;
-    }
-    return true;
-  };
+  if (doc["op"].get(op.name)) return BadRequest(op.id, "missing string field \"op\"");
 
-  if (op == "subscribe" || op == "unsubscribe") {
-    std::vector<std::string> streams;
-    if (!AppendStringArray(doc["streams"], &streams)) {
-      return bad("'streams' must be an array of strings");
-    }
-    if (streams.empty()) return bad("op '" + std::string(op) + "' needs a non-empty \"streams\"");
-    if (op == "unsubscribe") return Unsubscribe(id, streams);
-    CursorMap from;
-    if (simdjson::dom::element fv; !doc["from"].get(fv)) {
-      simdjson::dom::object fo;
-      if (fv.get(fo)) return bad("\"from\" must be an object {stream: {epoch, seq}}");
-      for (auto field : fo) {
-        StreamCursor c;
-        std::string_view epoch;
-        if (field.value["epoch"].get(epoch) || field.value["seq"].get(c.seq)) {
-          return bad("\"from\"." + std::string(field.key) +
-                     " must be {\"epoch\": string, \"seq\": non-negative integer}");
-        }
-        c.epoch = std::string(epoch);
-        from.emplace(std::string(field.key), std::move(c));
-      }
-    }
-    double max_hz = 0;
-    if (simdjson::dom::element hv; !doc["max_hz"].get(hv)) {
-      if (hv.get(max_hz) || !(max_hz > 0 && max_hz <= kMaxHz)) {
-        return bad(
-            "\"max_hz\" must be a number of deliveries per second per stream, "
-            "greater than 0 and at most " +
-            std::to_string(static_cast<int>(kMaxHz)));
-      }
-    }
-    bool snapshot = false;
-    if (simdjson::dom::element sv; !doc["snapshot"].get(sv)) {
-      if (sv.get(snapshot)) return bad("\"snapshot\" must be true or false");
-    }
-    Subscribe(id, streams, from, false, max_hz, snapshot);
-    return;
+  using Handler = void (WsSession::*)(const Op&);
+  static constexpr std::pair<std::string_view, Handler> kOps[] = {
+      {"subscribe", &WsSession::OpSubscribe},
+      {"unsubscribe", &WsSession::OpUnsubscribe},
+      {"subscriptions", &WsSession::OpSubscriptions},
+      {"publish", &WsSession::OpPublish},
+      {"status", &WsSession::OpStatus},
+      {"history", &WsSession::OpHistory},
+      {"ping", &WsSession::OpPing},
+      {"refresh", &WsSession::OpRefresh},
+  };
+  for (const auto& [name, handler] : kOps) {
+    if (name == op.name) return (this->*handler)(op);
   }
-  if (op == "subscriptions") {
-    std::string reply;
-    JsonWriter w(&reply);
-    w.BeginObject().Field("type", "subscriptions");
-    if (id >= 0) w.Field("id", id);
-    w.Key("streams").BeginArray();
-    for (const auto& p : PatternTexts()) w.String(p);
-    w.EndArray().EndObject();
-    return EnqueueControl("subscriptions", std::move(reply));
+  SendRefusal(op.id, Status::InvalidArgument("unknown_op",
+                                             "unknown op '" + std::string(op.name) +
+                                                 "' (known: subscribe, unsubscribe, subscriptions, "
+                                                 "publish, status, history, ping, refresh)"));
+}
+
+void WsSession::BadRequest(int64_t id, std::string message) {
+  SendRefusal(id, Status::InvalidArgument("bad_request", std::move(message)));
+}
+
+bool WsSession::StreamField(const Op& op, std::string_view* name) {
+  if (!op.doc["stream"].get(*name)) return true;
+  BadRequest(op.id, "op '" + std::string(op.name) + "' needs a string field \"stream\"");
+  return false;
+}
+
+bool WsSession::StreamsField(const Op& op, std::vector<std::string>* streams) {
+  if (!AppendStringArray(op.doc["streams"], streams)) {
+    BadRequest(op.id, "'streams' must be an array of strings");
+    return false;
   }
-  if (op == "ping") {
-    std::string reply;
-    JsonWriter w(&reply);
-    w.BeginObject().Field("type", "pong");
+  if (streams->empty()) {
+    BadRequest(op.id, "op '" + std::string(op.name) + "' needs a non-empty \"streams\"");
+    return false;
+  }
+  return true;
+}
+
+void WsSession::OpSubscribe(const Op& op) {
+  std::vector<std::string> streams;
+  if (!StreamsField(op, &streams)) return;
+  CursorMap from;
+  if (simdjson::dom::element fv; !op.doc["from"].get(fv)) {
+    simdjson::dom::object fo;
+    if (fv.get(fo)) return BadRequest(op.id, "\"from\" must be an object {stream: {epoch, seq}}");
+    for (auto field : fo) {
+      StreamCursor c;
+      std::string_view epoch;
+      if (field.value["epoch"].get(epoch) || field.value["seq"].get(c.seq)) {
+        return BadRequest(op.id, "\"from\"." + std::string(field.key) +
+                                     " must be {\"epoch\": string, \"seq\": non-negative integer}");
+      }
+      c.epoch = std::string(epoch);
+      from.emplace(std::string(field.key), std::move(c));
+    }
+  }
+  double max_hz = 0;
+  if (simdjson::dom::element hv; !op.doc["max_hz"].get(hv)) {
+    if (hv.get(max_hz) || !(max_hz > 0 && max_hz <= kMaxHz)) {
+      return BadRequest(op.id,
+                        "\"max_hz\" must be a number of deliveries per second per stream, "
+                        "greater than 0 and at most " +
+                            std::to_string(static_cast<int>(kMaxHz)));
+    }
+  }
+  bool snapshot = false;
+  if (simdjson::dom::element sv; !op.doc["snapshot"].get(sv)) {
+    if (sv.get(snapshot)) return BadRequest(op.id, "\"snapshot\" must be true or false");
+  }
+  Subscribe(op.id, streams, from, false, max_hz, snapshot);
+}
+
+void WsSession::OpUnsubscribe(const Op& op) {
+  std::vector<std::string> streams;
+  if (StreamsField(op, &streams)) Unsubscribe(op.id, streams);
+}
+
+void WsSession::OpSubscriptions(const Op& op) {
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "subscriptions");
+  if (op.id >= 0) w.Field("id", op.id);
+  w.Key("streams").BeginArray();
+  for (const auto& p : PatternTexts()) w.String(p);
+  w.EndArray().EndObject();
+  EnqueueControl("subscriptions", std::move(reply));
+}
+
+void WsSession::OpPing(const Op& op) {
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "pong");
+  if (op.id >= 0) w.Field("id", op.id);
+  w.EndObject();
+  EnqueueControl("pong", std::move(reply));
+}
+
+void WsSession::OpRefresh(const Op& op) {
+  std::string_view token;
+  if (op.doc["token"].get(token))
+    return BadRequest(op.id, "op 'refresh' needs a string field \"token\"");
+  Refresh(op.id, token);
+}
+
+void WsSession::OpPublish(const Op& op) {
+  std::string_view name;
+  if (!StreamField(op, &name)) return;
+  simdjson::dom::element data;
+  if (op.doc["data"].get(data)) return BadRequest(op.id, "op 'publish' needs a field \"data\"");
+  const std::vector<std::string> one{simdjson::minify(data)};
+  // A `sync` stream answers after the commit, from the store's thread;
+  // EnqueueControl is thread-safe and the capture keeps the session alive.
+  auto reply = [self = self(), id = op.id](const Result<PublishAck>& ack) {
+    if (!ack.ok()) return self->SendRefusal(id, ack.status());
+    std::string json;
+    JsonWriter w(&json);
+    w.BeginObject().Field("type", "published");
     if (id >= 0) w.Field("id", id);
+    WritePublishAckMembers(w, *ack);
     w.EndObject();
-    return EnqueueControl("pong", std::move(reply));
+    self->EnqueueControl("published", std::move(json));
+  };
+  PublishInput in;
+  in.stream = name;
+  in.events = &one;
+  auto ack = ctx_->publisher->Publish(*access(), ticket_.get(), in, reply);
+  if (ack) reply(*ack);
+}
+
+// Finds a readable stream for `status` and `history`, or refuses.
+Stream* WsSession::ReadableStream(const Op& op) {
+  std::string_view name;
+  if (!StreamField(op, &name)) return nullptr;
+  // Checked before the lookup: a refusal must not reveal whether it exists.
+  if (auto acc = access(); !acc->CanRead(name)) {
+    SendRefusal(op.id,
+                ctx_->admission->Refuse(*acc, "not allowed to read '" + std::string(name) + "'"));
+    return nullptr;
   }
-  if (op == "refresh") {
-    std::string_view token;
-    if (doc["token"].get(token)) return bad("op 'refresh' needs a string field \"token\"");
-    return Refresh(id, token);
+  Stream* s = ctx_->hub->Find(name);
+  if (!s) SendRefusal(op.id, Status::NotFound("no stream named '" + std::string(name) + "'"));
+  return s;
+}
+
+void WsSession::OpStatus(const Op& op) {
+  Stream* s = ReadableStream(op);
+  if (!s) return;
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "status");
+  if (op.id >= 0) w.Field("id", op.id);
+  const HubOptions& ho = ctx_->hub->options();
+  WriteStreamStatusMembers(w, s->GetStats(), ho.warn_after_ms, ho.stale_after_ms);
+  w.EndObject();
+  EnqueueControl("status", std::move(reply));
+}
+
+void WsSession::OpHistory(const Op& op) {
+  Stream* s = ReadableStream(op);
+  if (!s) return;
+  uint64_t from_seq = 1, limit = kDefaultHistoryLimit;
+  if (simdjson::dom::element v; !op.doc["from_seq"].get(v) && v.get(from_seq)) {
+    return BadRequest(op.id, "\"from_seq\" must be a non-negative integer");
   }
-  if (op == "publish") {
-    std::string_view name;
-    if (!get_stream(&name)) return;
-    if (auto acc = access(); !acc->CanWrite(name)) {
-      return SendRefusal(id, acc->Refuse("not allowed to publish to '" + std::string(name) + "'"));
-    }
-    simdjson::dom::element data;
-    if (doc["data"].get(data)) return bad("op 'publish' needs a field \"data\"");
-    if (ctx_->limiter) {
-      if (Status st = ctx_->limiter->TakePublish(ticket_.get(), MonoNowNs()); !st.ok()) {
-        count_error("rate_limited");
-        std::string err;
-        JsonWriter e(&err);
-        e.BeginObject().Field("type", "error");
-        if (id >= 0) e.Field("id", id);
-        e.Field("code", st.reason()).Field("message", st.message());
-        e.Field("retry_after_ms", static_cast<int64_t>(*st.detail())).EndObject();
-        return EnqueueControl("error", std::move(err));
-      }
-    }
-    std::vector<std::string> one{simdjson::minify(data)};
-    // A `sync` stream answers after the commit, from the store's thread;
-    // EnqueueControl is thread-safe and the capture keeps the session alive.
-    auto reply = [self = std::static_pointer_cast<WsSession>(shared_from_this()),
-                  id](const Result<PublishAck>& ack) {
-      if (!ack.ok()) {
-        self->ctx_->hub->metrics()
-            ->GetCounter("client_errors_total", "Client requests rejected, by reason.",
-                         "reason=\"" + ack.status().reason() + "\"")
-            ->Add();
-        return self->SendError(id, ack.status());
-      }
-      std::string json;
-      JsonWriter w(&json);
-      w.BeginObject().Field("type", "published");
-      if (id >= 0) w.Field("id", id);
-      w.Field("stream", ack->stream).Field("epoch", ack->epoch);
-      w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq);
-      if (ack->dropped) w.Field("dropped", ack->dropped).Field("need_full", true);
-      w.EndObject();
-      self->EnqueueControl("published", std::move(json));
-    };
-    auto ack = ctx_->hub->Publish(name, one, false, reply);
-    if (ack) reply(*ack);
-    return;
+  if (simdjson::dom::element v; !op.doc["limit"].get(v) && (v.get(limit) || limit == 0)) {
+    return BadRequest(op.id, "\"limit\" must be a positive integer");
   }
-  if (op == "status" || op == "history") {
-    std::string_view name;
-    if (!get_stream(&name)) return;
-    if (auto acc = access(); !acc->CanRead(name)) {
-      return SendRefusal(id, acc->Refuse("not allowed to read '" + std::string(name) + "'"));
-    }
-    Stream* s = ctx_->hub->Find(name);
-    if (!s) {
-      count_error("not_found");
-      return SendError(id, "not_found", "no stream named '" + std::string(name) + "'");
-    }
-    std::string reply;
-    JsonWriter w(&reply);
-    w.BeginObject().Field("type", op);
-    if (id >= 0) w.Field("id", id);
-    if (op == "status") {
-      const HubOptions& ho = ctx_->hub->options();
-      WriteStreamStatusMembers(w, s->GetStats(), ho.warn_after_ms, ho.stale_after_ms);
-      w.EndObject();
-      return EnqueueControl("status", std::move(reply));
-    }
-    uint64_t from_seq = 1, limit = kDefaultHistoryLimit;
-    if (simdjson::dom::element v; !doc["from_seq"].get(v) && v.get(from_seq)) {
-      return bad("\"from_seq\" must be a non-negative integer");
-    }
-    if (simdjson::dom::element v; !doc["limit"].get(v) && (v.get(limit) || limit == 0)) {
-      return bad("\"limit\" must be a positive integer");
-    }
-    limit = std::min(limit, kMaxHistoryLimit);
-    std::vector<EventPtr> events;
-    bool has_more = false;
-    uint64_t next = 0;
-    Status st = s->Read(from_seq, limit, &events, &has_more, &next);
-    if (!st.ok()) {
-      count_error("evicted");
-      std::string err;
-      JsonWriter e(&err);
-      e.BeginObject().Field("type", "error");
-      if (id >= 0) e.Field("id", id);
-      e.Field("code", "evicted").Field("message", st.message());
-      e.Field("oldest_seq", *st.detail()).EndObject();
-      return EnqueueControl("error", std::move(err));
-    }
-    WriteHistoryMembers(w, *s, events, has_more, next);
-    w.EndObject();
-    return EnqueueControl("history", std::move(reply));
+  limit = std::min(limit, kMaxHistoryLimit);
+  std::vector<EventPtr> events;
+  bool has_more = false;
+  uint64_t next = 0;
+  if (Status st = s->Read(from_seq, limit, &events, &has_more, &next); !st.ok()) {
+    return SendRefusal(op.id, st);  // evicted: carries oldest_seq
   }
-  count_error("unknown_op");
-  SendError(id, "unknown_op",
-            "unknown op '" + std::string(op) +
-                "' (known: subscribe, unsubscribe, subscriptions, publish, status, history, ping, "
-                "refresh)");
+  std::string reply;
+  JsonWriter w(&reply);
+  w.BeginObject().Field("type", "history");
+  if (op.id >= 0) w.Field("id", op.id);
+  WriteHistoryMembers(w, *s, events, has_more, next);
+  w.EndObject();
+  EnqueueControl("history", std::move(reply));
 }
 
 // ---------------------------------------------------------------------------

@@ -8,9 +8,17 @@
 #include <string>
 
 #include "fanout/session.h"
+#include "fanout/upgrade.h"
 #include "fanout/ws_codec.h"
 
 namespace livehub {
+
+// The WebSocket handshake of /v1/ws (RFC 6455): a GET with
+// `Connection: Upgrade`, `Upgrade: websocket`, a Sec-WebSocket-Key and
+// version 13, a subscriber Admission allows. On success it takes the
+// socket, answers 101 and runs a WsSession subscribed to ?streams=.
+std::optional<HandshakeRefusal> AcceptWebSocket(FanoutContext* ctx, asio::io_context& ioc,
+                                                UpgradeRequest req, const SocketTaker& take);
 
 class WsSession final : public SubscriberSession {
  public:
@@ -37,7 +45,24 @@ class WsSession final : public SubscriberSession {
   void OnReadable(boost::system::error_code ec);
   bool Feed(std::string_view bytes);  // false once the session is closing
   void OnMessage(ws::Opcode op, std::string_view payload);
+  // Client ops: HandleOp parses one and dispatches by name to an Op*
+  // handler (the table is in ws_session.cpp).
+  struct Op;
   void HandleOp(std::string_view text);
+  void OpSubscribe(const Op& op);
+  void OpUnsubscribe(const Op& op);
+  void OpSubscriptions(const Op& op);
+  void OpPublish(const Op& op);
+  void OpStatus(const Op& op);
+  void OpHistory(const Op& op);
+  void OpPing(const Op& op);
+  void OpRefresh(const Op& op);
+  // Helpers of the handlers: each sends the error itself and returns
+  // false / null when the op cannot go on.
+  void BadRequest(int64_t id, std::string message);
+  bool StreamField(const Op& op, std::string_view* name);
+  bool StreamsField(const Op& op, std::vector<std::string>* streams);
+  Stream* ReadableStream(const Op& op);
   std::shared_ptr<WsSession> self() {
     return std::static_pointer_cast<WsSession>(shared_from_this());
   }

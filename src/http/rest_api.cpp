@@ -4,7 +4,6 @@
 
 #include "core/json_writer.h"
 #include "http/static_assets.h"
-#include "limits/limits.h"
 #include "stream/stream_json.h"
 
 namespace livehub {
@@ -64,16 +63,11 @@ Result<uint64_t> QueryUint(const HttpRequestView& req, std::string_view key, uin
 }
 
 HttpResponse PublishReply(const Result<PublishAck>& ack) {
-  if (!ack.ok()) {
-    HttpResponse r = ErrorResponse(ack.status());
-    if (ack.status().code() == StatusCode::kUnavailable) r.headers.emplace_back("Retry-After", "1");
-    return r;
-  }
+  if (!ack.ok()) return ErrorResponse(ack.status());
   std::string body;
   JsonWriter w(&body);
-  w.BeginObject().Field("stream", ack->stream).Field("epoch", ack->epoch);
-  w.Field("first_seq", ack->first_seq).Field("last_seq", ack->last_seq);
-  if (ack->dropped) w.Field("dropped", ack->dropped).Field("need_full", true);
+  w.BeginObject();
+  WritePublishAckMembers(w, *ack);
   w.EndObject();
   return Json(200, std::move(body));
 }
@@ -121,39 +115,13 @@ HttpResponse SchemaRoute(const RestContext& ctx, const HttpRequestView& req,
 }
 
 std::optional<HttpResponse> Publish(const RestContext& ctx, const HttpRequestView& req,
-                                    std::string_view name) {
-  // curl -d sends application/x-www-form-urlencoded by default; a publish
-  // body is never a form, so read it as JSON.
-  std::string_view ct = req.content_type;
-  if (ct.starts_with("application/x-www-form-urlencoded")) ct = "application/json";
-  auto format = FormatFromContentType(ct);
-  if (!format.ok()) {
-    HttpResponse r = ErrorResponse(format.status());
-    r.status = 415;
-    return r;
-  }
-  // Validate the name before decoding so a bad name is reported as such.
-  if (!name.starts_with(kSysPrefix)) {
-    if (Status st = ValidateStreamName(name); !st.ok()) return ErrorResponse(st);
-  }
-  std::vector<std::string> events;
-  // CSV columns take the types of the stream's schema (if any).
-  CsvColumnTypes csv_types;
-  if (*format == BodyFormat::kCsv && ctx.hub->publish_check()) {
-    csv_types = ctx.hub->publish_check()->CsvTypes(name);
-  }
-  if (Status st = DecodeBody(*format, req.body, ctx.decode, &events, &csv_types); !st.ok()) {
-    ctx.hub->metrics()
-        ->GetCounter("publish_rejected_total", "Publishes rejected, by reason.",
-                     "reason=\"" + st.reason() + "\"")
-        ->Add();
-    if (st.reason() == "too_deep" || st.code() == StatusCode::kTooLarge) {
-      CountRefusal(ctx.hub->metrics(), st.reason());  // a limit, not a malformed body
-    }
-    return ErrorResponse(st);
-  }
-  auto ack = ctx.hub->Publish(
-      name, events, false,
+                                    const Access& access, std::string_view name) {
+  PublishInput in;
+  in.stream = name;
+  in.content_type = req.content_type;
+  in.body = req.body;
+  auto ack = ctx.publisher->Publish(
+      access, ctx.ticket, in,
       [reply = ctx.reply_later](Result<PublishAck> committed) { reply(PublishReply(committed)); });
   if (!ack) return std::nullopt;  // sync: the reply follows the commit
   return PublishReply(*ack);
@@ -251,9 +219,12 @@ HttpResponse ErrorResponse(const Status& st) {
   if (st.line()) w.Field("line", *st.line());
   body += st.fields();
   if (st.code() == StatusCode::kEvicted && st.detail()) w.Field("oldest_seq", *st.detail());
+  if (st.retry_after_ms()) w.Field("retry_after_ms", *st.retry_after_ms());
   w.EndObject().EndObject();
-  HttpResponse r = Json(AuthHttpStatus(st), std::move(body));
-  if (st.code() == StatusCode::kResourceExhausted) r.headers.emplace_back("Retry-After", "1");
+  HttpResponse r = Json(HttpStatusFor(st), std::move(body));
+  if (auto ms = RetryAfterMsFor(st)) {
+    r.headers.emplace_back("Retry-After", std::to_string((*ms + 999) / 1000));
+  }
   if (r.status == 401) {
     r.headers.emplace_back("WWW-Authenticate",
                            st.reason() == "unauthorized"
@@ -342,10 +313,8 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
   const std::string& p = req.path;
   auto method_is = [&](std::string_view m) { return req.method == m; };
   auto not_allowed = [&](const char* allowed) {
-    HttpResponse r = ErrorResponse(Status::InvalidArgument(
-        "method_not_allowed",
+    HttpResponse r = ErrorResponse(Status::MethodNotAllowed(
         std::string(req.method) + " is not allowed on " + p + " (allowed: " + allowed + ")"));
-    r.status = 405;
     r.headers.emplace_back("Allow", allowed);
     return r;
   };
@@ -355,17 +324,12 @@ std::optional<HttpResponse> HandleRest(const RestContext& ctx, const HttpRequest
   const std::shared_ptr<const Access> access_ptr = ctx.access ? ctx.access : Access::Everything();
   const Access& access = *access_ptr;
   auto refuse = [&](const std::string& what) {
-    Status st = access.Refuse(what);
-    CountAuthRefusal(ctx.hub->metrics(), st.reason());
-    return ErrorResponse(st);
+    return ErrorResponse(ctx.admission->Refuse(access, what));
   };
 
   if (p.starts_with("/v1/publish/")) {
     if (!method_is("POST")) return not_allowed("POST");
-    if (!access.CanWrite(stream_of("/v1/publish/"))) {
-      return refuse("not allowed to publish to '" + std::string(stream_of("/v1/publish/")) + "'");
-    }
-    return Publish(ctx, req, stream_of("/v1/publish/"));
+    return Publish(ctx, req, access, stream_of("/v1/publish/"));
   }
   if (p == "/v1/streams") {
     if (!method_is("GET")) return not_allowed("GET");

@@ -15,6 +15,8 @@
 #include "codec/body_decoder.h"
 #include "core/status.h"
 #include "fanout/access.h"
+#include "fanout/admission.h"
+#include "fanout/publisher.h"
 #include "schema/schema.h"
 #include "source/source_manager.h"
 #include "stream/hub.h"
@@ -39,7 +41,9 @@ struct HttpResponse {
 
 struct RestContext {
   Hub* hub = nullptr;
-  DecodeLimits decode;
+  const Admission* admission = nullptr;  // never null
+  const Publisher* publisher = nullptr;  // never null
+  PeerTicket* ticket = nullptr;          // the connection's per-IP slot (may be null)
   // For replies that come later (a publish to a `sync` stream answers after
   // the commit): called once, from another thread.
   std::function<void(HttpResponse)> reply_later;
@@ -58,7 +62,8 @@ Status ParseTarget(std::string_view target, std::string* path,
                    std::map<std::string, std::string, std::less<>>* query);
 
 // {"error":{"code":..,"message":..[,"line":N]}} with the status's HTTP code
-// (401 replies carry WWW-Authenticate).
+// (HttpStatusFor), Retry-After when RetryAfterMsFor has one, and
+// WWW-Authenticate on a 401.
 HttpResponse ErrorResponse(const Status& st);
 
 // The response, or nullopt when it will come through ctx.reply_later.

@@ -12,11 +12,11 @@
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "core/log.h"
-#include "fanout/access.h"
+#include "fanout/admission.h"
 #include "fanout/session.h"
 #include "fanout/sse_session.h"
+#include "fanout/upgrade.h"
 #include "fanout/write_pacer.h"
-#include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
 #include "http/rest_api.h"
 
@@ -32,18 +32,6 @@ using tcp = asio::ip::tcp;
 // connection keeps of it.
 constexpr uint64_t kBodyReadBytes = 64u << 10;
 constexpr size_t kIdleBufferBytes = 8u << 10;
-
-std::vector<std::string> SplitList(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    size_t c = s.find(',');
-    std::string_view part = s.substr(0, c);
-    if (!part.empty()) out.emplace_back(part);
-    if (c == std::string_view::npos) break;
-    s.remove_prefix(c + 1);
-  }
-  return out;
-}
 
 // One plain HTTP connection: reads requests (keep-alive), answers REST calls,
 // and hands the socket over to a WsSession or SseSession on /v1/ws, /v1/sse.
@@ -64,33 +52,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Run() {
     if (server_->http_connections().load() >
         static_cast<int64_t>(server_->options().max_http_connections)) {
-      CountRefused("too_many_connections");
-      HttpResponse r = ErrorResponse(Status::Unavailable(
-          "too_many_connections", "too many HTTP connections (limits.max_http_connections is " +
-                                      std::to_string(server_->options().max_http_connections) +
-                                      ")"));
-      r.headers.emplace_back("Retry-After", "5");
-      return Write(std::move(r), false);
+      return Refuse(
+          CountedLimit(
+              Status::Unavailable("too_many_connections",
+                                  "too many HTTP connections (limits.max_http_connections is " +
+                                      std::to_string(server_->options().max_http_connections) + ")")
+                  .WithRetryAfterMs(kConnectionRetryAfterMs)),
+          false);
     }
-    if (PeerLimiter* limiter = server_->fanout()->limiter) {
-      auto ticket = limiter->Admit(peer_ip_);
-      if (!ticket.ok()) {
-        Count("too_many_connections_per_ip");
-        HttpResponse r =
-            ErrorResponse(Status::Unavailable(ticket.status().reason(), ticket.status().message()));
-        r.headers.emplace_back("Retry-After", "5");
-        return Write(std::move(r), false);
-      }
-      ticket_ = std::move(*ticket);
-    }
+    auto ticket = admission().AdmitPeer(peer_ip_);
+    if (!ticket.ok()) return Refuse(ticket.status(), false);
+    ticket_ = std::move(*ticket);
     DoRead();
   }
 
  private:
   void DoRead() {
     // Errors before the Origin is checked carry the hub-wide default.
-    const Authenticator& auth = server_->auth();
-    cors_origin_ = auth.open() && auth.options().allowed_origins.empty() ? "*" : "";
+    cors_origin_ = admission().DefaultAllowOrigin();
     // A connection that read a large body keeps no more than a small buffer
     // while it waits for the next request.
     if (buffer_.capacity() > kIdleBufferBytes && buffer_.size() == 0) buffer_.shrink_to_fit();
@@ -131,16 +110,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
-  void CountRefused(const char* reason) { CountRefusal(server_->hub()->metrics(), reason); }
+  const Admission& admission() const { return *server_->fanout()->admission; }
+
+  // Counts a refusal by a limit (livehub_refusals_total) and returns it.
+  Status CountedLimit(Status st) {
+    CountRefusal(server_->hub()->metrics(), st.reason());
+    return st;
+  }
 
   void RefuseUrl() {
-    Count("url_too_long");
-    CountRefused("url_too_long");
-    HttpResponse r = ErrorResponse(Status::TooLarge(
-        "url_too_long", "request target exceeds limits.max_url_bytes (" +
-                            std::to_string(server_->options().max_url_bytes) + " bytes)"));
-    r.status = 414;
-    Write(std::move(r), false);
+    Refuse(CountedLimit(Status::UrlTooLong("request target exceeds limits.max_url_bytes (" +
+                                           std::to_string(server_->options().max_url_bytes) +
+                                           " bytes)")),
+           false);
   }
 
   // A request whose headers are incomplete when the header limit bites: if
@@ -169,7 +151,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (!reading_headers_ || buffer_.size() > 0 || requests_ == 0) {
         const char* reason = reading_headers_ ? "header_timeout" : "request_timeout";
         Count(reason);
-        CountRefused(reason);
+        CountRefusal(server_->hub()->metrics(), reason);
       }
       return Close();
     }
@@ -179,52 +161,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec == http::error::header_limit && RequestLineTooLong()) return RefuseUrl();
     if (ec == http::error::body_limit) {
-      CountRefused("body_too_large");
-      Count("body_too_large");
-      return WriteError(
-          Status::TooLarge("body_too_large", "request body exceeds limits.max_body_bytes (" +
-                                                 std::to_string(server_->options().max_body_bytes) +
-                                                 " bytes)"),
+      return Refuse(
+          CountedLimit(Status::TooLarge(
+              "body_too_large", "request body exceeds limits.max_body_bytes (" +
+                                    std::to_string(server_->options().max_body_bytes) + " bytes)")),
           false);
     }
     if (ec == http::error::header_limit) {
-      CountRefused("headers_too_large");
-      Count("headers_too_large");
-      HttpResponse r = ErrorResponse(Status::TooLarge(
-          "headers_too_large", "request headers exceed " +
-                                   std::to_string(server_->options().max_header_bytes) + " bytes"));
-      r.status = 431;
-      return Write(std::move(r), false);
+      return Refuse(CountedLimit(Status::HeadersTooLarge(
+                        "request headers exceed " +
+                        std::to_string(server_->options().max_header_bytes) + " bytes")),
+                    false);
     }
     if (ec) {
-      Count("bad_http");
-      return WriteError(
-          Status::InvalidArgument("bad_http", "malformed HTTP request: " + ec.message()), false);
+      return Refuse(Status::InvalidArgument("bad_http", "malformed HTTP request: " + ec.message()),
+                    false);
     }
     auto& req = parser_->get();
     HttpRequestView view;
     view.method = req.method_string();
     if (Status st = ParseTarget(req.target(), &view.path, &view.query); !st.ok()) {
-      Count("bad_request");
-      return WriteError(st, req.keep_alive());
+      return Refuse(st, req.keep_alive());
     }
     // Browser origin: CORS for the API, the same list for WebSocket / SSE.
-    const Authenticator& auth = server_->auth();
-    std::string_view origin = req[http::field::origin];
-    const OriginVerdict verdict = auth.CheckOrigin(origin, req[http::field::host]);
-    cors_origin_.clear();
-    if (verdict == OriginVerdict::kAnyOrigin ||
-        (auth.open() && auth.options().allowed_origins.empty())) {
-      cors_origin_ = "*";
-    } else if (verdict == OriginVerdict::kAllowed) {
-      cors_origin_ = std::string(origin);
-    }
-    if (verdict == OriginVerdict::kRefused) {
-      return Refuse(
-          AuthFailure("origin_not_allowed", "origin '" + std::string(origin.substr(0, 200)) +
-                                                "' is not in auth.allowed_origins"),
-          false);
-    }
+    OriginDecision origin =
+        admission().CheckOrigin(req[http::field::origin], req[http::field::host]);
+    cors_origin_ = std::move(origin.allow_origin);
+    if (!origin.refusal.ok()) return Refuse(origin.refusal, false);
     if (req.method() == http::verb::options) {
       HttpResponse r;
       r.status = 204;
@@ -241,22 +204,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (!a.ok()) return Refuse(a.status(), req.keep_alive());
       access = std::move(*a);
     }
-    if (view.path == "/v1/ws") return UpgradeWebSocket(view, std::move(access));
-    if (view.path == "/v1/sse") return StartSse(view, std::move(access));
-    if (req.method() == http::verb::post && view.path.starts_with("/v1/publish/") &&
-        server_->fanout()->limiter) {
-      Status st =
-          server_->fanout()->limiter->TakePublish(ticket_.get(), SystemClock::Get()->MonoNs());
-      if (!st.ok()) {
-        Count("rate_limited");
-        HttpResponse r = ErrorResponse(st);
-        r.status = 429;
-        for (auto& [k, v] : r.headers) {
-          if (k == "Retry-After") v = std::to_string((*st.detail() + 999) / 1000);
-        }
-        return Write(std::move(r), req.keep_alive());
-      }
-    }
+    if (view.path == "/v1/ws") return Upgrade(view, std::move(access), AcceptWebSocket);
+    if (view.path == "/v1/sse") return Upgrade(view, std::move(access), AcceptSse);
     view.content_type = req[http::field::content_type];
     view.body = req.body();
     view.if_none_match = req[http::field::if_none_match];
@@ -264,7 +213,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // Designated initialisers: a field added to RestContext cannot shift these.
     RestContext ctx{
         .hub = server_->hub(),
-        .decode = server_->options().decode,
+        .admission = &admission(),
+        .publisher = server_->fanout()->publisher,
+        .ticket = ticket_.get(),
         .reply_later =
             [self = shared_from_this(), keep_alive](HttpResponse r) {
               asio::post(self->ioc_, [self, r = std::move(r), keep_alive]() mutable {
@@ -281,36 +232,25 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // The request's credential (Authorization: Bearer, X-API-Key, ?token=,
-  // cookie) as compiled access; an AuthFailure if it does not verify.
+  // cookie) as compiled access; the auth refusal if it does not verify.
   Result<std::shared_ptr<const Access>> Authorize(const HttpRequestView& view) {
     auto& req = parser_->get();
-    const Authenticator& auth = server_->auth();
     CredentialSources src;
     src.authorization = req[http::field::authorization];
     src.api_key = req["X-API-Key"];
     if (auto q = view.query.find("token"); q != view.query.end()) src.query_token = q->second;
     src.cookie = req[http::field::cookie];
-    auto credential = auth.ExtractCredential(src);
-    if (!credential.ok()) return credential.status();
-    auto principal = auth.Authenticate(*credential, SystemClock::Get()->NowMs());
-    if (!principal.ok()) return principal.status();
-    return Access::Compile(std::move(*principal));
+    return admission().Authorize(src);
   }
 
-  void Refuse(const Status& st, bool keep_alive) {
-    CountAuthRefusal(server_->hub()->metrics(), st.reason());
+  // Answers a refusal (already counted by whoever made it, when it is an
+  // auth or limit refusal) and counts it as an HTTP error.
+  void Refuse(const Status& st, bool keep_alive,
+              const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     Count(st.reason());
-    WriteError(st, keep_alive);
-  }
-
-  // Subscriber endpoints need some right to read: an anonymous connection
-  // to a hub with auth and no anonymous grant is refused at connect.
-  bool RefusedAtConnect(const Access& access) {
-    if (!access.anonymous() || access.everything() || !access.principal().subscribe.empty()) {
-      return false;
-    }
-    Refuse(access.Refuse("this endpoint needs a credential"), false);
-    return true;
+    HttpResponse r = ErrorResponse(st);
+    for (const auto& h : headers) r.headers.push_back(h);
+    Write(std::move(r), keep_alive);
   }
 
   void Reply(HttpResponse r, bool keep_alive) {
@@ -318,125 +258,30 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Write(std::move(r), keep_alive);
   }
 
-  bool AtConnectionLimit() {
-    FanoutContext* f = server_->fanout();
-    if (f->connections.load() < static_cast<int64_t>(f->options.max_connections)) return false;
-    Count("too_many_connections");
-    CountRefused("too_many_connections");
-    HttpResponse r =
-        ErrorResponse(Status::Unavailable("the hub has " + std::to_string(f->connections.load()) +
-                                          " subscriber connections; limits.max_connections is " +
-                                          std::to_string(f->options.max_connections)));
-    r.body.replace(r.body.find("unavailable"), 11, "too_many_connections");
-    r.headers.emplace_back("Retry-After", "5");
-    Write(std::move(r), false);
-    return true;
-  }
-
-  void UpgradeWebSocket(const HttpRequestView& view, std::shared_ptr<const Access> access) {
+  // Hands the request to a subscriber transport (AcceptWebSocket,
+  // AcceptSse), which does its own handshake and takes the socket, or
+  // returns a refusal to answer here.
+  template <typename Accept>
+  void Upgrade(const HttpRequestView& view, std::shared_ptr<const Access> access, Accept accept) {
     auto& req = parser_->get();
-    if (!beast::websocket::is_upgrade(req)) {
-      Count("not_websocket");
-      HttpResponse r =
-          ErrorResponse(Status::InvalidArgument("upgrade_required",
-                                                "/v1/ws is a WebSocket endpoint: send a GET with "
-                                                "'Connection: Upgrade' and 'Upgrade: websocket'"));
-      r.status = 426;
-      r.headers.emplace_back("Upgrade", "websocket");
-      return Write(std::move(r), false);
-    }
-    std::string_view key = req[http::field::sec_websocket_key];
-    if (key.empty() || req[http::field::sec_websocket_version] != "13") {
-      Count("bad_websocket_handshake");
-      HttpResponse r = ErrorResponse(Status::InvalidArgument(
-          "bad_websocket_handshake",
-          "WebSocket handshake needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13"));
-      r.headers.emplace_back("Sec-WebSocket-Version", "13");
-      return Write(std::move(r), false);
-    }
-    if (RefusedAtConnect(*access)) return;
-    if (AtConnectionLimit()) return;
-    std::vector<std::string> patterns;
-    if (auto it = view.query.find("streams"); it != view.query.end()) {
-      patterns = SplitList(it->second);
-    }
-    std::string response =
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Accept: " +
-        ws::AcceptKey(key) + "\r\n\r\n";
+    UpgradeRequest up;
+    up.method = view.method;
+    up.header = [&req](std::string_view name) -> std::string_view { return req[name]; };
+    up.query = &view.query;
     auto data = buffer_.data();
-    std::string leftover(static_cast<const char*>(data.data()), data.size());
-    stream_.expires_never();
-    auto session = std::make_shared<WsSession>(server_->fanout(), ioc_, stream_.release_socket());
-    session->SetAccess(std::move(access));
-    session->AdoptPeer(std::move(ticket_), peer_ip_);
-    session->Run(std::move(response), std::move(leftover), std::move(patterns));
+    up.leftover.assign(static_cast<const char*>(data.data()), data.size());
+    up.access = std::move(access);
+    up.ticket = ticket_;
+    up.peer = peer_ip_;
+    up.extra_header_lines = CorsHeaderLines();
+    std::optional<HandshakeRefusal> refused =
+        accept(server_->fanout(), ioc_, std::move(up), [this] {
+          stream_.expires_never();
+          ticket_.reset();  // the session holds the slot now
+          return stream_.release_socket();
+        });
+    if (refused) Refuse(refused->status, false, refused->headers);
   }
-
-  void StartSse(const HttpRequestView& view, std::shared_ptr<const Access> access) {
-    auto& req = parser_->get();
-    auto it = view.query.find("streams");
-    std::vector<std::string> patterns;
-    if (it != view.query.end()) patterns = SplitList(it->second);
-    if (patterns.empty()) {
-      Count("bad_request");
-      return WriteError(
-          Status::InvalidArgument("bad_request", "/v1/sse needs ?streams=pattern[,pattern...]"),
-          false);
-    }
-    if (RefusedAtConnect(*access)) return;
-    for (const auto& p : patterns) {
-      auto parsed = ParseSubscriptionPattern(p, server_->fanout()->options);
-      if (!parsed.ok()) {
-        if (parsed.status().reason() == "pattern_too_complex") CountRefused("pattern_too_complex");
-        Count(parsed.status().reason());
-        return WriteError(parsed.status(), false);
-      }
-      if (!access->MayReadSome(*parsed)) {
-        return Refuse(access->Refuse(parsed->exact() ? "not allowed to subscribe to '" + p + "'"
-                                                     : "no stream matching '" + p +
-                                                           "' may be read with this credential"),
-                      false);
-      }
-    }
-    if (patterns.size() > server_->fanout()->options.max_subscriptions) {
-      Count("too_many_subscriptions");
-      CountRefused("too_many_subscriptions");
-      return WriteError(
-          Status::InvalidArgument("too_many_subscriptions",
-                                  std::to_string(patterns.size()) +
-                                      " patterns; limits.max_subscriptions_per_connection is " +
-                                      std::to_string(server_->fanout()->options.max_subscriptions)),
-          false);
-    }
-    std::string cursor_text(req["Last-Event-ID"]);
-    if (auto q = view.query.find("last_event_id"); q != view.query.end() && cursor_text.empty()) {
-      cursor_text = q->second;
-    }
-    auto cursor = ParseSseCursor(cursor_text);
-    if (!cursor.ok()) {
-      Count("bad_cursor");
-      return WriteError(cursor.status(), false);
-    }
-    double max_hz = 0;
-    if (auto q = view.query.find("max_hz"); q != view.query.end()) {
-      auto hz = ParseMaxHz(q->second);
-      if (!hz.ok()) {
-        Count("bad_request");
-        return WriteError(hz.status(), false);
-      }
-      max_hz = *hz;
-    }
-    if (AtConnectionLimit()) return;
-    stream_.expires_never();
-    auto session = std::make_shared<SseSession>(server_->fanout(), ioc_, stream_.release_socket());
-    session->SetAccess(std::move(access));
-    session->SetCorsHeaders(CorsHeaderLines());
-    session->AdoptPeer(std::move(ticket_), peer_ip_);
-    session->Run(std::move(patterns), std::move(*cursor), !cursor_text.empty(), max_hz);
-  }
-
-  void WriteError(const Status& st, bool keep_alive) { Write(ErrorResponse(st), keep_alive); }
 
   void Write(HttpResponse r, bool keep_alive) {
     auto res = std::make_shared<http::response<http::string_body>>(
@@ -536,11 +381,6 @@ Server::Server(Hub* hub, FanoutContext* fanout, HttpOptions options)
 
 Server::~Server() { Stop(); }
 
-const Authenticator& Server::auth() const {
-  static const std::unique_ptr<Authenticator> kOpen = Authenticator::Open();
-  return auth_ ? *auth_ : *kOpen;
-}
-
 Status Server::ReloadTls() {
   if (!tls_) return Status::Ok();
   Status st = tls_->Load();
@@ -585,15 +425,17 @@ void Server::Start() {
           return;
         } catch (const std::exception& e) {
           // A handler threw: a bug. Log it and keep serving.
-          LogLine(LogLevel::kError, "handler threw", ",\"what\":\"" + std::string(e.what()) + "\"");
+          LogLine(LogLevel::kError, "handler threw", JsonFields().Add("what", e.what()));
         }
       }
     });
   }
   LogLine(LogLevel::kInfo, "listening",
-          ",\"host\":\"" + options_.listen_host + "\",\"port\":" + std::to_string(port_) +
-              ",\"tls\":" + (tls_ ? "true" : "false") +
-              ",\"threads\":" + std::to_string(contexts_.size()));
+          JsonFields()
+              .Add("host", options_.listen_host)
+              .Add("port", static_cast<int>(port_))
+              .Add("tls", tls_ != nullptr)
+              .Add("threads", contexts_.size()));
 }
 
 void Server::DoAccept() {

@@ -14,7 +14,6 @@
 #include <thread>
 #include <vector>
 
-#include "auth/authenticator.h"
 #include "codec/body_decoder.h"
 #include "fanout/fanout_options.h"
 #include "http/tls.h"
@@ -72,10 +71,6 @@ class Server {
   // The schema registry behind /v1/schema (set before Start, or never).
   void SetSchemas(SchemaRegistry* schemas) { schemas_ = schemas; }
   SchemaRegistry* schemas() const { return schemas_; }
-  // Who may do what (set before Start; default: an open hub).
-  void SetAuth(const Authenticator* auth) { auth_ = auth; }
-  const Authenticator& auth() const;
-
   Hub* hub() const { return hub_; }
   FanoutContext* fanout() const { return fanout_; }
   const HttpOptions& options() const { return options_; }
@@ -90,7 +85,6 @@ class Server {
   SourceManager* sources_ = nullptr;
   std::function<std::optional<size_t>(std::string_view)> alert_recent_;
   SchemaRegistry* schemas_ = nullptr;
-  const Authenticator* auth_ = nullptr;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

@@ -115,7 +115,7 @@ Status PeerLimiter::TakePublish(PeerTicket* ticket, int64_t now_ns) {
   return Status::ResourceExhausted("rate_limited", std::string("publish rate over ") + which +
                                                        " (" + rate + "); retry in " +
                                                        std::to_string(wait_ms) + " ms")
-      .WithDetail(wait_ms);
+      .WithRetryAfterMs(wait_ms);
 }
 
 }  // namespace livehub

@@ -84,7 +84,7 @@ class PeerLimiter {
 
   // Charges one publish (an HTTP publish request or a WS publish op) to the
   // connection's and the IP's buckets. Returns Ok, or ResourceExhausted
-  // "rate_limited" (counted) whose detail() is the retry delay in ms.
+  // "rate_limited" (counted) whose retry_after_ms() says when to retry.
   Status TakePublish(PeerTicket* ticket, int64_t now_ns);
 
   // Counts one refusal: livehub_refusals_total{reason="..."}.

@@ -85,7 +85,7 @@ void ProcessManager::Start(bool thread) {
   }
   if (thread) worker_ = std::thread([this] { Loop(); });
   LogLine(LogLevel::kInfo, "processors started",
-          ",\"processors\":" + std::to_string(processors_.size()));
+          JsonFields().Add("processors", processors_.size()));
 }
 
 void ProcessManager::Stop() {
@@ -158,17 +158,13 @@ void ProcessManager::Publish(std::vector<Output>* outs) {
     if ((*outs)[i].alert && (!r || r->ok())) {
       // Alerts are lifecycle events too: logged and on $sys/events.
       for (const std::string& d : datas) {
-        std::string fields = ",\"stream\":";
-        AppendJsonString(&fields, (*outs)[i].stream);
-        fields += ",\"alert\":" + d;
-        hub_->SysEvent("alert", fields);
+        hub_->SysEvent("alert", JsonFields().Add("stream", (*outs)[i].stream).AddRaw("alert", d));
       }
     }
     if (r && !r->ok()) {
       m_publish_failed_->Add(datas.size());
-      LogLine(
-          LogLevel::kWarn, "processor output refused",
-          ",\"stream\":\"" + (*outs)[i].stream + "\",\"reason\":\"" + r->status().reason() + "\"");
+      LogLine(LogLevel::kWarn, "processor output refused",
+              JsonFields().Add("stream", (*outs)[i].stream).Add("reason", r->status().reason()));
     }
     i = j;
   }

@@ -107,15 +107,15 @@ std::string Q(std::string_view s) {
 // A refusal naming the event (index, 0-based) and the field.
 Status Refuse(const char* reason, size_t index, std::string_view stream, std::string message,
               std::string_view field, const char* expected, const char* actual) {
-  std::string fields;
-  fields += ",\"stream\":" + Q(stream) + ",\"index\":" + std::to_string(index);
-  if (!field.empty()) fields += ",\"field\":" + Q(field);
-  if (expected) fields += ",\"expected\":" + Q(expected);
-  if (actual) fields += ",\"actual\":" + Q(actual);
+  JsonFields fields;
+  fields.Add("stream", stream.substr(0, 200)).Add("index", index);
+  if (!field.empty()) fields.Add("field", field.substr(0, 200));
+  if (expected) fields.Add("expected", expected);
+  if (actual) fields.Add("actual", actual);
   return Status::InvalidArgument(reason, "event " + std::to_string(index + 1) + " (index " +
                                              std::to_string(index) +
                                              ") of the batch: " + std::move(message))
-      .WithFields(std::move(fields));
+      .WithFields(fields.text());
 }
 
 }  // namespace
@@ -556,10 +556,12 @@ Status SchemaRegistry::Check(Hub* hub, std::string_view stream,
   }
   for (const SchemaWarning& w : *r) {
     warnings_->Add();
-    std::string f = ",\"stream\":" + Q(w.stream) + ",\"pattern\":" + Q(w.pattern) +
-                    ",\"field\":" + Q(w.field) + ",\"inferred_type\":\"" + FieldTypeName(w.type) +
-                    "\",\"index\":" + std::to_string(w.index);
-    hub->SysEvent("schema_warning", f);
+    hub->SysEvent("schema_warning", JsonFields()
+                                        .Add("stream", w.stream)
+                                        .Add("pattern", w.pattern)
+                                        .Add("field", w.field)
+                                        .Add("inferred_type", FieldTypeName(w.type))
+                                        .Add("index", w.index));
   }
   return Status::Ok();
 }

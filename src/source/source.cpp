@@ -173,10 +173,8 @@ void Source::SetError(std::string_view message) {
     snap_.last_error = std::string(message.substr(0, 500));
     snap_.last_error_ms = NowMs();
   }
-  std::string fields;
-  JsonWriter w(&fields);
-  w.Field("source", options_.id).Field("error", message.substr(0, 500));
-  LogLine(LogLevel::kWarn, "source error", "," + fields);
+  LogLine(LogLevel::kWarn, "source error",
+          JsonFields().Add("source", options_.id).Add("error", message.substr(0, 500)));
 }
 
 void Source::NoteReconnect() {
@@ -185,20 +183,16 @@ void Source::NoteReconnect() {
     std::lock_guard lock(mu_);
     n = ++snap_.reconnects;
   }
-  std::string fields;
-  JsonWriter w(&fields);
-  w.Field("source", options_.id).Field("reconnects", n);
-  hub()->SysEvent("reconnect", "," + fields);
+  hub()->SysEvent("reconnect", JsonFields().Add("source", options_.id).Add("reconnects", n));
 }
 
 void Source::EmitHealth() {
   SourceSnapshot s = Snapshot();
-  std::string fields;
-  JsonWriter w(&fields);
-  w.Field("source", s.id).Field("state", SourceStateName(s.state));
-  if (s.last_message_ms) w.Field("last_message_age_ms", NowMs() - s.last_message_ms);
-  if (!s.last_error.empty()) w.Field("last_error", s.last_error);
-  hub()->SysEvent("health", "," + fields);
+  JsonFields fields;
+  fields.Add("source", s.id).Add("state", SourceStateName(s.state));
+  if (s.last_message_ms) fields.Add("last_message_age_ms", NowMs() - s.last_message_ms);
+  if (!s.last_error.empty()) fields.Add("last_error", s.last_error);
+  hub()->SysEvent("health", fields);
   // Subscribers of the streams this source feeds get a `health` message.
   for (const std::string& name : streams_) {
     Stream* st = hub()->Find(name);
@@ -258,12 +252,11 @@ void Source::CountDrop(std::string_view reason, uint64_t n, std::string_view det
   }
   drops_since_event_ += n;
   if (drops_since_event_ == 0 || now - last_drop_event_ms_ < kDropEventIntervalMs) return;
-  std::string fields;
-  JsonWriter w(&fields);
-  w.Field("source", options_.id).Field("dropped", drops_since_event_);
-  if (!reason.empty()) w.Field("reason", reason);
-  if (!detail.empty()) w.Field("detail", detail.substr(0, 300));
-  hub()->SysEvent("drop", "," + fields);
+  JsonFields fields;
+  fields.Add("source", options_.id).Add("dropped", drops_since_event_);
+  if (!reason.empty()) fields.Add("reason", reason);
+  if (!detail.empty()) fields.Add("detail", detail.substr(0, 300));
+  hub()->SysEvent("drop", fields);
   drops_since_event_ = 0;
   last_drop_event_ms_ = now;
 }

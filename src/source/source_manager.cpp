@@ -262,8 +262,7 @@ void SourceManager::Create() {
     try {
       ioc_.run();
     } catch (const std::exception& e) {
-      LogLine(LogLevel::kError, "sources thread failed",
-              std::string(",\"error\":\"") + e.what() + "\"");
+      LogLine(LogLevel::kError, "sources thread failed", JsonFields().Add("error", e.what()));
     }
   });
 }

@@ -454,10 +454,8 @@ void Store::WriterLoop() {
           failure_ = st.message();
         }
         if (first) {
-          std::string err;
-          AppendJsonString(&err, st.message());
           LogLine(LogLevel::kError, "store commit failed",
-                  ",\"error\":" + err + ",\"retry_ms\":500");
+                  JsonFields().Add("error", st.message()).Add("retry_ms", 500));
         }
         // Shutting down and still failing: give up after about 5 s.
         if (stopping && ++failed_tries_while_stopping > 10) break;
@@ -475,9 +473,7 @@ void Store::WriterLoop() {
       uint64_t deleted = 0;
       if (Status st = ApplyRetention(NowMs(), &deleted); !st.ok()) {
         failures_->Add();
-        std::string err;
-        AppendJsonString(&err, st.message());
-        LogLine(LogLevel::kWarn, "store retention failed", ",\"error\":" + err);
+        LogLine(LogLevel::kWarn, "store retention failed", JsonFields().Add("error", st.message()));
       }
       retention_deleted_->Add(deleted);
       Stmt pc(wdb_, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
@@ -504,7 +500,7 @@ void Store::OnCommitted(std::vector<Op>& batch, size_t events, int64_t latency_n
     queued_events_ -= events;
     queue_depth_->Set(static_cast<int64_t>(queued_events_));
   }
-  if (recovered) LogLine(LogLevel::kInfo, "store commits resumed", "");
+  if (recovered) LogLine(LogLevel::kInfo, "store commits resumed");
   for (Op& op : batch) {
     if (op.done) op.done();
   }

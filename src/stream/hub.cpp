@@ -122,9 +122,10 @@ void Hub::RestoreFromStore() {
     ++restored;
   }
   LogLine(LogLevel::kInfo, "store restored",
-          ",\"streams\":" + std::to_string(restored) +
-              ",\"new_epochs\":" + std::to_string(new_epochs) +
-              ",\"previous_run_crashed\":" + (crashed ? "true" : "false"));
+          JsonFields()
+              .Add("streams", restored)
+              .Add("new_epochs", new_epochs)
+              .Add("previous_run_crashed", crashed));
 }
 
 std::string Hub::NewEpoch() {
@@ -287,11 +288,11 @@ void Hub::Unwatch(uint64_t watch_id) {
   watches_.erase(watch_id);
 }
 
-void Hub::SysEvent(std::string_view kind, std::string_view fields) {
+void Hub::SysEvent(std::string_view kind, const JsonFields& fields) {
   std::string data;
   JsonWriter w(&data);
   w.BeginObject().Field("event", kind);
-  data.append(fields);
+  data.append(fields.text());
   data.push_back('}');
   LogLine(LogLevel::kInfo, kind, fields);
   std::vector<std::string> one{std::move(data)};

@@ -18,6 +18,7 @@
 
 #include "codec/body_decoder.h"
 #include "core/clock.h"
+#include "core/json_writer.h"
 #include "core/status.h"
 #include "metrics/metrics.h"
 #include "stream/pattern.h"
@@ -102,7 +103,7 @@ class Hub {
 
   // Publishes a lifecycle event to $sys/events and logs it as a JSON line.
   // `fields` are serialised JSON members (starting with ',' if non-empty).
-  void SysEvent(std::string_view kind, std::string_view fields);
+  void SysEvent(std::string_view kind, const JsonFields& fields);
 
   // Installs the publish check (set once at start-up, before publishing).
   void SetPublishCheck(PublishCheck* check) { check_ = check; }

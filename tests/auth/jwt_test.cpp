@@ -142,7 +142,7 @@ TEST(JwtVerifierTest, RefusesExpiredTokensBeyondTheLeeway) {
   auto r = v.Verify(Token(hdr, Claims(kNow - 5)), kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().reason(), "token_expired");
-  EXPECT_EQ(AuthHttpStatus(r.status()), 401);
+  EXPECT_EQ(HttpStatusFor(r.status()), 401);
 }
 
 TEST(JwtVerifierTest, RefusesTokensBeforeNbfAndFromTheFuture) {
@@ -235,7 +235,7 @@ TEST(JwtVerifierTest, RefusesMalformedTokens) {
         good.substr(0, good.size() - 3) + "===", std::string(kMaxTokenBytes + 1, 'a')}) {
     auto r = v.Verify(bad, kNow);
     ASSERT_FALSE(r.ok()) << bad.substr(0, 80);
-    EXPECT_EQ(AuthHttpStatus(r.status()), 401);
+    EXPECT_EQ(HttpStatusFor(r.status()), 401);
   }
   // A correctly signed payload that is not an object, or with a wrong type.
   EXPECT_EQ(v.Verify(Token("{\"alg\":\"HS256\"}", "[1,2]"), kNow).status().reason(),

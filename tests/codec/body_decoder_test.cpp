@@ -63,7 +63,7 @@ TEST(FormatFromContentTypeTest, UnknownTypeIsUnsupportedAndNamed) {
     Result<BodyFormat> r = FormatFromContentType(type);
     ASSERT_FALSE(r.ok()) << type;
     EXPECT_EQ(r.status().reason(), "unsupported_media_type");
-    EXPECT_EQ(HttpStatusFor(r.status()), 400);
+    EXPECT_EQ(HttpStatusFor(r.status()), 415);  // the one table: what the reply says
     EXPECT_NE(r.status().message().find(std::string(type.substr(0, 8))), std::string::npos)
         << r.status().message();
   }

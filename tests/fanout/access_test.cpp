@@ -66,10 +66,10 @@ TEST(AccessTest, RefusalsSayUnauthorizedWithoutCredentialsAndForbiddenWith) {
   auto anon = Grant({}, {}, {}, Principal::Kind::kAnonymous);
   Status st = anon->Refuse("no");
   EXPECT_EQ(st.reason(), "unauthorized");
-  EXPECT_EQ(AuthHttpStatus(st), 401);
+  EXPECT_EQ(HttpStatusFor(st), 401);
   st = Grant({}, {})->Refuse("no");
   EXPECT_EQ(st.reason(), "forbidden");
-  EXPECT_EQ(AuthHttpStatus(st), 403);
+  EXPECT_EQ(HttpStatusFor(st), 403);
 }
 
 TEST(AccessTest, ABadPatternInAGrantIsAnInvalidToken) {

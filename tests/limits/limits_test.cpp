@@ -90,7 +90,7 @@ TEST(PeerLimiterTest, PublishRateIsPerConnectionAndPerIp) {
   Status st = lim.TakePublish(a.get(), 0);  // connection bucket empty
   EXPECT_EQ(st.reason(), "rate_limited");
   EXPECT_NE(st.message().find("publish_rate_per_connection"), std::string::npos);
-  EXPECT_EQ(*st.detail(), 100u);
+  EXPECT_EQ(*st.retry_after_ms(), 100);
   EXPECT_TRUE(lim.TakePublish(b.get(), 0).ok());  // IP bucket: 3rd token
   st = lim.TakePublish(b.get(), 0);               // IP bucket empty
   EXPECT_NE(st.message().find("publish_rate_per_ip"), std::string::npos);

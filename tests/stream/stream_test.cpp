@@ -651,7 +651,7 @@ TEST_F(HubTest, TheHubItselfMayPublishToSystemStreams) {
 
 TEST_F(HubTest, SysEventPublishesToSysEvents) {
   auto hub = MakeHub(Options());
-  hub->SysEvent("test_kind", R"(,"n":1)");
+  hub->SysEvent("test_kind", JsonFields().Add("n", 1).Add("why", "a \"quoted\"\nline"));
   Stream* s = hub->Find("$sys/events");
   ASSERT_NE(s, nullptr);
   std::vector<EventPtr> out;
@@ -659,7 +659,8 @@ TEST_F(HubTest, SysEventPublishesToSysEvents) {
   uint64_t next = 0;
   ASSERT_TRUE(s->Read(1, 10, &out, &has_more, &next).ok());
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0]->data(), R"({"event":"test_kind","n":1})");
+  // Fields are escaped: the event stays one valid JSON object.
+  EXPECT_EQ(out[0]->data(), R"({"event":"test_kind","n":1,"why":"a \"quoted\"\nline"})");
 }
 
 TEST_F(HubTest, PublishRejectsBadNames) {

@@ -10,12 +10,12 @@
 #include <fstream>
 #include <iostream>
 
-#include "app/commands.h"
 #include "codec/body_decoder.h"
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "store/store.h"
 #include "stream/pattern.h"
+#include "tools/tools.h"
 
 namespace livehub {
 namespace {

@@ -34,10 +34,10 @@
 #include <sstream>
 #include <thread>
 
-#include "app/commands.h"
 #include "core/json_writer.h"
 #include "source/mock_generator.h"
 #include "source/net_client.h"
+#include "tools/tools.h"
 
 namespace livehub {
 namespace {

@@ -58,9 +58,9 @@
 #include <utility>
 #include <vector>
 
-#include "app/commands.h"
 #include "core/json_writer.h"
 #include "fanout/ws_codec.h"
+#include "tools/tools.h"
 
 namespace livehub {
 namespace {

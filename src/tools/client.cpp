@@ -18,8 +18,8 @@
 #include <sstream>
 #include <thread>
 
-#include "app/commands.h"
 #include "core/json_writer.h"
+#include "tools/tools.h"
 
 namespace livehub {
 namespace {
