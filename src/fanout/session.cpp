@@ -28,6 +28,7 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc, 
       coalesce_timer_(ioc),
       expiry_timer_(ioc),
       kicks_(&asio::use_service<WriteKicks>(ioc)),
+      queue_(ctx->options.queue_bytes, ctx->queued_bytes, ctx->drops_slow_client),
       access_(Access::Everything()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
@@ -57,25 +58,18 @@ void SubscriberSession::OnEvents(const EventPtr* evs, size_t n) {
 }
 
 void SubscriberSession::OnEventLocked(const EventPtr& ev) {
-  if (closed_ || closing_) return;
+  if (lifecycle_ != Lifecycle::kOpen) return;
   const size_t charge = ev->charge();
-  auto it = coalesced_subs_ || queue_bytes_ + charge > ctx_->options.queue_bytes
-                ? subs_.find(ev->stream)
-                : subs_.end();
-  if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
-    SlowClientPolicy policy =
-        it != subs_.end() ? it->second.policy : ctx_->PolicyFor(ev->stream->name());
+  const bool fits = queue_.Fits(charge);
+  Subscriptions::StreamSub* sub = subs_.coalesced() || !fits ? subs_.Find(ev->stream) : nullptr;
+  if (!fits) {
+    SlowClientPolicy policy = sub ? sub->policy : ctx_->PolicyFor(ev->stream->name());
     if (policy == SlowClientPolicy::kDisconnect) {
       ctx_->disconnects_slow_client->Add();
-      closing_ = true;
+      AdvanceLocked(Lifecycle::kClosing);
       // Drop what is pending: the client is gone for us; in-flight bytes stay.
-      for (size_t i = head_; i < queue_.size(); ++i) {
-        queue_bytes_ -= queue_[i].charge();
-        ctx_->queued_bytes->Add(-static_cast<int64_t>(queue_[i].charge()));
-      }
-      queue_.clear();
-      head_ = 0;
-      for (auto& [s, sub] : subs_) DropHeldLocked(sub, false);
+      queue_.ClearPending();
+      subs_.ForEach([&](Stream*, Subscriptions::StreamSub& s) { DropHeldLocked(s, false); });
       std::string reason = "slow consumer: outbound queue exceeded " +
                            std::to_string(ctx_->options.queue_bytes) + " bytes";
       asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
@@ -84,20 +78,17 @@ void SubscriberSession::OnEventLocked(const EventPtr& ev) {
       return;
     }
     DropOldestLocked(charge);
-    if (queue_bytes_ + charge > ctx_->options.queue_bytes) {
+    if (!queue_.Fits(charge)) {
       // Still no room (in-flight bytes alone fill the budget): drop this one.
-      AddDroppedLocked(ev->stream, ev->seq);
+      queue_.AddDropped(ev->stream, ev->seq);
       KickLocked();
       return;
     }
   }
-  if (it != subs_.end() && it->second.interval_ns && HoldLocked(ev->stream, it->second, ev)) {
+  if (sub && sub->interval_ns && HoldLocked(ev->stream, *sub, ev)) {
     return;
   }
-  OutItem item;
-  item.kind = ItemKind::kEvent;
-  item.event = ev;
-  PushLocked(std::move(item));
+  PushLocked(OutItem::ForEvent(ev));
 }
 
 void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
@@ -109,36 +100,22 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
   w.Field("reason", reason).EndObject();
   if (reason == "evicted") ctx_->gaps_evicted->Add();
   std::lock_guard lock(mu_);
-  if (closed_ || closing_) return;
+  if (lifecycle_ != Lifecycle::kOpen) return;
   // Events held by max_hz are older than the gap: they go first.
-  if (auto it = subs_.find(stream); it != subs_.end() && !it->second.held.empty()) {
-    FlushLocked(stream, it->second, MonoNowNs());
+  if (Subscriptions::StreamSub* sub = subs_.Find(stream); sub && !sub->held.empty()) {
+    FlushLocked(stream, *sub, MonoNowNs());
   }
-  OutItem item;
-  item.kind = ItemKind::kControl;
-  item.ctl = std::make_unique<OutItem::Control>();
-  item.ctl->text = std::move(json);
-  item.ctl->type = "gap";
-  item.ctl->stream = stream;
-  item.ctl->seq = to_seq;
-  PushLocked(std::move(item));
+  PushLocked(OutItem::ForControl("gap", std::move(json), stream, to_seq));
 }
 
 void SubscriberSession::OnNotice(const char* type, const std::string& json) {
   std::lock_guard lock(mu_);
-  if (closed_ || closing_) return;
+  if (lifecycle_ != Lifecycle::kOpen) return;
   // Notices are advisory and superseded by the next one: a client whose
   // queue is full does not get them (they are never dropped later, so they
   // must not push it past its budget).
-  if (queue_bytes_ + OutItem::ControlCharge(json.size()) > ctx_->options.queue_bytes) {
-    return;
-  }
-  OutItem item;
-  item.kind = ItemKind::kControl;
-  item.ctl = std::make_unique<OutItem::Control>();
-  item.ctl->text = json;
-  item.ctl->type = type;
-  PushLocked(std::move(item));
+  if (!queue_.Fits(OutItem::ControlCharge(json.size()))) return;
+  PushLocked(OutItem::ForControl(type, json));
 }
 
 void SubscriberSession::OnStreamCreated(Stream* stream) {
@@ -146,43 +123,34 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
   // stream's lock, then ours — the documented order.
   {
     std::lock_guard lock(mu_);
-    if (closed_ || subs_.count(stream)) return;
+    if (lifecycle_ == Lifecycle::kClosed || subs_.Contains(stream)) return;
     // A pattern subscription only ever delivers streams the credential covers.
     if (!access_->CanRead(stream->name())) return;
   }
   auto a = stream->Attach(shared_from_this(), 1);
   std::lock_guard lock(mu_);
-  if (closed_) {
+  if (lifecycle_ == Lifecycle::kClosed) {
     // Closed meanwhile: FinishClose may have missed this one; undo on our
     // thread (never call a Stream from under the registry lock again here).
     asio::post(ioc_, [stream, a] { stream->Detach(a); });
     return;
   }
-  StreamSub sub;
+  Subscriptions::StreamSub sub;
   sub.attachment = a;
   sub.policy = ctx_->PolicyFor(stream->name());
-  for (const PatternSub& p : patterns_) {
-    if (p.pattern.Matches(stream->name())) {
-      sub.interval_ns = p.interval_ns;  // the first matching subscription decides
-      break;
-    }
-  }
-  if (sub.interval_ns) ++coalesced_subs_;
-  subs_[stream] = std::move(sub);
+  sub.interval_ns = subs_.IntervalFor(stream->name());  // the first matching pattern decides
+  subs_.Add(stream, std::move(sub));
   new_streams_.emplace_back(stream, std::move(a));
   ctx_->subscriptions->Add(1);
   KickLocked();  // the session thread starts its catch-up
 }
 
 void SubscriberSession::PushLocked(OutItem item) {
-  static_assert(sizeof(OutItem) <= 32, "every subscriber queues one OutItem per event");
-  queue_bytes_ += item.charge();
-  ctx_->queued_bytes->Add(static_cast<int64_t>(item.charge()));
-  queue_.push_back(std::move(item));
-  if (pacing_small_batch_ && FullBatchQueuedLocked()) {
+  queue_.Push(std::move(item));
+  if (schedule_ == Schedule::kPacedSmall && FullBatchQueuedLocked()) {
     // Paced while the batch was small; now it is full and gains nothing by
     // waiting (see DoWriteOnce).
-    pacing_small_batch_ = false;
+    schedule_ = Schedule::kScheduled;
     kicks_->Kick(shared_from_this());
     return;
   }
@@ -190,72 +158,42 @@ void SubscriberSession::PushLocked(OutItem item) {
 }
 
 bool SubscriberSession::FullBatchQueuedLocked() const {
-  return queue_.size() - head_ >= kMaxBatchItems ||
-         queue_bytes_ - held_bytes_ >= ctx_->options.write_batch_bytes;
+  return queue_.FullBatch(kMaxBatchItems, ctx_->options.write_batch_bytes);
 }
 
 void SubscriberSession::KickLocked() {
-  if (write_scheduled_) return;
-  write_scheduled_ = true;
+  if (schedule_ != Schedule::kNone) return;
+  schedule_ = Schedule::kScheduled;
   kicks_->Kick(shared_from_this());
 }
 
+void SubscriberSession::AdvanceLocked(Lifecycle to) {
+  if (to > lifecycle_) lifecycle_ = to;
+}
+
 void SubscriberSession::RunKickedWrite() {
-  if (paced_) {
-    paced_ = false;
+  if (write_state_ == WriteState::kPaced) {
+    write_state_ = WriteState::kIdle;
     ++pace_token_;  // the pacer's call for it is void now
   }
   DoWrite();
 }
 
-void SubscriberSession::AddDroppedLocked(Stream* s, uint64_t seq) {
-  // Per stream, dropped seqs arrive in increasing order; extend the last
-  // range of that stream when contiguous.
-  auto g = std::find_if(pending_gaps_.rbegin(), pending_gaps_.rend(),
-                        [s](const PendingGap& p) { return p.stream == s; });
-  if (g != pending_gaps_.rend() && g->to_seq + 1 == seq) {
-    g->to_seq = seq;
-  } else {
-    pending_gaps_.push_back({s, seq, seq});
-  }
-  ctx_->drops_slow_client->Add();
-  ++dropped_since_report_;
-}
-
 void SubscriberSession::DropOldestLocked(size_t need_bytes) {
-  // Hysteresis: free down to half the budget so a stalled client costs one
-  // O(n) compaction per half-queue of events, not one per event.
-  const size_t target = ctx_->options.queue_bytes / 2;
-  size_t out = head_;
-  for (size_t i = head_; i < queue_.size(); ++i) {
-    OutItem& it = queue_[i];
-    const bool droppable = it.event || !it.ctl->batch.empty();
-    if (droppable && queue_bytes_ + need_bytes > target) {
-      queue_bytes_ -= it.charge();
-      ctx_->queued_bytes->Add(-static_cast<int64_t>(it.charge()));
-      if (it.event) AddDroppedLocked(it.event->stream, it.event->seq);
-      if (it.ctl) {
-        for (const EventPtr& e : it.ctl->batch) AddDroppedLocked(e->stream, e->seq);
-      }
-      continue;
-    }
-    if (out != i) queue_[out] = std::move(it);
-    ++out;
-  }
-  queue_.resize(out);
+  queue_.DropOldest(need_bytes);
   // Held (coalesced) events are newer than anything queued of their stream,
   // so they go last.
-  for (auto& [s, sub] : subs_) {
-    if (queue_bytes_ + need_bytes <= target) break;
-    DropHeldLocked(sub, true);
-  }
+  subs_.ForEach([&](Stream*, Subscriptions::StreamSub& sub) {
+    if (queue_.OverDropTarget(need_bytes)) DropHeldLocked(sub, true);
+  });
 }
 
 // ---------------------------------------------------------------------------
 // Coalescing (max_hz)
 // ---------------------------------------------------------------------------
 
-bool SubscriberSession::HoldLocked(Stream* stream, StreamSub& sub, const EventPtr& ev) {
+bool SubscriberSession::HoldLocked(Stream* stream, Subscriptions::StreamSub& sub,
+                                   const EventPtr& ev) {
   const int64_t now = MonoNowNs();
   if (sub.held.empty() && now >= sub.next_flush_ns) {
     sub.next_flush_ns = now + sub.interval_ns;
@@ -264,9 +202,7 @@ bool SubscriberSession::HoldLocked(Stream* stream, StreamSub& sub, const EventPt
   const size_t charge = ev->charge();
   sub.held.push_back(ev);
   sub.held_bytes += charge;
-  held_bytes_ += charge;
-  queue_bytes_ += charge;
-  ctx_->queued_bytes->Add(static_cast<int64_t>(charge));
+  queue_.Hold(charge);
   // A burst larger than a quarter of the queue goes out early: coalescing
   // trades rate for latency, never for loss.
   if (sub.held_bytes > ctx_->options.queue_bytes / 4) {
@@ -328,22 +264,15 @@ void SubscriberSession::RenderConflatedBatch(Stream* stream, const std::vector<E
   w.EndArray().EndObject();
 }
 
-void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns) {
+void SubscriberSession::FlushLocked(Stream* stream, Subscriptions::StreamSub& sub, int64_t now_ns) {
   if (sub.held.empty()) return;
   sub.next_flush_ns = now_ns + sub.interval_ns;
-  queue_bytes_ -= sub.held_bytes;
-  held_bytes_ -= sub.held_bytes;
-  ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
+  queue_.Unhold(sub.held_bytes);
   OutItem item;
   if (sub.held.size() == 1) {
-    item.kind = ItemKind::kEvent;
-    item.event = std::move(sub.held.front());
+    item = OutItem::ForEvent(std::move(sub.held.front()));
   } else {
-    item.kind = ItemKind::kControl;
-    item.ctl = std::make_unique<OutItem::Control>();
-    item.ctl->type = "batch";
-    item.ctl->stream = stream;
-    item.ctl->seq = sub.held.back()->seq;
+    item = OutItem::ForControl("batch", std::string(), stream, sub.held.back()->seq);
     if (stream->keyed()) {
       RenderConflatedBatch(stream, sub.held, &item.ctl->text);
     } else {
@@ -365,24 +294,22 @@ void SubscriberSession::FlushLocked(Stream* stream, StreamSub& sub, int64_t now_
   PushLocked(std::move(item));
   // The batch text adds to what the held events cost: keep the queue within
   // its budget (a `disconnect` stream is cut by its next event instead).
-  if (queue_bytes_ > ctx_->options.queue_bytes && sub.policy == SlowClientPolicy::kDropOldest) {
+  if (!queue_.Fits(0) && sub.policy == SlowClientPolicy::kDropOldest) {
     DropOldestLocked(0);
   }
 }
 
-void SubscriberSession::DropHeldLocked(StreamSub& sub, bool count_as_dropped) {
+void SubscriberSession::DropHeldLocked(Subscriptions::StreamSub& sub, bool count_as_dropped) {
   if (count_as_dropped) {
-    for (const EventPtr& e : sub.held) AddDroppedLocked(e->stream, e->seq);
+    for (const EventPtr& e : sub.held) queue_.AddDropped(e->stream, e->seq);
   }
-  queue_bytes_ -= sub.held_bytes;
-  held_bytes_ -= sub.held_bytes;
-  ctx_->queued_bytes->Add(-static_cast<int64_t>(sub.held_bytes));
+  queue_.Unhold(sub.held_bytes);
   sub.held.clear();
   sub.held_bytes = 0;
 }
 
 void SubscriberSession::ArmCoalesceTimer() {
-  if (closed_local_) return;
+  if (closed_local()) return;
   int64_t due;
   {
     std::lock_guard lock(mu_);
@@ -395,14 +322,14 @@ void SubscriberSession::ArmCoalesceTimer() {
 }
 
 void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
-  if (ec || closed_local_) return;  // re-armed (cancelled) or closed
+  if (ec || closed_local()) return;  // re-armed (cancelled) or closed
   {
     std::lock_guard lock(mu_);
-    if (closed_ || closing_) return;
+    if (lifecycle_ != Lifecycle::kOpen) return;
     const int64_t now = MonoNowNs();
     int64_t next = 0;
-    for (auto& [stream, sub] : subs_) {
-      if (sub.held.empty()) continue;
+    subs_.ForEach([&](Stream* stream, Subscriptions::StreamSub& sub) {
+      if (sub.held.empty()) return;
       // Within a millisecond of due counts as due: timers fire a little late
       // or early, and a 1 ms re-arm would only add a wake-up.
       if (sub.next_flush_ns <= now + 1'000'000) {
@@ -410,7 +337,7 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
       } else if (next == 0 || sub.next_flush_ns < next) {
         next = sub.next_flush_ns;
       }
-    }
+    });
     coalesce_due_ns_ = next;
     if (next == 0) return;
   }
@@ -422,8 +349,8 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
 // ---------------------------------------------------------------------------
 
 void SubscriberSession::ResumePacedWrite(uint64_t token) {
-  if (!paced_ || token != pace_token_) return;
-  paced_ = false;
+  if (write_state_ != WriteState::kPaced || token != pace_token_) return;
+  write_state_ = WriteState::kIdle;
   DoWrite();
 }
 
@@ -450,12 +377,13 @@ void SubscriberSession::DoWrite() {
 }
 
 void SubscriberSession::DoWriteOnce() {
-  if (closed_local_ || paced_) return;  // a paced session resumes from the pacer
-  if (const int64_t delay = ctx_->options.write_delay_ns;
-      delay > 0 && !write_in_flight_ && events_written_ns_ != 0) {
+  // Only an idle loop starts a write: a paced session resumes from the
+  // pacer, a write in flight continues from OnWrite.
+  if (write_state_ != WriteState::kIdle) return;
+  if (const int64_t delay = ctx_->options.write_delay_ns; delay > 0 && events_written_ns_ != 0) {
     // Less than write_delay since the last write of events started: let more
-    // events join this one (see write_pacer.h). write_scheduled_ stays set, so
-    // publishers do not kick it again meanwhile.
+    // events join this one (see write_pacer.h). schedule_ stays kScheduled (or
+    // kPacedSmall), so publishers do not kick it again meanwhile.
     // A full batch already waiting (catch-up, a burst) gains nothing by
     // waiting: only small batches are held back. queue_bytes_ counts pending,
     // in-flight (none here) and max_hz-held bytes; the held ones are not
@@ -464,15 +392,15 @@ void SubscriberSession::DoWriteOnce() {
     // Once paced, PushLocked kicks it when the batch fills up.
     auto small_batch_waiting = [&] {
       std::lock_guard lock(mu_);
-      if (queue_.size() == head_ && pending_gaps_.empty()) return false;
-      pacing_small_batch_ = !FullBatchQueuedLocked();
-      return pacing_small_batch_;
+      if (!queue_.HasPending() || FullBatchQueuedLocked()) return false;
+      schedule_ = Schedule::kPacedSmall;
+      return true;
     };
     const int64_t due = events_written_ns_ + delay;
     const int64_t slack = WritePacer::SlackFor(delay);
     if (WritePacer* pacer = WritePacer::Current();
         pacer && due - MonoNowNs() > slack && small_batch_waiting()) {
-      paced_ = true;
+      write_state_ = WriteState::kPaced;
       ctx_->paced_writes->Add();
       pacer->Defer(shared_from_this(), due, slack, ++pace_token_);
       return;
@@ -483,56 +411,17 @@ void SubscriberSession::DoWriteOnce() {
   bool carries_events = false;
   {
     std::lock_guard lock(mu_);
-    if (write_in_flight_) return;
-    pacing_small_batch_ = false;
+    schedule_ = Schedule::kScheduled;
     for (auto& entry : new_streams_) {
       // Skip streams unsubscribed since they were created.
-      if (subs_.count(entry.first)) created.push_back(std::move(entry));
+      if (subs_.Contains(entry.first)) created.push_back(std::move(entry));
     }
     new_streams_.clear();
-    // Gaps for events dropped by the slow-client policy go first: every
-    // queued event of that stream is newer than the dropped range.
-    for (const PendingGap& g : pending_gaps_) {
-      OutItem item;
-      item.kind = ItemKind::kControl;
-      item.ctl = std::make_unique<OutItem::Control>();
-      item.ctl->type = "gap";
-      item.ctl->stream = g.stream;
-      item.ctl->seq = g.to_seq;
-      JsonWriter w(&item.ctl->text);
-      w.BeginObject().Field("type", "gap").Field("stream", g.stream->name());
-      w.Field("epoch", g.stream->epoch()).Field("from_seq", g.from_seq);
-      w.Field("to_seq", g.to_seq).Field("reason", "slow_client").EndObject();
-      inflight_.push_back(std::move(item));
-      inflight_bytes_ += inflight_.back().charge();
-      queue_bytes_ += inflight_.back().charge();
-      ctx_->queued_bytes->Add(static_cast<int64_t>(inflight_.back().charge()));
-    }
-    pending_gaps_.clear();
-    size_t batch_bytes = 0;
-    while (head_ < queue_.size() && inflight_.size() < kMaxBatchItems &&
-           batch_bytes < ctx_->options.write_batch_bytes) {
-      const OutItem& item = queue_[head_];
-      carries_events = carries_events || item.event || !item.ctl->batch.empty();
-      size_t c = item.charge();
-      batch_bytes += c;
-      inflight_bytes_ += c;
-      inflight_.push_back(std::move(queue_[head_++]));
-    }
-    if (head_ == queue_.size()) {
-      queue_.clear();
-      head_ = 0;
-      if (queue_.capacity() > 4096) queue_.shrink_to_fit();
-    } else if (head_ > 4096 && head_ * 2 > queue_.size()) {
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(head_));
-      head_ = 0;
-    }
-    if (inflight_.empty()) write_scheduled_ = false;
-    if (dropped_since_report_ && MonoNowNs() - last_drop_report_ns_ > 1'000'000'000) {
-      dropped = dropped_since_report_;
-      dropped_since_report_ = 0;
-      last_drop_report_ns_ = MonoNowNs();
-    }
+    // Gaps owed for events the slow-client policy dropped go first.
+    carries_events = queue_.TakeBatch(&inflight_, kMaxBatchItems, ctx_->options.write_batch_bytes);
+    queue_.CheckInvariant();
+    if (inflight_.empty()) schedule_ = Schedule::kNone;
+    dropped = queue_.TakeDropReport(MonoNowNs());
   }
   for (auto& [s, a] : created) {
     cursor_.emplace(s, 0);  // a stream created after we subscribed: from seq 1
@@ -558,7 +447,7 @@ void SubscriberSession::DoWriteOnce() {
   scratch.clear();
   bufs_.clear();
   EncodeBatch(inflight_, &scratch, &bufs_);
-  write_in_flight_ = true;
+  write_state_ = WriteState::kWriting;
   const int64_t burst_ns = WritePacer::BurstStartNs();
   write_started_ns_ = burst_ns != 0 ? burst_ns : MonoNowNs();
   if (carries_events) events_written_ns_ = write_started_ns_;
@@ -581,7 +470,7 @@ void SubscriberSession::WriteNow() {
     return WriteSome();
   }
   auto self = shared_from_this();  // OnWrite may close and detach
-  if (ec || closed_local_) return OnWriteSome(ec, n);
+  if (ec || closed_local()) return OnWriteSome(ec, n);
   if (!AdvanceWritten(n)) {  // the kernel took part of it
     KeepScratch();
     return WriteSome();
@@ -637,7 +526,7 @@ void SubscriberSession::WriteSome() {
 }
 
 void SubscriberSession::OnWriteSome(boost::system::error_code ec, size_t n) {
-  if (ec || closed_local_) {
+  if (ec || closed_local()) {
     write_done_bytes_ += n;
   } else if (!AdvanceWritten(n)) {
     return WriteSome();  // a partial write continues where it stopped
@@ -646,8 +535,8 @@ void SubscriberSession::OnWriteSome(boost::system::error_code ec, size_t n) {
 }
 
 void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
-  write_in_flight_ = false;
-  if (closed_local_) return;  // FinishClose already released everything
+  if (write_state_ == WriteState::kClosed) return;  // FinishClose released everything
+  write_state_ = WriteState::kIdle;
   if (ec) return CloseNow("write failed: " + ec.message());
   const int64_t now = MonoNowNs();
   last_write_ns_ = now;
@@ -678,34 +567,33 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
     h->AddBatch(counts, first, last, n, sum);
     ctx_->deliveries->Add(n);
   }
-  ctx_->queued_bytes->Add(-static_cast<int64_t>(inflight_bytes_));
   inflight_.clear();
   if (scratch_.capacity() > kKeepScratchBytes) std::string().swap(scratch_);
   auto nothing_to_write = [&] {  // requires mu_
-    return head_ == queue_.size() && pending_gaps_.empty() && new_streams_.empty() &&
-           catching_up_.empty();
+    return !queue_.HasPending() && new_streams_.empty() && catching_up_.empty();
   };
-  bool idle = false;
+  bool idle = false, closed = false;
   {
     std::lock_guard lock(mu_);
-    queue_bytes_ -= inflight_bytes_;
-    inflight_bytes_ = 0;
-    if (close_queued_ && head_ == queue_.size() && pending_gaps_.empty()) {
+    queue_.CompleteBatch();
+    queue_.CheckInvariant();
+    if (lifecycle_ == Lifecycle::kCloseQueued && !queue_.HasPending()) {
       // Graceful close: everything (incl. the close frame) is written.
-      write_scheduled_ = false;
-      closed_ = true;
+      schedule_ = Schedule::kNone;
+      AdvanceLocked(Lifecycle::kClosed);
     } else if (nothing_to_write()) {
-      write_scheduled_ = false;
+      schedule_ = Schedule::kNone;
       idle = true;
     }
+    closed = lifecycle_ == Lifecycle::kClosed;
   }
-  if (closed_) return CloseNow("closed by the hub");
+  if (closed) return CloseNow("closed by the hub");
   if (idle) return;
   if (!catching_up_.empty()) {
     RunCatchUp();
     std::lock_guard lock(mu_);
     if (nothing_to_write()) {
-      write_scheduled_ = false;
+      schedule_ = Schedule::kNone;
       return;
     }
   }
@@ -716,10 +604,10 @@ bool SubscriberSession::RunCatchUp() {
   size_t budget;
   {
     std::lock_guard lock(mu_);
-    if (closed_ || closing_) return false;
-    size_t half = ctx_->options.queue_bytes / 2;
-    if (queue_bytes_ >= half) return false;  // wait until the queue drains
-    budget = half - queue_bytes_;
+    if (lifecycle_ != Lifecycle::kOpen) return false;
+    const size_t half = queue_.budget() / 2;
+    if (queue_.bytes() >= half) return false;  // wait until the queue drains
+    budget = half - queue_.bytes();
   }
   size_t per_stream = std::max<size_t>(budget / catching_up_.size(), 64u << 10);
   size_t before = catching_up_.size();
@@ -745,13 +633,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   size_t would_have;
   {
     std::lock_guard lock(mu_);
-    size_t fresh = 0;
-    for (const Pattern& p : parsed) {
-      bool dup = std::any_of(patterns_.begin(), patterns_.end(),
-                             [&](const PatternSub& s) { return s.pattern.text() == p.text(); });
-      if (!dup) ++fresh;
-    }
-    would_have = patterns_.size() + fresh;
+    would_have = subs_.CountWith(parsed);
   }
   if (Status st = ctx_->admission->AdmitSubscriptionCount(would_have); !st.ok()) {
     SendRefusal(id, st);
@@ -770,31 +652,23 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   w.Key("streams").BeginArray();
   for (const Pattern& p : parsed) {
     {
-      std::lock_guard lock(mu_);
-      bool dup = std::any_of(patterns_.begin(), patterns_.end(),
-                             [&](const PatternSub& s) { return s.pattern.text() == p.text(); });
-      if (dup) continue;
-    }
-    std::vector<Stream*> existing;
-    {
       // Registered before watching, so a stream created meanwhile finds
       // this pattern's max_hz in OnStreamCreated.
       std::lock_guard lock(mu_);
-      patterns_.push_back(PatternSub{p, 0, interval_ns});
+      if (!subs_.AddPattern(p, interval_ns)) continue;  // subscribed already
     }
+    std::vector<Stream*> existing;
     uint64_t watch =
         ctx_->hub->Watch(p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
                          [&](Stream* s) { existing.push_back(s); });
     {
       std::lock_guard lock(mu_);
-      for (PatternSub& ps : patterns_) {
-        if (ps.watch_id == 0 && ps.pattern.text() == p.text()) ps.watch_id = watch;
-      }
+      subs_.SetWatchId(p.text(), watch);
     }
     for (Stream* s : existing) {
       {
         std::lock_guard lock(mu_);
-        if (subs_.count(s) || !access_->CanRead(s->name())) continue;
+        if (subs_.Contains(s) || !access_->CanRead(s->name())) continue;
       }
       uint64_t start = absent_from_start ? 1 : 0;  // 0: live
       auto f = from.find(s->name());
@@ -839,12 +713,11 @@ uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq, int
   const uint64_t start = a->start_seq;
   {
     std::lock_guard lock(mu_);
-    StreamSub sub;
+    Subscriptions::StreamSub sub;
     sub.attachment = a;
     sub.policy = ctx_->PolicyFor(stream->name());
     sub.interval_ns = interval_ns;
-    if (interval_ns) ++coalesced_subs_;
-    subs_[stream] = std::move(sub);
+    subs_.Add(stream, std::move(sub));
   }
   ctx_->subscriptions->Add(1);
   cursor_[stream] = start - 1;
@@ -855,40 +728,16 @@ uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq, int
 
 void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& texts) {
   std::vector<uint64_t> unwatch;
-  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> detach;
   std::vector<std::string> removed;
+  std::vector<Subscriptions::Detached> detached;
   {
     std::lock_guard lock(mu_);
-    for (const std::string& t : texts) {
-      auto it = std::find_if(patterns_.begin(), patterns_.end(),
-                             [&](const PatternSub& s) { return s.pattern.text() == t; });
-      if (it == patterns_.end()) continue;
-      unwatch.push_back(it->watch_id);
-      removed.push_back(t);
-      patterns_.erase(it);
-    }
-    for (auto it = subs_.begin(); it != subs_.end();) {
-      const std::string& name = it->first->name();
-      bool still = std::any_of(patterns_.begin(), patterns_.end(),
-                               [&](const PatternSub& s) { return s.pattern.Matches(name); });
-      if (still) {
-        ++it;
-        continue;
-      }
-      detach.emplace_back(it->first, it->second.attachment);
-      DropHeldLocked(it->second, false);  // the client no longer wants them
-      if (it->second.interval_ns) --coalesced_subs_;
-      it = subs_.erase(it);
-    }
+    detached = subs_.RemovePatterns(texts, &removed, &unwatch);
+    // The client no longer wants what max_hz held back for them.
+    for (auto& d : detached) DropHeldLocked(d.sub, false);
   }
   for (uint64_t w : unwatch) ctx_->hub->Unwatch(w);
-  for (auto& [s, a] : detach) {
-    s->Detach(a);
-    cursor_.erase(s);
-    cursor_dirty_ = true;
-    std::erase_if(catching_up_, [stream = s](auto& e) { return e.first == stream; });
-  }
-  ctx_->subscriptions->Add(-static_cast<int64_t>(detach.size()));
+  DetachStreams(detached);
   std::string reply;
   JsonWriter w(&reply);
   w.BeginObject().Field("type", "unsubscribed");
@@ -897,6 +746,16 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
   for (const auto& r : removed) w.String(r);
   w.EndArray().EndObject();
   EnqueueControl("unsubscribed", std::move(reply));
+}
+
+void SubscriberSession::DetachStreams(const std::vector<Subscriptions::Detached>& detached) {
+  for (const auto& d : detached) {
+    d.stream->Detach(d.sub.attachment);
+    cursor_.erase(d.stream);
+    cursor_dirty_ = true;
+    std::erase_if(catching_up_, [stream = d.stream](auto& e) { return e.first == stream; });
+  }
+  ctx_->subscriptions->Add(-static_cast<int64_t>(detached.size()));
 }
 
 void SubscriberSession::SetAccess(std::shared_ptr<const Access> access) {
@@ -922,28 +781,14 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
   if (!fresh.ok()) return SendRefusal(id, fresh.status());
   // Swap the grant and detach what it no longer covers (the patterns stay;
   // streams created later are filtered by the new grant).
-  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> detach;
+  std::vector<Subscriptions::Detached> detached;
   {
     std::lock_guard lock(mu_);
     access_ = *fresh;
-    for (auto it = subs_.begin(); it != subs_.end();) {
-      if (access_->CanRead(it->first->name())) {
-        ++it;
-        continue;
-      }
-      detach.emplace_back(it->first, it->second.attachment);
-      DropHeldLocked(it->second, false);
-      if (it->second.interval_ns) --coalesced_subs_;
-      it = subs_.erase(it);
-    }
+    detached = subs_.RemoveUnreadable(*access_);
+    for (auto& d : detached) DropHeldLocked(d.sub, false);
   }
-  for (auto& [s, a] : detach) {
-    s->Detach(a);
-    cursor_.erase(s);
-    cursor_dirty_ = true;
-    std::erase_if(catching_up_, [stream = s](auto& e) { return e.first == stream; });
-  }
-  ctx_->subscriptions->Add(-static_cast<int64_t>(detach.size()));
+  DetachStreams(detached);
   ArmExpiry();
   std::string reply;
   JsonWriter w(&reply);
@@ -955,13 +800,13 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
   else
     w.Null();
   w.Key("revoked").BeginArray();
-  for (auto& [s, a] : detach) w.String(s->name());
+  for (const auto& d : detached) w.String(d.stream->name());
   w.EndArray().EndObject();
   EnqueueControl("refreshed", std::move(reply));
 }
 
 void SubscriberSession::ArmExpiry() {
-  if (closed_local_) return;
+  if (closed_local()) return;
   const int64_t expires = access()->expires_at_ms();
   expiry_timer_.cancel();
   if (expires == 0) return;
@@ -974,7 +819,7 @@ void SubscriberSession::ArmExpiry() {
 }
 
 void SubscriberSession::OnExpiry(boost::system::error_code ec) {
-  if (ec || closed_local_) return;  // re-armed (refresh) or closed
+  if (ec || closed_local()) return;  // re-armed (refresh) or closed
   const int64_t expires = access()->expires_at_ms();
   if (expires == 0) return;
   if (SystemClock::Get()->NowMs() < expires) return ArmExpiry();
@@ -991,9 +836,7 @@ void SubscriberSession::OnExpiry(boost::system::error_code ec) {
 
 std::vector<std::string> SubscriberSession::PatternTexts() const {
   std::lock_guard lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& p : patterns_) out.push_back(p.pattern.text());
-  return out;
+  return subs_.PatternTexts();
 }
 
 // ---------------------------------------------------------------------------
@@ -1003,25 +846,14 @@ std::vector<std::string> SubscriberSession::PatternTexts() const {
 void SubscriberSession::EnqueueControl(const char* type, std::string json, Stream* stream,
                                        uint64_t seq) {
   std::lock_guard lock(mu_);
-  if (closed_ || closing_) return;
-  OutItem item;
-  item.kind = ItemKind::kControl;
-  item.ctl = std::make_unique<OutItem::Control>();
-  item.ctl->type = type;
-  item.ctl->text = std::move(json);
-  item.ctl->stream = stream;
-  item.ctl->seq = seq;
-  PushLocked(std::move(item));
+  if (lifecycle_ != Lifecycle::kOpen) return;
+  PushLocked(OutItem::ForControl(type, std::move(json), stream, seq));
 }
 
 void SubscriberSession::EnqueueRaw(std::string bytes) {
   std::lock_guard lock(mu_);
-  if (closed_) return;
-  OutItem item;
-  item.kind = ItemKind::kRaw;
-  item.ctl = std::make_unique<OutItem::Control>();
-  item.ctl->text = std::move(bytes);
-  PushLocked(std::move(item));
+  if (lifecycle_ == Lifecycle::kClosed) return;
+  PushLocked(OutItem::ForRaw(std::move(bytes)));
 }
 
 void SubscriberSession::SendError(int64_t id, const Status& st) {
@@ -1117,18 +949,20 @@ void SubscriberSession::Start() {
 }
 
 void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
-  if (closed_local_) return;
+  if (closed_local()) return;
   {
     std::lock_guard lock(mu_);
-    if (close_queued_) return;
+    if (lifecycle_ >= Lifecycle::kCloseQueued) return;
     // Events held by max_hz go out before the close, not silently never.
-    for (auto& [stream, sub] : subs_) FlushLocked(stream, sub, MonoNowNs());
-    closing_ = true;  // no more events or replies
+    subs_.ForEach([&](Stream* stream, Subscriptions::StreamSub& sub) {
+      FlushLocked(stream, sub, MonoNowNs());
+    });
+    AdvanceLocked(Lifecycle::kClosing);  // no more events or replies
   }
   SendClose(code, reason);  // raw items are still accepted while closing
   {
     std::lock_guard lock(mu_);
-    close_queued_ = true;
+    AdvanceLocked(Lifecycle::kCloseQueued);
     KickLocked();
   }
   close_deadline_ns_ = MonoNowNs() + 2'000'000'000;  // a stalled peer gets 2 s
@@ -1138,10 +972,10 @@ void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
 }
 
 void SubscriberSession::CloseNow(std::string_view why) {
-  if (closed_local_) return;
+  if (closed_local()) return;
   {
     std::lock_guard lock(mu_);
-    closed_ = true;
+    AdvanceLocked(Lifecycle::kClosed);
   }
   JsonFields fields;
   fields.Add("session", id_).Add("kind", kind()).Add("reason", why);
@@ -1150,8 +984,8 @@ void SubscriberSession::CloseNow(std::string_view why) {
 }
 
 void SubscriberSession::FinishClose() {
-  if (closed_local_) return;
-  closed_local_ = true;
+  if (write_state_ == WriteState::kClosed) return;
+  write_state_ = WriteState::kClosed;
   {
     std::lock_guard lock(ctx_->sessions_mu);
     ctx_->sessions.erase(id_);
@@ -1162,28 +996,18 @@ void SubscriberSession::FinishClose() {
   expiry_timer_.cancel();
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  std::unordered_map<Stream*, StreamSub> subs;
-  std::vector<PatternSub> patterns;
-  size_t queued;
+  std::vector<uint64_t> unwatch;
+  std::vector<Subscriptions::Detached> detached;
   {
     std::lock_guard lock(mu_);
-    closed_ = true;
-    subs.swap(subs_);
-    patterns.swap(patterns_);
-    queued = queue_bytes_;
-    queue_.clear();
-    queue_.shrink_to_fit();
-    head_ = 0;
-    queue_bytes_ = 0;
-    pending_gaps_.clear();
+    AdvanceLocked(Lifecycle::kClosed);
+    detached = subs_.RemoveAll(&unwatch);
+    queue_.Release();  // held events' bytes included
   }
-  ctx_->queued_bytes->Add(-static_cast<int64_t>(queued));
-  for (const auto& p : patterns) ctx_->hub->Unwatch(p.watch_id);
-  for (auto& [s, sub] : subs) s->Detach(sub.attachment);
-  ctx_->subscriptions->Add(-static_cast<int64_t>(subs.size()));
+  for (uint64_t w : unwatch) ctx_->hub->Unwatch(w);
+  DetachStreams(detached);
   catching_up_.clear();
   inflight_.clear();
-  inflight_bytes_ = 0;
   cursor_.clear();
 }
 
@@ -1197,15 +1021,16 @@ void SubscriberSession::ArmTimer() {
 }
 
 void SubscriberSession::OnTimer(boost::system::error_code ec) {
-  if (ec || closed_local_) return;
+  if (ec || closed_local()) return;
   const int64_t now = MonoNowNs();
   if (close_deadline_ns_ && now > close_deadline_ns_) return CloseNow("close deadline passed");
-  if (write_in_flight_ && now - write_started_ns_ > ctx_->options.write_timeout_ms * 1'000'000) {
+  if (write_state_ == WriteState::kWriting &&
+      now - write_started_ns_ > ctx_->options.write_timeout_ms * 1'000'000) {
     return CloseNow("write timeout: peer not reading for " +
                     std::to_string(ctx_->options.write_timeout_ms) + " ms");
   }
   OnTick(now);
-  if (closed_local_) return;
+  if (closed_local()) return;
   ArmTimer();
 }
 

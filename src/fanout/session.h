@@ -29,6 +29,8 @@
 #include "fanout/access.h"
 #include "fanout/admission.h"
 #include "fanout/fanout_options.h"
+#include "fanout/outbound_queue.h"
+#include "fanout/subscriptions.h"
 #include "fanout/write_pacer.h"
 #include "stream/hub.h"
 
@@ -86,32 +88,34 @@ class SubscriberSession : public Subscriber,
   void CompleteWrite() override;
 
  protected:
-  enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
-  // One queued message: 32 bytes, as every subscriber queues one per event.
-  // What only control messages need lives behind `ctl`.
-  struct OutItem {
-    struct Control {
-      std::string text;          // kControl: JSON message; kRaw: wire bytes
-      const char* type = "";     // kControl: message type (SSE `event:`)
-      Stream* stream = nullptr;  // kControl gap/batch: cursor update
-      uint64_t seq = 0;
-      // kControl "batch" (max_hz coalescing): the events it carries, for
-      // slow-client drop accounting and delivery metrics.
-      std::vector<EventPtr> batch;
-      size_t batch_charge = 0;
-    };
-    ItemKind kind = ItemKind::kEvent;
-    EventPtr event;                // kEvent
-    std::unique_ptr<Control> ctl;  // kControl, kRaw
-    size_t charge() const {
-      return event ? event->charge() : ControlCharge(ctl->text.size()) + ctl->batch_charge;
-    }
-    // What a control item with `text_bytes` of text counts against the
-    // queue budget (without a max_hz batch's events).
-    static constexpr size_t ControlCharge(size_t text_bytes) {
-      return text_bytes + sizeof(OutItem) + sizeof(Control);
-    }
-  };
+  // ----- The connection's life, as publishers see it (lifecycle_, mu_) -----
+  //   state         accepts                       entered by
+  //   kOpen         events, replies, raw bytes    construction
+  //   kClosing      raw bytes (the close frame)   CloseAfterFlush; the slow-client
+  //                                               `disconnect` policy (posts it)
+  //   kCloseQueued  raw bytes                     CloseAfterFlush, its close frame queued
+  //   kClosed       nothing                       CloseNow, FinishClose; OnWrite once
+  //                                               a queued close is written
+  // It only moves down the table (AdvanceLocked).
+  enum class Lifecycle : uint8_t { kOpen, kClosing, kCloseQueued, kClosed };
+
+  // ----- Who starts the next write, as publishers see it (schedule_, mu_) -----
+  //   kNone        nothing scheduled: a push kicks the session (-> kScheduled)
+  //   kScheduled   a kick is pending, the write loop runs, a write is in
+  //                flight or paced with a full batch: a push only queues
+  //   kPacedSmall  paced (write_delay_ms) with a small batch: the push that
+  //                fills a batch kicks it (-> kScheduled)
+  // Back to kNone when the write loop finds nothing left to write.
+  enum class Schedule : uint8_t { kNone, kScheduled, kPacedSmall };
+
+  // ----- The write loop (write_state_, session thread only) -----
+  //   kIdle     DoWriteOnce takes a batch (-> kWriting) or paces a small one
+  //             (-> kPaced)
+  //   kPaced    in the thread's WritePacer: ResumePacedWrite with the current
+  //             token, or a kick (RunKickedWrite), -> kIdle, then it writes
+  //   kWriting  a batch is being written (WriteNow, WriteSome); OnWrite -> kIdle
+  //   kClosed   FinishClose ran: every handler returns at once
+  enum class WriteState : uint8_t { kIdle, kPaced, kWriting, kClosed };
 
   // Wire bytes up to this size are copied into the batch's scratch buffer
   // rather than given an iovec of their own (see EncodeBatch).
@@ -181,7 +185,7 @@ class SubscriberSession : public Subscriber,
   void NoteRead(int64_t now_ns) { last_read_ns_ = now_ns; }
   int64_t last_read_ns() const { return last_read_ns_; }
   int64_t last_write_ns() const { return last_write_ns_; }
-  bool write_in_flight() const { return write_in_flight_; }
+  bool write_in_flight() const { return write_state_ == WriteState::kWriting; }
   int64_t write_started_ns() const { return write_started_ns_; }
 
   FanoutContext* ctx_;
@@ -190,30 +194,10 @@ class SubscriberSession : public Subscriber,
   const uint64_t id_;
   std::string peer_;
   std::shared_ptr<PeerTicket> ticket_;  // null when per-peer limits are off
-  bool closed_local_ = false;           // session thread's view of "closed"
+  // The session thread's view of "closed": FinishClose ran.
+  bool closed_local() const { return write_state_ == WriteState::kClosed; }
 
  private:
-  struct StreamSub {
-    std::shared_ptr<Attachment> attachment;
-    SlowClientPolicy policy = SlowClientPolicy::kDropOldest;
-    // Coalescing (max_hz > 0): events held until next_flush_ns, then sent
-    // as one "batch" message. Held bytes count in queue_bytes_.
-    int64_t interval_ns = 0;  // 0: every event is delivered at once
-    int64_t next_flush_ns = 0;
-    std::vector<EventPtr> held;
-    size_t held_bytes = 0;
-  };
-  struct PatternSub {
-    Pattern pattern;
-    uint64_t watch_id;
-    int64_t interval_ns;  // for streams created later (see StreamSub)
-  };
-  struct PendingGap {
-    Stream* stream;
-    uint64_t from_seq;
-    uint64_t to_seq;
-  };
-
   // Attaches a stream for catch-up from start_seq (0 = live edge) and
   // returns the first seq it will deliver. Must not hold mu_.
   // With `snapshot` non-null, a keyed stream's snapshot is put there and
@@ -223,16 +207,21 @@ class SubscriberSession : public Subscriber,
   void OnEventLocked(const EventPtr& ev);  // requires mu_
   void PushLocked(OutItem item);           // requires mu_
   void KickLocked();                       // requires mu_
+  // Moves lifecycle_ forward to `to` (never back). Requires mu_.
+  void AdvanceLocked(Lifecycle to);
   // A write's worth (items or bytes, max_hz-held ones aside) is queued:
   // pacing would gain nothing. Requires mu_.
   bool FullBatchQueuedLocked() const;
   void DropOldestLocked(size_t need_bytes);
-  void AddDroppedLocked(Stream* stream, uint64_t seq);  // requires mu_
   // Coalescing (requires mu_): HoldLocked returns true if `ev` was held
   // rather than due for delivery now; FlushLocked queues what `sub` holds.
-  bool HoldLocked(Stream* stream, StreamSub& sub, const EventPtr& ev);
-  void FlushLocked(Stream* stream, StreamSub& sub, int64_t now_ns);
-  void DropHeldLocked(StreamSub& sub, bool count_as_dropped);
+  bool HoldLocked(Stream* stream, Subscriptions::StreamSub& sub, const EventPtr& ev);
+  void FlushLocked(Stream* stream, Subscriptions::StreamSub& sub, int64_t now_ns);
+  void DropHeldLocked(Subscriptions::StreamSub& sub, bool count_as_dropped);
+  // The one way out of a stream (unsubscribe, refresh, close): detaches
+  // from each Stream, forgets its cursor and catch-up. Session thread,
+  // without mu_ (what the streams held was released under it).
+  void DetachStreams(const std::vector<Subscriptions::Detached>& detached);
   // The `batch` message of a keyed stream's held events, diffs conflated.
   void RenderConflatedBatch(Stream* stream, const std::vector<EventPtr>& held, std::string* out);
   void ArmCoalesceTimer();
@@ -264,29 +253,17 @@ class SubscriberSession : public Subscriber,
 
   mutable std::mutex mu_;
   // --- guarded by mu_ ---
-  std::vector<OutItem> queue_;
-  size_t head_ = 0;                  // first pending item in queue_
-  size_t queue_bytes_ = 0;           // pending + in flight + held by max_hz
-  size_t held_bytes_ = 0;            // the part of queue_bytes_ held by max_hz
-  bool write_scheduled_ = false;     // a DoWrite is posted or a write is in flight
-  bool pacing_small_batch_ = false;  // paced with a small batch: PushLocked kicks
-                                     // once the batch is full
-  bool closed_ = false;              // no more items accepted
-  bool closing_ = false;             // a graceful close is under way
-  bool close_queued_ = false;        // ...and its final bytes are queued
-  std::vector<PendingGap> pending_gaps_;
-  size_t coalesced_subs_ = 0;    // subs_ entries with interval_ns > 0
-  int64_t coalesce_due_ns_ = 0;  // earliest flush the timer is set for (0: none)
-  uint64_t dropped_since_report_ = 0;
-  std::unordered_map<Stream*, StreamSub> subs_;
-  std::vector<PatternSub> patterns_;
+  OutboundQueue queue_;  // pending items, owed gaps, byte accounting
+  Lifecycle lifecycle_ = Lifecycle::kOpen;
+  Schedule schedule_ = Schedule::kNone;
+  int64_t coalesce_due_ns_ = 0;           // earliest flush the timer is set for (0: none)
+  Subscriptions subs_;                    // patterns and attached streams
   std::shared_ptr<const Access> access_;  // never null
   // Attached by OnStreamCreated; the session thread starts their catch-up.
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_;
 
   // --- session thread only ---
   std::vector<OutItem> inflight_;
-  size_t inflight_bytes_ = 0;
   std::vector<asio::const_buffer> bufs_;
   size_t write_next_ = 0;        // first buffer of bufs_ not fully written
   size_t write_done_bytes_ = 0;  // bytes of this write written so far
@@ -295,8 +272,7 @@ class SubscriberSession : public Subscriber,
   std::unordered_map<Stream*, uint64_t> cursor_;
   std::string cursor_text_;
   bool cursor_dirty_ = true;
-  bool write_in_flight_ = false;
-  bool paced_ = false;          // waiting in the thread's WritePacer (write_delay_ms)
+  WriteState write_state_ = WriteState::kIdle;
   uint64_t pace_token_ = 0;     // the current deferral's (see ResumePacedWrite)
   bool in_write_loop_ = false;  // DoWrite is running (see there)
   bool write_again_ = false;    // ...and was asked for another round
@@ -309,7 +285,6 @@ class SubscriberSession : public Subscriber,
   int64_t last_read_ns_ = 0;
   int64_t last_write_ns_ = 0;
   int64_t close_deadline_ns_ = 0;
-  int64_t last_drop_report_ns_ = 0;
 };
 
 }  // namespace livehub

@@ -201,11 +201,11 @@ void SseSession::StartReading() {
 }
 
 void SseSession::WaitReadable() {
-  if (closed_local_) return;
+  if (closed_local()) return;
   // An SSE client sends nothing after its request: readability means it
   // closed (or sent junk, which we discard).
   socket_.async_wait(tcp::socket::wait_read, [self = self()](boost::system::error_code ec) {
-    if (self->closed_local_) return;
+    if (self->closed_local()) return;
     if (ec) return self->CloseNow("read failed: " + ec.message());
     char buf[512];
     size_t n = self->socket_.read_some(asio::buffer(buf), ec);

@@ -77,13 +77,13 @@ void WsSession::StartReading() {
 }
 
 void WsSession::WaitReadable() {
-  if (closed_local_ || reading_stopped_) return;
+  if (closed_local() || reading_stopped_) return;
   socket_.async_wait(tcp::socket::wait_read,
                      [self = self()](boost::system::error_code ec) { self->OnReadable(ec); });
 }
 
 void WsSession::OnReadable(boost::system::error_code ec) {
-  if (closed_local_) return;
+  if (closed_local()) return;
   if (ec) return CloseNow("read failed: " + ec.message());
   thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
   for (int rounds = 0; rounds < 16; ++rounds) {
