@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci format format-check layering-check unit integration js-client-test e2e asan fuzz fuzz-ci fuzz-build bench bench-peers bench-process microbench clean
+.PHONY: all deps build run test ci format format-check layering-check unit integration js-client-test e2e asan fuzz fuzz-ci fuzz-build bench bench-peers bench-write-cost bench-process microbench clean
 
 all: build
 
@@ -130,6 +130,11 @@ bench: build
 ## BENCH_DRY=1: tiny loads (~2 min), prints the table, leaves the docs alone.
 bench-peers: build
 	bash bench/peers/run-all.sh ./$(BUILD)/livehub
+
+## Per-write cost and defaults against Nchan (issue 17's first two targets, ~4 min):
+## livehub with write_delay_ms 0 and with its defaults, Nchan, taking turns in 3 rounds.
+bench-write-cost: build
+	bash bench/peers/run-write-cost.sh ./$(BUILD)/livehub
 
 ## Stream processing: window aggregation throughput, publish -> derived latency (docs/benchmarks.md).
 bench-process: build
