@@ -53,7 +53,7 @@ Result<std::shared_ptr<PeerTicket>> PeerLimiter::Admit(const std::string& ip) {
       std::find(options_.exempt.begin(), options_.exempt.end(), ip) != options_.exempt.end();
   size_t refused_at = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     PeerState& st = peers_[ip];
     if (!exempt && options_.max_connections_per_ip > 0 &&
         st.connections >= options_.max_connections_per_ip) {
@@ -71,7 +71,7 @@ Result<std::shared_ptr<PeerTicket>> PeerLimiter::Admit(const std::string& ip) {
 }
 
 void PeerLimiter::Release(const std::string& ip) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = peers_.find(ip);
   if (it == peers_.end()) return;
   if (it->second.connections > 0) --it->second.connections;
@@ -79,7 +79,7 @@ void PeerLimiter::Release(const std::string& ip) {
 }
 
 size_t PeerLimiter::ConnectionsFrom(const std::string& ip) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = peers_.find(ip);
   return it == peers_.end() ? 0 : it->second.connections;
 }
@@ -102,7 +102,7 @@ Status PeerLimiter::TakePublish(PeerTicket* ticket, int64_t now_ns) {
   int64_t wait_ms = ticket->publish_bucket().Take(options_.publish_per_connection, now_ns);
   bool per_ip = false;
   if (wait_ms == 0 && options_.publish_per_ip.rate > 0) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wait_ms = peers_[ticket->ip()].publish.Take(options_.publish_per_ip, now_ns);
     per_ip = true;
   }

@@ -13,13 +13,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "metrics/metrics.h"
 
 namespace livehub {
@@ -101,13 +101,14 @@ class PeerLimiter {
     TokenBucket publish;
   };
   void Release(const std::string& ip);
-  void SweepLocked(int64_t now_ns);  // drops idle entries when the table is large
+  // Drops idle entries when the table is large.
+  void SweepLocked(int64_t now_ns) REQUIRES(mu_);
 
   const PeerLimitOptions options_;
   MetricsRegistry* metrics_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, PeerState> peers_;  // guarded by mu_
-  size_t sweep_at_ = 4096;                            // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, PeerState> peers_ GUARDED_BY(mu_);
+  size_t sweep_at_ GUARDED_BY(mu_) = 4096;
 };
 
 // The refusal counter without a PeerLimiter (same metric family).

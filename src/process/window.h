@@ -116,7 +116,6 @@ class WindowProcessor final : public Processor {
   uint64_t order_ = 0;  // arrival order of records
   bool input_since_tick_ = false;
   int64_t last_input_wall_ms_ = INT64_MIN;
-  int64_t max_event_at_idle_ms_ = INT64_MIN;
   int64_t last_early_ms_ = INT64_MIN;
 
   std::map<int64_t, FixedWindow> fixed_;                              // by start

@@ -139,12 +139,12 @@ Status Source::Control(std::string_view) {
 }
 
 SourceState Source::state() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return snap_.state;
 }
 
 SourceSnapshot Source::Snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   SourceSnapshot s = snap_;
   s.queued_records = queue_.size();
   s.queued_bytes = queue_bytes_;
@@ -158,7 +158,7 @@ SourceSnapshot Source::Snapshot() const {
 void Source::SetState(SourceState s) {
   const int64_t now = NowMs();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (snap_.state == s) return;
     snap_.state = s;
     snap_.state_since_ms = now;
@@ -169,7 +169,7 @@ void Source::SetState(SourceState s) {
 
 void Source::SetError(std::string_view message) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     snap_.last_error = std::string(message.substr(0, 500));
     snap_.last_error_ms = NowMs();
   }
@@ -180,7 +180,7 @@ void Source::SetError(std::string_view message) {
 void Source::NoteReconnect() {
   uint64_t n;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     n = ++snap_.reconnects;
   }
   hub()->SysEvent("reconnect", JsonFields().Add("source", options_.id).Add("reconnects", n));
@@ -214,7 +214,7 @@ void Source::TrackStream(const std::string& stream) {
 void Source::NoteMessage(int64_t now_ms) {
   SourceState st;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (snap_.last_message_ms > 0) {
       double gap = static_cast<double>(now_ms - snap_.last_message_ms);
       interval_ewma_ms_ = interval_ewma_ms_ == 0 ? gap : 0.9 * interval_ewma_ms_ + 0.1 * gap;
@@ -247,7 +247,7 @@ void Source::Tick(int64_t now_ms) {
 void Source::CountDrop(std::string_view reason, uint64_t n, std::string_view detail) {
   const int64_t now = NowMs();
   if (n > 0) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     snap_.dropped[std::string(reason)] += n;
   }
   drops_since_event_ += n;
@@ -267,7 +267,7 @@ bool Source::Ingest(std::string_view payload, const TemplateVars& vars,
   const int64_t now = NowMs();
   NoteMessage(now);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     snap_.bytes_in += payload.size();
   }
   if (payload.size() > options_.max_message_bytes) {
@@ -326,7 +326,7 @@ bool Source::IngestRecords(std::vector<std::pair<std::string, std::string>> stre
                            size_t message_bytes) {
   NoteMessage(NowMs());
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     snap_.bytes_in += message_bytes;
   }
   std::vector<Pending> items;
@@ -343,7 +343,7 @@ bool Source::IngestRecords(std::vector<std::pair<std::string, std::string>> stre
 
 bool Source::Enqueue(std::vector<Pending> items) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (Pending& p : items) {
       if (!p.stream.empty()) ++snap_.records_in;
       queue_bytes_ += p.charge();
@@ -358,7 +358,7 @@ bool Source::Enqueue(std::vector<Pending> items) {
       while (queue_bytes_ > options_.queue_max_bytes && !queue_.empty()) {
         Pending p;
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           p = std::move(queue_.front());
           queue_.pop_front();
           queue_bytes_ -= p.charge();
@@ -417,7 +417,7 @@ void Source::Drain() {
     Pending& head = queue_.front();
     if (head.stream.empty()) {  // cursor marker: everything before it is out
       if (Store* store = hub()->store()) store->PutCursor(options_.id, head.cursor_key, head.data);
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       queue_bytes_ -= head.charge();
       queue_.pop_front();
       continue;
@@ -440,7 +440,7 @@ void Source::Drain() {
     }
     std::string stream = head.stream;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!r || r->ok()) snap_.events_published += n;
       for (size_t i = 0; i < n; ++i) queue_.pop_front();
       queue_bytes_ -= bytes;
@@ -479,7 +479,7 @@ void Source::SaveCursor(const std::string& key, std::string value) {
     return;
   }
   Pending marker{{}, std::move(value), key};
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   queue_bytes_ += marker.charge();
   queue_.push_back(std::move(marker));
 }

@@ -27,7 +27,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -39,6 +38,7 @@
 #include "core/config_walker.h"
 #include "core/json_writer.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "source/template.h"
 #include "stream/hub.h"
 
@@ -244,19 +244,22 @@ class Source {
   boost::asio::steady_timer drain_timer_;
   bool drain_scheduled_ = false;
   bool started_ = false;
+  // queue_ and queue_bytes_ change only under mu_ (Snapshot reads them under
+  // it from any thread); the sources thread, their one writer, also reads
+  // them without it, which GUARDED_BY cannot express.
   std::deque<Pending> queue_;
   size_t queue_bytes_ = 0;
   std::atomic<bool> throttled_{false};  // read by Snapshot from any thread
   double tokens_ = 0;                   // max_rate token bucket
   int64_t tokens_ms_ = 0;
-  double interval_ewma_ms_ = 0;  // learned inter-arrival time
   int64_t subscribed_ms_ = 0;
   int64_t last_drop_event_ms_ = 0;
   uint64_t drops_since_event_ = 0;
   std::set<std::string> streams_;  // streams published to (bounded), for health
 
-  mutable std::mutex mu_;  // guards snap_ (read by Snapshot from any thread)
-  SourceSnapshot snap_;
+  mutable Mutex mu_;  // Snapshot reads under it from any thread
+  SourceSnapshot snap_ GUARDED_BY(mu_);
+  double interval_ewma_ms_ GUARDED_BY(mu_) = 0;  // learned inter-arrival time
 };
 
 // A source type: parses its own config section and creates sources.

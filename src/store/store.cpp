@@ -205,6 +205,8 @@ Status Store::Init() {
          "SELECT id,name,epoch,created_ms,first_seq,last_seq,last_ts_ms,events,bytes "
          "FROM streams ORDER BY name");
   if (!q.ok()) return refuse(sqlite3_errmsg(wdb_));
+  // Uncontended: the writer thread starts after Init returns.
+  MutexLock lock(mu_);
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
     StoredStream s;
@@ -241,7 +243,7 @@ Status Store::Init() {
 
 Store::~Store() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -252,7 +254,7 @@ Store::~Store() {
 
 int64_t Store::AddStream(const std::string& name, const std::string& epoch, int64_t created_ms,
                          uint64_t last_seq) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   int64_t id;
   if (auto it = ids_.find(name); it != ids_.end()) {
     id = it->second;
@@ -279,14 +281,14 @@ int64_t Store::AddStream(const std::string& name, const std::string& epoch, int6
 }
 
 void Store::SetRetention(int64_t stream_id, RetentionLimits limits) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   StreamState& st = streams_[stream_id];
   st.retention = limits;
   st.has_retention = true;
 }
 
 Status Store::Writable() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!failure_.empty()) {
     return Status::Unavailable(
         "store_unavailable",
@@ -302,7 +304,7 @@ Status Store::Writable() const {
 
 void Store::Enqueue(int64_t stream_id, std::vector<StoreRecord> records,
                     std::function<void()> done) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   queued_events_ += records.size();
   queue_depth_->Set(static_cast<int64_t>(queued_events_));
   Op op;
@@ -319,7 +321,7 @@ void Store::Enqueue(int64_t stream_id, std::vector<StoreRecord> records,
 }
 
 void Store::PutCursor(const std::string& source, const std::string& key, const std::string& value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Op op;
   op.kind = Op::kCursor;
   op.a = source;
@@ -331,7 +333,7 @@ void Store::PutCursor(const std::string& source, const std::string& key, const s
 }
 
 std::optional<std::string> Store::GetCursor(const std::string& source, const std::string& key) {
-  std::lock_guard lock(read_mu_);
+  MutexLock lock(read_mu_);
   Stmt q(rdb_, "SELECT value FROM cursors WHERE source=?1 AND key=?2");
   if (!q.ok()) return std::nullopt;
   q.Bind(1, source).Bind(2, key);
@@ -341,7 +343,7 @@ std::optional<std::string> Store::GetCursor(const std::string& source, const std
 
 Status Store::Read(int64_t stream_id, uint64_t from_seq, uint64_t to_seq, size_t limit,
                    size_t max_bytes, std::vector<StoredEvent>* out) {
-  std::lock_guard lock(read_mu_);
+  MutexLock lock(read_mu_);
   Stmt q(rdb_,
          "SELECT seq, ts_ms, data FROM events WHERE stream_id=?1 AND seq>=?2 AND seq<=?3 "
          "ORDER BY seq LIMIT ?4");
@@ -367,23 +369,23 @@ Status Store::Read(int64_t stream_id, uint64_t from_seq, uint64_t to_seq, size_t
 }
 
 uint64_t Store::FirstSeq(int64_t stream_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? 1 : it->second.first_seq;
 }
 
 uint64_t Store::LastSeq(int64_t stream_id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? 0 : it->second.last_seq;
 }
 
 bool Store::Flush(int64_t timeout_ms) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t target = enqueued_ops_;
   cv_.notify_one();
   return flushed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                           [&] { return committed_ops_ >= target; });
+                           [&]() REQUIRES(mu_) { return committed_ops_ >= target; });
 }
 
 // ---------------------------------------------------------------------------
@@ -404,20 +406,21 @@ void Store::WriterLoop() {
     size_t batch_events = 0;
     bool stopping;
     {
-      std::unique_lock lock(mu_);
+      MutexLock lock(mu_);
       const bool retrying = !failure_.empty();
       idle_ = true;
       cv_.wait_for(lock, std::chrono::milliseconds(retrying ? 500 : options_.retention_interval_ms),
-                   [&] { return stop_ || (!retrying && !queue_.empty()); });
+                   [&]() REQUIRES(mu_) { return stop_ || (!retrying && !queue_.empty()); });
       // Group commit for async-only work: gather for up to
       // async_commit_delay_ms unless a sync publisher waits or the batch is
       // full (enqueues do not wake us meanwhile: fewer wake-ups, fewer
       // transactions).
       if (!stop_ && !retrying && queued_sync_ops_ == 0 && options_.async_commit_delay_ms > 0) {
         idle_ = false;
-        cv_.wait_for(lock, std::chrono::milliseconds(options_.async_commit_delay_ms), [&] {
-          return stop_ || queued_sync_ops_ > 0 || queued_events_ >= options_.max_batch_events;
-        });
+        cv_.wait_for(
+            lock, std::chrono::milliseconds(options_.async_commit_delay_ms), [&]() REQUIRES(mu_) {
+              return stop_ || queued_sync_ops_ > 0 || queued_events_ >= options_.max_batch_events;
+            });
       }
       idle_ = false;
       stopping = stop_;
@@ -449,7 +452,7 @@ void Store::WriterLoop() {
         failures_->Add();
         bool first;
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           first = failure_.empty();
           failure_ = st.message();
         }
@@ -481,7 +484,7 @@ void Store::WriterLoop() {
     }
   }
   // Clean stop: everything queued is committed.
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (queue_.empty() && batch.empty() && failure_.empty()) {
     if (!options_.tool) Exec(wdb_, "UPDATE meta SET value='1' WHERE key='clean_shutdown'");
     Exec(wdb_, "PRAGMA wal_checkpoint(TRUNCATE)");
@@ -494,7 +497,7 @@ void Store::OnCommitted(std::vector<Op>& batch, size_t events, int64_t latency_n
   committed_events_->Add(events);
   bool recovered;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     recovered = !failure_.empty();
     failure_.clear();
     queued_events_ -= events;
@@ -505,7 +508,7 @@ void Store::OnCommitted(std::vector<Op>& batch, size_t events, int64_t latency_n
     if (op.done) op.done();
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     committed_ops_ += batch.size();
   }
   flushed_.notify_all();
@@ -556,7 +559,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
       case Op::kStream: {
         uint64_t first, last;
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           const StreamState& st = streams_[op.stream_id];
           first = st.first_seq;
           last = st.last_seq;
@@ -592,7 +595,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
   }
   std::unordered_map<int64_t, StreamState> after;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [id, d] : deltas) {
       StreamState st = streams_[id];
       if (st.events == 0) {
@@ -615,7 +618,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
     *bytes += deltas[id].bytes;
   }
   if (sqlite3_exec(wdb_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail("commit");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [id, st] : after) {
     StreamState& cur_st = streams_[id];
     cur_st.first_seq = st.first_seq;
@@ -631,7 +634,7 @@ Status Store::Commit(std::vector<Op>& ops, size_t* events, size_t* bytes) {
 Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
   std::vector<std::pair<int64_t, StreamState>> todo;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const auto& [id, st] : streams_) {
       if (!st.has_retention || st.events == 0) continue;
       todo.emplace_back(id, st);
@@ -680,7 +683,7 @@ Status Store::ApplyRetention(int64_t now_ms, uint64_t* deleted) {
         }
         q.Reset();
       }
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       streams_[id].first_ts_ms = keep_from <= first_kept_seq ? first_kept_ts : -1;
     }
     if (keep_from > st.first_seq) {
@@ -715,7 +718,7 @@ Status Store::DeletePrefix(int64_t id, StreamState* st, uint64_t keep_from, uint
     return s;
   }
   *deleted += static_cast<uint64_t>(n);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   StreamState& cur = streams_[id];
   // first_ts_ms may now be older than the oldest kept event (ts grows with
   // seq): that only makes the next age check scan, never skip wrongly.

@@ -19,7 +19,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +27,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "metrics/metrics.h"
 
 struct sqlite3;
@@ -166,26 +166,29 @@ class Store {
 
   const StoreOptions options_;
   sqlite3* wdb_ = nullptr;        // writer thread (and Init)
-  sqlite3* rdb_ = nullptr;        // readers, under read_mu_
+  sqlite3* rdb_ = nullptr;        // readers, under read_mu_ (set by Init)
   bool synchronous_full_ = true;  // writer thread
-  std::mutex read_mu_;
+  Mutex read_mu_;
+  // Set by Init (before Open returns), then read-only.
   std::vector<StoredStream> loaded_;
   bool previous_run_crashed_ = false;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;       // writer wake-up
-  std::condition_variable flushed_;  // commit progress
-  std::deque<Op> queue_;
-  size_t queued_events_ = 0;
-  uint64_t enqueued_ops_ = 0;   // ops ever queued
-  uint64_t committed_ops_ = 0;  // ops ever committed
-  bool stop_ = false;
-  bool idle_ = false;                                 // the writer waits for work (wake it)
-  size_t queued_sync_ops_ = 0;                        // sync publishes waiting in queue_
-  std::string failure_;                               // non-empty while commits fail
-  std::unordered_map<int64_t, StreamState> streams_;  // guarded by mu_
-  std::unordered_map<std::string, int64_t> ids_;      // name -> id, guarded by mu_
-  int64_t next_id_ = 1;
+  mutable Mutex mu_;
+  // condition_variable_any: it waits on a MutexLock (std::condition_variable
+  // takes only std::unique_lock<std::mutex>, which the analysis cannot follow).
+  std::condition_variable_any cv_;       // writer wake-up
+  std::condition_variable_any flushed_;  // commit progress
+  std::deque<Op> queue_ GUARDED_BY(mu_);
+  size_t queued_events_ GUARDED_BY(mu_) = 0;
+  uint64_t enqueued_ops_ GUARDED_BY(mu_) = 0;   // ops ever queued
+  uint64_t committed_ops_ GUARDED_BY(mu_) = 0;  // ops ever committed
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool idle_ GUARDED_BY(mu_) = false;           // the writer waits for work (wake it)
+  size_t queued_sync_ops_ GUARDED_BY(mu_) = 0;  // sync publishes waiting in queue_
+  std::string failure_ GUARDED_BY(mu_);         // non-empty while commits fail
+  std::unordered_map<int64_t, StreamState> streams_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, int64_t> ids_ GUARDED_BY(mu_);  // name -> id
+  int64_t next_id_ GUARDED_BY(mu_) = 1;
   std::thread writer_;
 
   // Metrics.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <future>
-#include <mutex>
 #include <random>
 
 #include "core/json_writer.h"
@@ -118,7 +117,11 @@ void Hub::RestoreFromStore() {
       recent.push_back(MakeEvent(stream.get(), ss.name, epoch, r.seq, r.ts_ms, mono, r.data));
     }
     stream->Restore(ss.last_seq + 1, ss.last_ts_ms, recent);
-    streams_.emplace(ss.name, std::move(stream));
+    {
+      // Uncontended (the constructor runs this, before the hub is shared).
+      WriterLock lock(registry_mu_);
+      streams_.emplace(ss.name, std::move(stream));
+    }
     ++restored;
   }
   LogLine(LogLevel::kInfo, "store restored",
@@ -147,11 +150,11 @@ std::string Hub::NewEpoch() {
 
 Result<Stream*> Hub::GetOrCreate(std::string_view name) {
   {
-    std::shared_lock lock(registry_mu_);
+    ReaderLock lock(registry_mu_);
     auto it = streams_.find(std::string(name));
     if (it != streams_.end()) return it->second.get();
   }
-  std::unique_lock lock(registry_mu_);
+  WriterLock lock(registry_mu_);
   auto it = streams_.find(std::string(name));
   if (it != streams_.end()) return it->second.get();
   if (streams_.size() >= options_.max_streams) {
@@ -241,7 +244,7 @@ Result<PublishAck> Hub::Publish(std::string_view name, const std::vector<std::st
 }
 
 Stream* Hub::Find(std::string_view name) const {
-  std::shared_lock lock(registry_mu_);
+  ReaderLock lock(registry_mu_);
   auto it = streams_.find(std::string(name));
   return it == streams_.end() ? nullptr : it->second.get();
 }
@@ -249,7 +252,7 @@ Stream* Hub::Find(std::string_view name) const {
 std::vector<Stream*> Hub::List() const {
   std::vector<Stream*> out;
   {
-    std::shared_lock lock(registry_mu_);
+    ReaderLock lock(registry_mu_);
     out.reserve(streams_.size());
     for (const auto& [name, s] : streams_) out.push_back(s.get());
   }
@@ -259,13 +262,13 @@ std::vector<Stream*> Hub::List() const {
 }
 
 size_t Hub::stream_count() const {
-  std::shared_lock lock(registry_mu_);
+  ReaderLock lock(registry_mu_);
   return streams_.size();
 }
 
 uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher,
                     const std::function<void(Stream*)>& existing) {
-  std::unique_lock lock(registry_mu_);
+  WriterLock lock(registry_mu_);
   uint64_t id = next_watch_id_++;
   if (!pattern.exact()) watches_.emplace(id, WatchEntry{pattern, std::move(watcher)});
   if (pattern.exact()) {
@@ -284,7 +287,7 @@ uint64_t Hub::Watch(const Pattern& pattern, std::weak_ptr<StreamWatcher> watcher
 }
 
 void Hub::Unwatch(uint64_t watch_id) {
-  std::unique_lock lock(registry_mu_);
+  WriterLock lock(registry_mu_);
   watches_.erase(watch_id);
 }
 

@@ -10,7 +10,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +19,7 @@
 #include "core/clock.h"
 #include "core/json_writer.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "metrics/metrics.h"
 #include "stream/pattern.h"
 #include "stream/stream.h"
@@ -143,13 +143,13 @@ class Hub {
   Counter* streams_created_;
   Counter* keyed_dropped_;
 
-  mutable std::shared_mutex registry_mu_;
-  std::unordered_map<std::string, std::unique_ptr<Stream>> streams_;
+  mutable SharedMutex registry_mu_;
+  std::unordered_map<std::string, std::unique_ptr<Stream>> streams_ GUARDED_BY(registry_mu_);
   // By watch id (ids grow, so iteration is in registration order; erase is
   // O(log n): 10,000 connections closing used to cost O(n^2) here).
-  std::map<uint64_t, WatchEntry> watches_;
-  uint64_t next_watch_id_ = 1;
-  uint64_t epoch_salt_;
+  std::map<uint64_t, WatchEntry> watches_ GUARDED_BY(registry_mu_);
+  uint64_t next_watch_id_ GUARDED_BY(registry_mu_) = 1;
+  uint64_t epoch_salt_;  // set by the constructor, then read-only
 };
 
 }  // namespace livehub

@@ -10,7 +10,7 @@ Stream::Stream(std::string name, std::string epoch, HistoryLimits limits, const 
       ring_(limits) {}
 
 void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms, const std::vector<EventPtr>& recent) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ring_.ResetTo(recent.empty() ? next_seq : recent.front()->seq);
   for (const EventPtr& ev : recent) evicted_ += ring_.Append(ev);
   if (ring_.next_seq() != next_seq) ring_.ResetTo(next_seq);  // not contiguous: serve from store
@@ -19,7 +19,7 @@ void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms, const std::vector<
 }
 
 void Stream::SetKeyed(KeyedOptions options) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   keyed_options_ = options;
   if (options.mode == KeyedMode::kOn && !keyed_) {
     keyed_ = std::make_unique<KeyedState>(options.max_state_bytes);
@@ -29,7 +29,7 @@ void Stream::SetKeyed(KeyedOptions options) {
 }
 
 void Stream::ReplayKeyed(uint64_t seq, std::string_view data) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!keyed_ && keyed_options_.mode == KeyedMode::kInfer && seq == 1 &&
       KeyedState::LooksLikeFull(data)) {
     keyed_ = std::make_unique<KeyedState>(keyed_options_.max_state_bytes);
@@ -123,7 +123,7 @@ std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>&
                                                  PublishDone on_commit) {
   PublishAck ack{name_, epoch_, 0, 0};
   Store* store = storage_.durability == Durability::kMemory ? nullptr : storage_.store;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (store) {
     if (Status st = store->Writable(); !st.ok()) return Result<PublishAck>(st);
   }
@@ -179,7 +179,7 @@ PublishAck Stream::Append(const std::vector<std::string>& datas) {
 }
 
 void Stream::CommitPending(uint64_t last_seq) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<EventPtr> committed;
   while (!pending_.empty() && pending_.front()->seq <= last_seq) {
     committed.push_back(std::move(pending_.front()));
@@ -226,7 +226,7 @@ Status Stream::Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out,
   if (from_seq == 0) from_seq = 1;
   uint64_t ring_first;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ring_first = ring_.first_seq();
   }
   uint64_t seq = from_seq;
@@ -244,7 +244,7 @@ Status Stream::Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out,
       return Status::Ok();
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t first = ring_.first_seq();
   if (seq < first) {
     if (!out->empty()) {  // memory moved on while we read the store: next call
@@ -271,7 +271,7 @@ std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint
                                            std::string* snapshot) {
   auto a = std::make_shared<Attachment>();
   a->subscriber = std::move(sub);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t live_seq = ring_.next_seq();  // sync: pending events come later
   a->next_seq = (start_seq == 0 || start_seq > live_seq) ? live_seq : start_seq;
   if (snapshot && keyed_ && keyed_->has_state()) {
@@ -290,7 +290,7 @@ std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint
 }
 
 void Stream::Detach(const std::shared_ptr<Attachment>& a) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t i = a->index;
   if (i >= attachments_.size() || attachments_[i] != a) return;  // already detached
   attachments_[i] = std::move(attachments_.back());
@@ -300,7 +300,7 @@ void Stream::Detach(const std::shared_ptr<Attachment>& a) {
 }
 
 bool Stream::CatchUp(Attachment* a, size_t budget_bytes) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   if (a->live) return true;
   if (storage_.store && a->next_seq < ring_.first_seq()) {
     // Older than memory: read a budget's worth from the store without
@@ -347,12 +347,12 @@ void Stream::DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live
 }
 
 Watermark Stream::GetWatermark() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return Watermark{name_, epoch_, ring_.next_seq() - 1, latest_ts_ms_, clock_->NowMs()};
 }
 
 StreamStats Stream::GetStats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   StreamStats s;
   s.watermark = Watermark{name_, epoch_, ring_.next_seq() - 1, latest_ts_ms_, clock_->NowMs()};
   s.first_seq = ring_.first_seq();
@@ -377,17 +377,17 @@ StreamStats Stream::GetStats() const {
 }
 
 uint64_t Stream::latest_seq() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return ring_.next_seq() - 1;
 }
 
 uint64_t Stream::first_seq() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return OldestAvailableLocked();
 }
 
 size_t Stream::EvictExpired() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t n = ring_.EvictExpired(clock_->NowMs());
   evicted_ += n;
   return n;
@@ -407,7 +407,7 @@ void Stream::CountRateLocked(int64_t now_ms, size_t n) {
 }
 
 void Stream::Notify(const char* type, const std::string& json) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& a : attachments_) a->subscriber->OnNotice(type, json);
 }
 

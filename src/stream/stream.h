@@ -12,7 +12,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "store/store.h"
 #include "stream/event.h"
 #include "stream/history_ring.h"
@@ -33,7 +33,9 @@ class Stream;
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
-  // Called with the stream's mutex held, in seq order per stream.
+  // Called with the stream's mutex held, in seq order per stream (said
+  // here, not with REQUIRES: a subscriber cannot name that mutex; Stream's
+  // callers are REQUIRES(mu_)).
   virtual void OnEvent(const EventPtr& ev) = 0;
   // Consecutive events of one stream published together, in seq order (one
   // call per subscriber per publish, so a subscriber can take its lock once).
@@ -54,7 +56,7 @@ class Subscriber {
 };
 
 // One subscriber's attachment to one stream. Fields are guarded by the
-// stream's mutex.
+// stream's mutex (not GUARDED_BY-annotated: the attachment cannot name it).
 struct Attachment {
   std::shared_ptr<Subscriber> subscriber;
   uint64_t start_seq = 1;  // first seq due at attach time (immutable)
@@ -171,43 +173,45 @@ class Stream {
   size_t EvictExpired();
 
  private:
-  void DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live);
+  void DeliverCatchUpLocked(Attachment* a, size_t budget_bytes, bool* live) REQUIRES(mu_);
   // Ring append + live delivery of sequenced (and, if sync, committed)
   // consecutive events.
-  void AppendLocked(const EventPtr* evs, size_t n);
-  void CommitPending(uint64_t last_seq);
-  // Events [from, to] read back from the store, as shareable events.
-  std::vector<EventPtr> ReadStored(uint64_t from, uint64_t to, size_t limit,
-                                   size_t max_bytes) const;
-  uint64_t OldestAvailableLocked() const;
-  // Keyed admission of a batch (requires mu_): fills *kept when some diffs
-  // are dropped (and sets *use_kept), notifies subscribers of need_full.
+  void AppendLocked(const EventPtr* evs, size_t n) REQUIRES(mu_);
+  void CommitPending(uint64_t last_seq) EXCLUDES(mu_);
+  // Events [from, to] read back from the store, as shareable events. Never
+  // under mu_: it may wait for the store's writer, whose commit callbacks
+  // (CommitPending) take mu_.
+  std::vector<EventPtr> ReadStored(uint64_t from, uint64_t to, size_t limit, size_t max_bytes) const
+      EXCLUDES(mu_);
+  uint64_t OldestAvailableLocked() const REQUIRES(mu_);
+  // Keyed admission of a batch: fills *kept when some diffs are dropped
+  // (and sets *use_kept), notifies subscribers of need_full.
   Status AdmitKeyedLocked(const std::vector<std::string>& datas, std::vector<std::string>* kept,
-                          bool* use_kept, uint64_t* dropped);
-  void CountRateLocked(int64_t now_ms, size_t n);
+                          bool* use_kept, uint64_t* dropped) REQUIRES(mu_);
+  void CountRateLocked(int64_t now_ms, size_t n) REQUIRES(mu_);
 
   const std::string name_;
   const std::string epoch_;
   const Clock* clock_;
   const int64_t created_ms_;
 
-  StreamStorage storage_;
+  StreamStorage storage_;  // set before the stream is shared, then read-only
 
-  mutable std::mutex mu_;
-  HistoryRing ring_;
-  uint64_t next_seq_ = 1;         // next seq to assign (ahead of ring_ while sync commits)
-  std::deque<EventPtr> pending_;  // sync: sequenced, not yet committed
-  int64_t latest_ts_ms_ = 0;
-  uint64_t events_in_ = 0;
-  uint64_t bytes_in_ = 0;
-  uint64_t evicted_ = 0;
-  std::vector<std::shared_ptr<Attachment>> attachments_;
-  KeyedOptions keyed_options_;
-  std::unique_ptr<KeyedState> keyed_;    // null: not keyed (yet)
-  std::atomic<bool> keyed_flag_{false};  // keyed_ != null, readable without mu_
+  mutable Mutex mu_;
+  HistoryRing ring_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;  // next seq to assign (ahead of ring_ while sync commits)
+  std::deque<EventPtr> pending_ GUARDED_BY(mu_);  // sync: sequenced, not yet committed
+  int64_t latest_ts_ms_ GUARDED_BY(mu_) = 0;
+  uint64_t events_in_ GUARDED_BY(mu_) = 0;
+  uint64_t bytes_in_ GUARDED_BY(mu_) = 0;
+  uint64_t evicted_ GUARDED_BY(mu_) = 0;
+  std::vector<std::shared_ptr<Attachment>> attachments_ GUARDED_BY(mu_);
+  KeyedOptions keyed_options_ GUARDED_BY(mu_);
+  std::unique_ptr<KeyedState> keyed_ GUARDED_BY(mu_);  // null: not keyed (yet)
+  std::atomic<bool> keyed_flag_{false};                // keyed_ != null, readable without mu_
   // Per-second event counts for the rate (ring of 11 whole seconds).
-  std::array<uint64_t, 11> rate_buckets_{};
-  int64_t rate_second_ = 0;
+  std::array<uint64_t, 11> rate_buckets_ GUARDED_BY(mu_) = {};
+  int64_t rate_second_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace livehub
