@@ -48,12 +48,12 @@ SubscriberSession::~SubscriberSession() { ctx_->connections.fetch_sub(1); }
 // ---------------------------------------------------------------------------
 
 void SubscriberSession::OnEvent(const EventPtr& ev) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   OnEventLocked(ev);
 }
 
 void SubscriberSession::OnEvents(const EventPtr* evs, size_t n) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < n; ++i) OnEventLocked(evs[i]);
 }
 
@@ -69,7 +69,7 @@ void SubscriberSession::OnEventLocked(const EventPtr& ev) {
       AdvanceLocked(Lifecycle::kClosing);
       // Drop what is pending: the client is gone for us; in-flight bytes stay.
       queue_.ClearPending();
-      subs_.ForEach([&](Stream*, Subscriptions::StreamSub& s) { DropHeldLocked(s, false); });
+      for (auto& [stream, sub] : subs_.streams()) DropHeldLocked(sub, false);
       std::string reason = "slow consumer: outbound queue exceeded " +
                            std::to_string(ctx_->options.queue_bytes) + " bytes";
       asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
@@ -99,7 +99,7 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
   w.Field("epoch", stream->epoch()).Field("from_seq", from_seq).Field("to_seq", to_seq);
   w.Field("reason", reason).EndObject();
   if (reason == "evicted") ctx_->gaps_evicted->Add();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (lifecycle_ != Lifecycle::kOpen) return;
   // Events held by max_hz are older than the gap: they go first.
   if (Subscriptions::StreamSub* sub = subs_.Find(stream); sub && !sub->held.empty()) {
@@ -109,7 +109,7 @@ void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq
 }
 
 void SubscriberSession::OnNotice(const char* type, const std::string& json) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (lifecycle_ != Lifecycle::kOpen) return;
   // Notices are advisory and superseded by the next one: a client whose
   // queue is full does not get them (they are never dropped later, so they
@@ -122,13 +122,13 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
   // Called with the registry lock held: attaching takes the (new, empty)
   // stream's lock, then ours — the documented order.
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (lifecycle_ == Lifecycle::kClosed || subs_.Contains(stream)) return;
     // A pattern subscription only ever delivers streams the credential covers.
     if (!access_->CanRead(stream->name())) return;
   }
   auto a = stream->Attach(shared_from_this(), 1);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (lifecycle_ == Lifecycle::kClosed) {
     // Closed meanwhile: FinishClose may have missed this one; undo on our
     // thread (never call a Stream from under the registry lock again here).
@@ -183,9 +183,10 @@ void SubscriberSession::DropOldestLocked(size_t need_bytes) {
   queue_.DropOldest(need_bytes);
   // Held (coalesced) events are newer than anything queued of their stream,
   // so they go last.
-  subs_.ForEach([&](Stream*, Subscriptions::StreamSub& sub) {
-    if (queue_.OverDropTarget(need_bytes)) DropHeldLocked(sub, true);
-  });
+  for (auto& [stream, sub] : subs_.streams()) {
+    if (!queue_.OverDropTarget(need_bytes)) break;
+    DropHeldLocked(sub, true);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -312,7 +313,7 @@ void SubscriberSession::ArmCoalesceTimer() {
   if (closed_local()) return;
   int64_t due;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     due = coalesce_due_ns_;
   }
   if (due == 0) return;
@@ -324,12 +325,12 @@ void SubscriberSession::ArmCoalesceTimer() {
 void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
   if (ec || closed_local()) return;  // re-armed (cancelled) or closed
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (lifecycle_ != Lifecycle::kOpen) return;
     const int64_t now = MonoNowNs();
     int64_t next = 0;
-    subs_.ForEach([&](Stream* stream, Subscriptions::StreamSub& sub) {
-      if (sub.held.empty()) return;
+    for (auto& [stream, sub] : subs_.streams()) {
+      if (sub.held.empty()) continue;
       // Within a millisecond of due counts as due: timers fire a little late
       // or early, and a 1 ms re-arm would only add a wake-up.
       if (sub.next_flush_ns <= now + 1'000'000) {
@@ -337,7 +338,7 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
       } else if (next == 0 || sub.next_flush_ns < next) {
         next = sub.next_flush_ns;
       }
-    });
+    }
     coalesce_due_ns_ = next;
     if (next == 0) return;
   }
@@ -391,7 +392,7 @@ void SubscriberSession::DoWriteOnce() {
     // that found its events already written): the next event's kick decides.
     // Once paced, PushLocked kicks it when the batch fills up.
     auto small_batch_waiting = [&] {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!queue_.HasPending() || FullBatchQueuedLocked()) return false;
       schedule_ = Schedule::kPacedSmall;
       return true;
@@ -410,7 +411,7 @@ void SubscriberSession::DoWriteOnce() {
   uint64_t dropped = 0;
   bool carries_events = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     schedule_ = Schedule::kScheduled;
     for (auto& entry : new_streams_) {
       // Skip streams unsubscribed since they were created.
@@ -569,19 +570,16 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   }
   inflight_.clear();
   if (scratch_.capacity() > kKeepScratchBytes) std::string().swap(scratch_);
-  auto nothing_to_write = [&] {  // requires mu_
-    return !queue_.HasPending() && new_streams_.empty() && catching_up_.empty();
-  };
   bool idle = false, closed = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.CompleteBatch();
     queue_.CheckInvariant();
     if (lifecycle_ == Lifecycle::kCloseQueued && !queue_.HasPending()) {
       // Graceful close: everything (incl. the close frame) is written.
       schedule_ = Schedule::kNone;
       AdvanceLocked(Lifecycle::kClosed);
-    } else if (nothing_to_write()) {
+    } else if (NothingToWriteLocked()) {
       schedule_ = Schedule::kNone;
       idle = true;
     }
@@ -591,8 +589,8 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   if (idle) return;
   if (!catching_up_.empty()) {
     RunCatchUp();
-    std::lock_guard lock(mu_);
-    if (nothing_to_write()) {
+    MutexLock lock(mu_);
+    if (NothingToWriteLocked()) {
       schedule_ = Schedule::kNone;
       return;
     }
@@ -600,10 +598,14 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
   DoWrite();
 }
 
+bool SubscriberSession::NothingToWriteLocked() const {
+  return !queue_.HasPending() && new_streams_.empty() && catching_up_.empty();
+}
+
 bool SubscriberSession::RunCatchUp() {
   size_t budget;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (lifecycle_ != Lifecycle::kOpen) return false;
     const size_t half = queue_.budget() / 2;
     if (queue_.bytes() >= half) return false;  // wait until the queue drains
@@ -632,7 +634,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
   std::vector<Pattern> parsed = std::move(*admitted);
   size_t would_have;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     would_have = subs_.CountWith(parsed);
   }
   if (Status st = ctx_->admission->AdmitSubscriptionCount(would_have); !st.ok()) {
@@ -654,7 +656,7 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
     {
       // Registered before watching, so a stream created meanwhile finds
       // this pattern's max_hz in OnStreamCreated.
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!subs_.AddPattern(p, interval_ns)) continue;  // subscribed already
     }
     std::vector<Stream*> existing;
@@ -662,12 +664,12 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
         ctx_->hub->Watch(p, std::static_pointer_cast<StreamWatcher>(shared_from_this()),
                          [&](Stream* s) { existing.push_back(s); });
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       subs_.SetWatchId(p.text(), watch);
     }
     for (Stream* s : existing) {
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (subs_.Contains(s) || !access_->CanRead(s->name())) continue;
       }
       uint64_t start = absent_from_start ? 1 : 0;  // 0: live
@@ -712,7 +714,7 @@ uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq, int
   auto a = stream->Attach(shared_from_this(), start_seq, snapshot);
   const uint64_t start = a->start_seq;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Subscriptions::StreamSub sub;
     sub.attachment = a;
     sub.policy = ctx_->PolicyFor(stream->name());
@@ -731,7 +733,7 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
   std::vector<std::string> removed;
   std::vector<Subscriptions::Detached> detached;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     detached = subs_.RemovePatterns(texts, &removed, &unwatch);
     // The client no longer wants what max_hz held back for them.
     for (auto& d : detached) DropHeldLocked(d.sub, false);
@@ -759,12 +761,12 @@ void SubscriberSession::DetachStreams(const std::vector<Subscriptions::Detached>
 }
 
 void SubscriberSession::SetAccess(std::shared_ptr<const Access> access) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   access_ = std::move(access);
 }
 
 std::shared_ptr<const Access> SubscriberSession::access() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return access_;
 }
 
@@ -783,7 +785,7 @@ void SubscriberSession::Refresh(int64_t id, std::string_view token) {
   // streams created later are filtered by the new grant).
   std::vector<Subscriptions::Detached> detached;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     access_ = *fresh;
     detached = subs_.RemoveUnreadable(*access_);
     for (auto& d : detached) DropHeldLocked(d.sub, false);
@@ -835,7 +837,7 @@ void SubscriberSession::OnExpiry(boost::system::error_code ec) {
 }
 
 std::vector<std::string> SubscriberSession::PatternTexts() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return subs_.PatternTexts();
 }
 
@@ -845,13 +847,13 @@ std::vector<std::string> SubscriberSession::PatternTexts() const {
 
 void SubscriberSession::EnqueueControl(const char* type, std::string json, Stream* stream,
                                        uint64_t seq) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (lifecycle_ != Lifecycle::kOpen) return;
   PushLocked(OutItem::ForControl(type, std::move(json), stream, seq));
 }
 
 void SubscriberSession::EnqueueRaw(std::string bytes) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (lifecycle_ == Lifecycle::kClosed) return;
   PushLocked(OutItem::ForRaw(std::move(bytes)));
 }
@@ -951,17 +953,15 @@ void SubscriberSession::Start() {
 void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
   if (closed_local()) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (lifecycle_ >= Lifecycle::kCloseQueued) return;
     // Events held by max_hz go out before the close, not silently never.
-    subs_.ForEach([&](Stream* stream, Subscriptions::StreamSub& sub) {
-      FlushLocked(stream, sub, MonoNowNs());
-    });
+    for (auto& [stream, sub] : subs_.streams()) FlushLocked(stream, sub, MonoNowNs());
     AdvanceLocked(Lifecycle::kClosing);  // no more events or replies
   }
   SendClose(code, reason);  // raw items are still accepted while closing
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     AdvanceLocked(Lifecycle::kCloseQueued);
     KickLocked();
   }
@@ -974,7 +974,7 @@ void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
 void SubscriberSession::CloseNow(std::string_view why) {
   if (closed_local()) return;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     AdvanceLocked(Lifecycle::kClosed);
   }
   JsonFields fields;
@@ -999,7 +999,7 @@ void SubscriberSession::FinishClose() {
   std::vector<uint64_t> unwatch;
   std::vector<Subscriptions::Detached> detached;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     AdvanceLocked(Lifecycle::kClosed);
     detached = subs_.RemoveAll(&unwatch);
     queue_.Release();  // held events' bytes included

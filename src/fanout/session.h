@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "fanout/access.h"
 #include "fanout/admission.h"
 #include "fanout/fanout_options.h"
@@ -204,20 +205,22 @@ class SubscriberSession : public Subscriber,
   // delivery starts after it.
   uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
                         std::string* snapshot = nullptr);
-  void OnEventLocked(const EventPtr& ev);  // requires mu_
-  void PushLocked(OutItem item);           // requires mu_
-  void KickLocked();                       // requires mu_
-  // Moves lifecycle_ forward to `to` (never back). Requires mu_.
-  void AdvanceLocked(Lifecycle to);
+  void OnEventLocked(const EventPtr& ev) REQUIRES(mu_);
+  void PushLocked(OutItem item) REQUIRES(mu_);
+  void KickLocked() REQUIRES(mu_);
+  // Moves lifecycle_ forward to `to` (never back).
+  void AdvanceLocked(Lifecycle to) REQUIRES(mu_);
   // A write's worth (items or bytes, max_hz-held ones aside) is queued:
-  // pacing would gain nothing. Requires mu_.
-  bool FullBatchQueuedLocked() const;
-  void DropOldestLocked(size_t need_bytes);
-  // Coalescing (requires mu_): HoldLocked returns true if `ev` was held
-  // rather than due for delivery now; FlushLocked queues what `sub` holds.
-  bool HoldLocked(Stream* stream, Subscriptions::StreamSub& sub, const EventPtr& ev);
-  void FlushLocked(Stream* stream, Subscriptions::StreamSub& sub, int64_t now_ns);
-  void DropHeldLocked(Subscriptions::StreamSub& sub, bool count_as_dropped);
+  // pacing would gain nothing.
+  bool FullBatchQueuedLocked() const REQUIRES(mu_);
+  // Nothing is queued, owed, newly attached or catching up.
+  bool NothingToWriteLocked() const REQUIRES(mu_);
+  void DropOldestLocked(size_t need_bytes) REQUIRES(mu_);
+  // Coalescing: HoldLocked returns true if `ev` was held rather than due
+  // for delivery now; FlushLocked queues what `sub` holds.
+  bool HoldLocked(Stream* stream, Subscriptions::StreamSub& sub, const EventPtr& ev) REQUIRES(mu_);
+  void FlushLocked(Stream* stream, Subscriptions::StreamSub& sub, int64_t now_ns) REQUIRES(mu_);
+  void DropHeldLocked(Subscriptions::StreamSub& sub, bool count_as_dropped) REQUIRES(mu_);
   // The one way out of a stream (unsubscribe, refresh, close): detaches
   // from each Stream, forgets its cursor and catch-up. Session thread,
   // without mu_ (what the streams held was released under it).
@@ -251,16 +254,18 @@ class SubscriberSession : public Subscriber,
   asio::steady_timer expiry_timer_;
   WriteKicks* kicks_;  // the io_context's (asio service)
 
-  mutable std::mutex mu_;
-  // --- guarded by mu_ ---
-  OutboundQueue queue_;  // pending items, owed gaps, byte accounting
-  Lifecycle lifecycle_ = Lifecycle::kOpen;
-  Schedule schedule_ = Schedule::kNone;
-  int64_t coalesce_due_ns_ = 0;           // earliest flush the timer is set for (0: none)
-  Subscriptions subs_;                    // patterns and attached streams
-  std::shared_ptr<const Access> access_;  // never null
+  // Taken by publisher threads (OnEvent, under a Stream's mutex) and the
+  // session thread; never held while calling a Stream or the Hub.
+  mutable Mutex mu_;
+  OutboundQueue queue_ GUARDED_BY(mu_);  // pending items, owed gaps, byte accounting
+  Lifecycle lifecycle_ GUARDED_BY(mu_) = Lifecycle::kOpen;
+  Schedule schedule_ GUARDED_BY(mu_) = Schedule::kNone;
+  // The earliest flush the coalesce timer is set for (0: none).
+  int64_t coalesce_due_ns_ GUARDED_BY(mu_) = 0;
+  Subscriptions subs_ GUARDED_BY(mu_);                    // patterns and attached streams
+  std::shared_ptr<const Access> access_ GUARDED_BY(mu_);  // never null
   // Attached by OnStreamCreated; the session thread starts their catch-up.
-  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_;
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_ GUARDED_BY(mu_);
 
   // --- session thread only ---
   std::vector<OutItem> inflight_;

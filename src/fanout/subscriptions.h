@@ -76,10 +76,9 @@ class Subscriptions {
   void Add(Stream* stream, StreamSub sub);
   size_t size() const { return subs_.size(); }
   size_t coalesced() const { return coalesced_; }
-  template <typename F>  // f(Stream*, StreamSub&)
-  void ForEach(F&& f) {
-    for (auto& [s, sub] : subs_) f(s, sub);
-  }
+  // The attached streams, to iterate (an owner may change a StreamSub's
+  // held events and flush time, not its interval_ns: see coalesced()).
+  std::unordered_map<Stream*, StreamSub>& streams() { return subs_; }
 
   // --- removal (each returns what the owner must detach) ---
   // Removes the listed patterns (unknown texts are ignored: `removed` gets

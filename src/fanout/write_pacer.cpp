@@ -132,7 +132,7 @@ WriteKicks::WriteKicks(boost::asio::execution_context& ctx)
     : service(ctx), ioc_(static_cast<boost::asio::io_context&>(ctx)) {}
 
 void WriteKicks::Kick(std::shared_ptr<PacedWriter> writer) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   pending_.push_back(std::move(writer));
   if (pending_.size() == 1) boost::asio::post(ioc_, [this] { Drain(); });
 }
@@ -142,7 +142,7 @@ void WriteKicks::Drain() {
   // once; the list's capacity goes back for the next burst.
   std::vector<std::shared_ptr<PacedWriter>> running;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     running.swap(pending_);
   }
   CompletionBatch completions;
@@ -152,13 +152,13 @@ void WriteKicks::Drain() {
   }
   completions.Finish();
   running.clear();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (pending_.empty() && pending_.capacity() < running.capacity()) pending_.swap(running);
 }
 
 void WriteKicks::shutdown() {
   std::vector<std::shared_ptr<PacedWriter>> drop;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   drop.swap(pending_);
 }
 

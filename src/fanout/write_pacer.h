@@ -19,6 +19,8 @@
 #include <mutex>
 #include <vector>
 
+#include "core/thread_annotations.h"
+
 namespace livehub {
 
 // What the pacer and WriteKicks run: a SubscriberSession (an interface so
@@ -125,8 +127,8 @@ class WriteKicks final : public boost::asio::execution_context::service {
   void Drain();
 
   boost::asio::io_context& ioc_;
-  std::mutex mu_;
-  std::vector<std::shared_ptr<PacedWriter>> pending_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<std::shared_ptr<PacedWriter>> pending_ GUARDED_BY(mu_);
 };
 
 }  // namespace livehub
