@@ -76,9 +76,8 @@ class Admission {
   // One publish (request or op) against the connection's and its IP's rates.
   Status TakePublish(PeerTicket* ticket) const;
 
-  MetricsRegistry* metrics() const { return ctx_->hub->metrics(); }
-
  private:
+  MetricsRegistry* metrics() const { return ctx_->hub->metrics(); }
   Status CountedAuth(Status st) const;   // counts an auth refusal, returns it
   Status CountedLimit(Status st) const;  // counts a limit refusal, returns it
 

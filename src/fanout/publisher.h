@@ -43,8 +43,6 @@ class Publisher {
   std::optional<Result<PublishAck>> Publish(const Access& access, PeerTicket* ticket,
                                             const PublishInput& in, PublishDone done) const;
 
-  const DecodeLimits& decode_limits() const { return decode_; }
-
  private:
   Hub* hub_;
   const Admission* admission_;
