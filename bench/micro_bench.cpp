@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "codec/body_decoder.h"
+#include "codec/ws_codec.h"
 #include "core/clock.h"
-#include "fanout/ws_codec.h"
 #include "stream/event.h"
 #include "stream/pattern.h"
 #include "stream/stream.h"

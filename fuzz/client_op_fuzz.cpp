@@ -20,12 +20,12 @@
 #include <string>
 #include <string_view>
 
+#include "codec/ws_codec.h"
 #include "core/log.h"
 #include "fanout/admission.h"
 #include "fanout/fanout_options.h"
 #include "fanout/publisher.h"
 #include "fanout/session.h"
-#include "fanout/ws_codec.h"
 #include "fanout/ws_session.h"
 #include "metrics/metrics.h"
 #include "stream/hub.h"

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "fanout/ws_codec.h"
+#include "codec/ws_codec.h"
 
 namespace {
 

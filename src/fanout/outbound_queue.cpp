@@ -40,6 +40,7 @@ OutboundQueue::~OutboundQueue() {
 
 void OutboundQueue::Charge(int64_t delta) {
   bytes_ = static_cast<size_t>(static_cast<int64_t>(bytes_) + delta);
+  shared_bytes_.store(bytes_, std::memory_order_relaxed);
   queued_->Add(delta);
 }
 
@@ -58,18 +59,19 @@ void OutboundQueue::Unhold(size_t charge) {
   Charge(-static_cast<int64_t>(charge));
 }
 
-void OutboundQueue::AddDropped(Stream* stream, uint64_t seq) {
+void OutboundQueue::AddDroppedRange(Stream* stream, uint64_t from_seq, uint64_t to_seq) {
   // Per stream, dropped seqs arrive in increasing order; extend the last
   // range of that stream when contiguous.
   auto g = std::find_if(gaps_.rbegin(), gaps_.rend(),
                         [stream](const PendingGap& p) { return p.stream == stream; });
-  if (g != gaps_.rend() && g->to_seq + 1 == seq) {
-    g->to_seq = seq;
+  if (g != gaps_.rend() && g->to_seq + 1 == from_seq) {
+    g->to_seq = to_seq;
   } else {
-    gaps_.push_back({stream, seq, seq});
+    gaps_.push_back({stream, from_seq, to_seq});
   }
-  drops_->Add();
-  ++dropped_since_report_;
+  const uint64_t n = to_seq - from_seq + 1;
+  drops_->Add(n);
+  dropped_since_report_ += n;
 }
 
 void OutboundQueue::DropOldest(size_t need_bytes) {
@@ -138,6 +140,11 @@ bool OutboundQueue::TakeBatch(std::vector<OutItem>* out, size_t max_items, size_
     head_ = 0;
   }
   return carries_events;
+}
+
+void OutboundQueue::AddInflight(size_t charge) {
+  inflight_bytes_ += charge;
+  Charge(static_cast<int64_t>(charge));
 }
 
 void OutboundQueue::CompleteBatch() {

@@ -6,9 +6,12 @@
 // business (SubscriberSession::EncodeBatch).
 //
 // bytes() counts three things: pending items, the batch in flight (taken,
-// not yet completed) and events held back by max_hz coalescing (they live
-// in the session's per-stream state; Hold/Unhold charge them here so one
-// budget covers all three).
+// not yet completed, events read from a stream's log included: AddInflight)
+// and events held back by max_hz coalescing (they live in the session's
+// per-stream state; Hold/Unhold charge them here so one budget covers all
+// three). Events a connection has not yet read from its streams' logs are
+// not queued here at all (see SubscriberSession::OnLogAppend); the session
+// counts them against the same budget.
 // Invariant (checked by CheckInvariant in debug and sanitizer builds):
 //   bytes() == sum(pending items' charge()) + inflight_bytes() + held_bytes()
 //   and every pending gap range names seqs in increasing order per stream.
@@ -16,6 +19,7 @@
 // (publisher threads push, the session thread takes and completes).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -82,6 +86,9 @@ class OutboundQueue {
 
   size_t budget() const { return budget_; }
   size_t bytes() const { return bytes_; }
+  // bytes() as last charged, readable without the owner's lock (a
+  // publisher's fast budget check; exact under the lock).
+  size_t shared_bytes() const { return shared_bytes_.load(std::memory_order_relaxed); }
   size_t held_bytes() const { return held_bytes_; }
   size_t inflight_bytes() const { return inflight_bytes_; }
   size_t pending_items() const { return items_.size() - head_; }
@@ -91,8 +98,9 @@ class OutboundQueue {
   bool Fits(size_t charge) const { return bytes_ + charge <= budget_; }
   // A write's worth waits (max_items items, or max_bytes besides what
   // max_hz holds): pacing it would gain nothing.
-  bool FullBatch(size_t max_items, size_t max_bytes) const {
-    return pending_items() >= max_items || bytes_ - held_bytes_ >= max_bytes;
+  // `extra_bytes` wait elsewhere (unread log events).
+  bool FullBatch(size_t max_items, size_t max_bytes, size_t extra_bytes = 0) const {
+    return pending_items() >= max_items || bytes_ - held_bytes_ + extra_bytes >= max_bytes;
   }
 
   // Appends and charges an item (the caller checked Fits or applied the
@@ -112,7 +120,9 @@ class OutboundQueue {
   bool OverDropTarget(size_t need_bytes) const { return bytes_ + need_bytes > budget_ / 2; }
   // Records one event the client will not get (a dropped or refused one):
   // merged into the stream's last gap range when contiguous.
-  void AddDropped(Stream* stream, uint64_t seq);
+  void AddDropped(Stream* stream, uint64_t seq) { AddDroppedRange(stream, seq, seq); }
+  // The same for the events [from_seq, to_seq] of one stream.
+  void AddDroppedRange(Stream* stream, uint64_t from_seq, uint64_t to_seq);
   // `disconnect`: releases every pending item; what is in flight stays.
   void ClearPending();
   // The connection closed: releases everything (pending, in flight, held,
@@ -124,6 +134,9 @@ class OutboundQueue {
   // max_bytes. Appends to *out and charges them as in flight; returns true
   // if the batch carries events (not only replies).
   bool TakeBatch(std::vector<OutItem>* out, size_t max_items, size_t max_bytes);
+  // Events the write loop added to the batch from a stream's log: charged
+  // as in flight until CompleteBatch.
+  void AddInflight(size_t charge);
   // The batch in flight was written (or abandoned): releases its bytes.
   void CompleteBatch();
 
@@ -148,6 +161,7 @@ class OutboundQueue {
   std::vector<OutItem> items_;
   size_t head_ = 0;  // first pending item
   size_t bytes_ = 0;
+  std::atomic<size_t> shared_bytes_{0};  // bytes_, for shared_bytes()
   size_t held_bytes_ = 0;
   size_t inflight_bytes_ = 0;
   std::vector<PendingGap> gaps_;

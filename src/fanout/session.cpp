@@ -5,10 +5,10 @@
 #include <thread>
 
 #include "codec/json_value.h"
+#include "codec/ws_codec.h"
 #include "core/json_writer.h"
 #include "core/log.h"
 #include "fanout/write_pacer.h"
-#include "fanout/ws_codec.h"
 
 namespace livehub {
 namespace {
@@ -59,24 +59,13 @@ void SubscriberSession::OnEvents(const EventPtr* evs, size_t n) {
 
 void SubscriberSession::OnEventLocked(const EventPtr& ev) {
   if (lifecycle_ != Lifecycle::kOpen) return;
-  const size_t charge = ev->charge();
+  // Unread log events of cursor streams count against the same budget.
+  const size_t charge = ev->charge() + log_bytes_.load(std::memory_order_relaxed);
   const bool fits = queue_.Fits(charge);
   Subscriptions::StreamSub* sub = subs_.coalesced() || !fits ? subs_.Find(ev->stream) : nullptr;
   if (!fits) {
     SlowClientPolicy policy = sub ? sub->policy : ctx_->PolicyFor(ev->stream->name());
-    if (policy == SlowClientPolicy::kDisconnect) {
-      ctx_->disconnects_slow_client->Add();
-      AdvanceLocked(Lifecycle::kClosing);
-      // Drop what is pending: the client is gone for us; in-flight bytes stay.
-      queue_.ClearPending();
-      for (auto& [stream, sub] : subs_.streams()) DropHeldLocked(sub, false);
-      std::string reason = "slow consumer: outbound queue exceeded " +
-                           std::to_string(ctx_->options.queue_bytes) + " bytes";
-      asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
-        self->CloseAfterFlush(1008, std::move(reason));
-      });
-      return;
-    }
+    if (policy == SlowClientPolicy::kDisconnect) return DisconnectSlowLocked();
     DropOldestLocked(charge);
     if (!queue_.Fits(charge)) {
       // Still no room (in-flight bytes alone fill the budget): drop this one.
@@ -89,6 +78,73 @@ void SubscriberSession::OnEventLocked(const EventPtr& ev) {
     return;
   }
   PushLocked(OutItem::ForEvent(ev));
+}
+
+void SubscriberSession::DisconnectSlowLocked() {
+  ctx_->disconnects_slow_client->Add();
+  AdvanceLocked(Lifecycle::kClosing);
+  // Drop what is pending: the client is gone for us; in-flight bytes stay.
+  // (Unread log events are dropped by the streams: OnLogAppend's verdict
+  // once closing, and Detach.)
+  queue_.ClearPending();
+  ready_.clear();
+  for (auto& [stream, sub] : subs_.streams()) DropHeldLocked(sub, false);
+  std::string reason = "slow consumer: outbound queue exceeded " +
+                       std::to_string(ctx_->options.queue_bytes) + " bytes";
+  asio::post(ioc_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+    self->CloseAfterFlush(1008, std::move(reason));
+  });
+}
+
+LogVerdict SubscriberSession::OnLogAppend(Stream* stream, size_t added_bytes, bool wake) {
+  const size_t before = log_bytes_.fetch_add(added_bytes, std::memory_order_relaxed);
+  const size_t unread = before + added_bytes;
+  if (unread + queue_.shared_bytes() > ctx_->options.queue_bytes) {
+    return LogOverBudget(stream, wake);
+  }
+  // A paced session (write_delay_ms) is kicked early once a write's worth
+  // waits; otherwise only the first unread event needs mu_.
+  const size_t full = ctx_->options.write_batch_bytes;
+  const bool filled = before < full && unread >= full;
+  if (!wake && !filled) return {};
+  MutexLock lock(mu_);
+  if (lifecycle_ != Lifecycle::kOpen) return LogVerdict{LogVerdict::kAll, false};
+  if (wake) ready_.push_back(stream);
+  PokeLocked();
+  return {};
+}
+
+LogVerdict SubscriberSession::LogOverBudget(Stream* stream, bool wake) {
+  MutexLock lock(mu_);
+  if (lifecycle_ != Lifecycle::kOpen) return LogVerdict{LogVerdict::kAll, false};
+  LogVerdict verdict;
+  const size_t unread = log_bytes_.load(std::memory_order_relaxed);
+  if (queue_.bytes() + unread > queue_.budget()) {  // exact under mu_
+    const Subscriptions::StreamSub* sub = subs_.Find(stream);
+    SlowClientPolicy policy = sub ? sub->policy : ctx_->PolicyFor(stream->name());
+    if (policy == SlowClientPolicy::kDisconnect) {
+      DisconnectSlowLocked();
+      return LogVerdict{LogVerdict::kAll, false};
+    }
+    // drop_oldest: queued and held events are older than the unread ones,
+    // so they go first; then this stream's oldest unread, down to half the
+    // budget like DropOldest (other streams' unread go at their appends).
+    DropOldestLocked(unread);
+    const size_t total = queue_.bytes() + unread;
+    if (total > queue_.budget() / 2) verdict.drop_bytes = total - queue_.budget() / 2;
+  }
+  if (wake) ready_.push_back(stream);
+  PokeLocked();
+  return verdict;
+}
+
+void SubscriberSession::OnLogDropped(Stream* stream, uint64_t from_seq, uint64_t to_seq,
+                                     size_t bytes, bool report) {
+  log_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  if (!report) return;
+  MutexLock lock(mu_);
+  queue_.AddDroppedRange(stream, from_seq, to_seq);  // owed as a slow_client gap
+  KickLocked();
 }
 
 void SubscriberSession::OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq,
@@ -121,13 +177,16 @@ void SubscriberSession::OnNotice(const char* type, const std::string& json) {
 void SubscriberSession::OnStreamCreated(Stream* stream) {
   // Called with the registry lock held: attaching takes the (new, empty)
   // stream's lock, then ours — the documented order.
+  int64_t interval_ns;
   {
     MutexLock lock(mu_);
     if (lifecycle_ == Lifecycle::kClosed || subs_.Contains(stream)) return;
     // A pattern subscription only ever delivers streams the credential covers.
     if (!access_->CanRead(stream->name())) return;
+    interval_ns = subs_.IntervalFor(stream->name());  // the first matching pattern decides
   }
-  auto a = stream->Attach(shared_from_this(), 1);
+  auto a = stream->Attach(shared_from_this(), 1, nullptr,
+                          interval_ns ? AttachMode::kPush : AttachMode::kLogCursor);
   MutexLock lock(mu_);
   if (lifecycle_ == Lifecycle::kClosed) {
     // Closed meanwhile: FinishClose may have missed this one; undo on our
@@ -138,7 +197,7 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
   Subscriptions::StreamSub sub;
   sub.attachment = a;
   sub.policy = ctx_->PolicyFor(stream->name());
-  sub.interval_ns = subs_.IntervalFor(stream->name());  // the first matching pattern decides
+  sub.interval_ns = interval_ns;
   subs_.Add(stream, std::move(sub));
   new_streams_.emplace_back(stream, std::move(a));
   ctx_->subscriptions->Add(1);
@@ -147,6 +206,10 @@ void SubscriberSession::OnStreamCreated(Stream* stream) {
 
 void SubscriberSession::PushLocked(OutItem item) {
   queue_.Push(std::move(item));
+  PokeLocked();
+}
+
+void SubscriberSession::PokeLocked() {
   if (schedule_ == Schedule::kPacedSmall && FullBatchQueuedLocked()) {
     // Paced while the batch was small; now it is full and gains nothing by
     // waiting (see DoWriteOnce).
@@ -158,7 +221,8 @@ void SubscriberSession::PushLocked(OutItem item) {
 }
 
 bool SubscriberSession::FullBatchQueuedLocked() const {
-  return queue_.FullBatch(kMaxBatchItems, ctx_->options.write_batch_bytes);
+  return queue_.FullBatch(kMaxBatchItems, ctx_->options.write_batch_bytes,
+                          log_bytes_.load(std::memory_order_relaxed));
 }
 
 void SubscriberSession::KickLocked() {
@@ -349,6 +413,81 @@ void SubscriberSession::OnCoalesceTimer(boost::system::error_code ec) {
 // Write loop (session thread)
 // ---------------------------------------------------------------------------
 
+void SubscriberSession::TakeReadyLocked() {
+  // The log's events of a stream are newer than anything of it queued, and
+  // nothing is read after the close frame.
+  if (queue_.HasPending() || lifecycle_ != Lifecycle::kOpen) return;
+  for (Stream* s : ready_) {
+    if (Subscriptions::StreamSub* sub = subs_.Find(s); sub && sub->attachment) {
+      reads_.emplace_back(s, sub->attachment);
+    }
+  }
+  ready_.clear();
+}
+
+size_t SubscriberSession::ReadLogs(size_t items, size_t bytes) {
+  thread_local std::vector<EventPtr> events;
+  std::vector<Stream*> again;  // not read to their end: still signalled
+  size_t read = 0;
+  for (auto& [stream, attachment] : reads_) {
+    if (items >= kMaxBatchItems || bytes >= ctx_->options.write_batch_bytes) {
+      again.push_back(stream);
+      continue;
+    }
+    events.clear();
+    const LogRead r = stream->ReadLog(attachment.get(), kMaxBatchItems - items,
+                                      ctx_->options.write_batch_bytes - bytes, &events);
+    for (EventPtr& e : events) inflight_.push_back(OutItem::ForEvent(std::move(e)));
+    items += r.count;
+    bytes += r.bytes;
+    read += r.bytes;
+    if (!r.caught_up) again.push_back(stream);
+  }
+  reads_.clear();
+  events.clear();
+  log_bytes_.fetch_sub(read, std::memory_order_relaxed);
+  MutexLock lock(mu_);
+  queue_.AddInflight(read);
+  // Ahead of streams woken meanwhile: they were ready first.
+  ready_.insert(ready_.begin(), again.begin(), again.end());
+  if (inflight_.empty()) {
+    if (queue_.HasPending() || !ready_.empty()) {
+      write_again_ = true;  // woken meanwhile (schedule_ was kScheduled): another round
+    } else {
+      schedule_ = Schedule::kNone;
+    }
+  }
+  return read;
+}
+
+void SubscriberSession::MaterializeLogs() {
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> cursors;
+  {
+    MutexLock lock(mu_);
+    for (auto& [stream, sub] : subs_.streams()) {
+      if (sub.attachment && sub.attachment->mode == AttachMode::kLogCursor) {
+        cursors.emplace_back(stream, sub.attachment);
+      }
+    }
+    ready_.clear();
+  }
+  std::vector<EventPtr> events;
+  for (auto& [stream, attachment] : cursors) {
+    events.clear();
+    const LogRead r = stream->ReadLog(attachment.get(), SIZE_MAX, SIZE_MAX, &events);
+    log_bytes_.fetch_sub(r.bytes, std::memory_order_relaxed);
+    MutexLock lock(mu_);
+    for (EventPtr& e : events) queue_.Push(OutItem::ForEvent(std::move(e)));
+  }
+}
+
+void SubscriberSession::SyncLogGauge() {
+  const auto now = static_cast<int64_t>(log_bytes_.load(std::memory_order_relaxed));
+  if (now == log_bytes_in_gauge_) return;
+  ctx_->queued_bytes->Add(now - log_bytes_in_gauge_);
+  log_bytes_in_gauge_ = now;
+}
+
 void SubscriberSession::ResumePacedWrite(uint64_t token) {
   if (write_state_ != WriteState::kPaced || token != pace_token_) return;
   write_state_ = WriteState::kIdle;
@@ -393,7 +532,7 @@ void SubscriberSession::DoWriteOnce() {
     // Once paced, PushLocked kicks it when the batch fills up.
     auto small_batch_waiting = [&] {
       MutexLock lock(mu_);
-      if (!queue_.HasPending() || FullBatchQueuedLocked()) return false;
+      if ((!queue_.HasPending() && ready_.empty()) || FullBatchQueuedLocked()) return false;
       schedule_ = Schedule::kPacedSmall;
       return true;
     };
@@ -410,6 +549,7 @@ void SubscriberSession::DoWriteOnce() {
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> created;
   uint64_t dropped = 0;
   bool carries_events = false;
+  size_t taken_bytes = 0;
   {
     MutexLock lock(mu_);
     schedule_ = Schedule::kScheduled;
@@ -420,10 +560,14 @@ void SubscriberSession::DoWriteOnce() {
     new_streams_.clear();
     // Gaps owed for events the slow-client policy dropped go first.
     carries_events = queue_.TakeBatch(&inflight_, kMaxBatchItems, ctx_->options.write_batch_bytes);
+    taken_bytes = queue_.inflight_bytes();
+    TakeReadyLocked();
     queue_.CheckInvariant();
-    if (inflight_.empty()) schedule_ = Schedule::kNone;
+    if (inflight_.empty() && reads_.empty()) schedule_ = Schedule::kNone;
     dropped = queue_.TakeDropReport(MonoNowNs());
   }
+  if (!reads_.empty() && ReadLogs(inflight_.size(), taken_bytes) > 0) carries_events = true;
+  SyncLogGauge();
   for (auto& [s, a] : created) {
     cursor_.emplace(s, 0);  // a stream created after we subscribed: from seq 1
     cursor_dirty_ = true;
@@ -599,7 +743,7 @@ void SubscriberSession::OnWrite(boost::system::error_code ec, size_t bytes) {
 }
 
 bool SubscriberSession::NothingToWriteLocked() const {
-  return !queue_.HasPending() && new_streams_.empty() && catching_up_.empty();
+  return !queue_.HasPending() && ready_.empty() && new_streams_.empty() && catching_up_.empty();
 }
 
 bool SubscriberSession::RunCatchUp() {
@@ -608,8 +752,9 @@ bool SubscriberSession::RunCatchUp() {
     MutexLock lock(mu_);
     if (lifecycle_ != Lifecycle::kOpen) return false;
     const size_t half = queue_.budget() / 2;
-    if (queue_.bytes() >= half) return false;  // wait until the queue drains
-    budget = half - queue_.bytes();
+    const size_t used = queue_.bytes() + log_bytes_.load(std::memory_order_relaxed);
+    if (used >= half) return false;  // wait until the queue drains
+    budget = half - used;
   }
   size_t per_stream = std::max<size_t>(budget / catching_up_.size(), 64u << 10);
   size_t before = catching_up_.size();
@@ -711,7 +856,9 @@ bool SubscriberSession::Subscribe(int64_t id, const std::vector<std::string>& te
 
 uint64_t SubscriberSession::AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
                                          std::string* snapshot) {
-  auto a = stream->Attach(shared_from_this(), start_seq, snapshot);
+  // Without max_hz the live events are read from the stream's log.
+  auto a = stream->Attach(shared_from_this(), start_seq, snapshot,
+                          interval_ns ? AttachMode::kPush : AttachMode::kLogCursor);
   const uint64_t start = a->start_seq;
   {
     MutexLock lock(mu_);
@@ -752,7 +899,7 @@ void SubscriberSession::Unsubscribe(int64_t id, const std::vector<std::string>& 
 
 void SubscriberSession::DetachStreams(const std::vector<Subscriptions::Detached>& detached) {
   for (const auto& d : detached) {
-    d.stream->Detach(d.sub.attachment);
+    log_bytes_.fetch_sub(d.stream->Detach(d.sub.attachment), std::memory_order_relaxed);
     cursor_.erase(d.stream);
     cursor_dirty_ = true;
     std::erase_if(catching_up_, [stream = d.stream](auto& e) { return e.first == stream; });
@@ -952,13 +1099,17 @@ void SubscriberSession::Start() {
 
 void SubscriberSession::CloseAfterFlush(uint16_t code, std::string reason) {
   if (closed_local()) return;
+  bool was_open;
   {
     MutexLock lock(mu_);
     if (lifecycle_ >= Lifecycle::kCloseQueued) return;
+    was_open = lifecycle_ == Lifecycle::kOpen;  // not a slow-client disconnect
     // Events held by max_hz go out before the close, not silently never.
     for (auto& [stream, sub] : subs_.streams()) FlushLocked(stream, sub, MonoNowNs());
     AdvanceLocked(Lifecycle::kClosing);  // no more events or replies
   }
+  // So do the unread log events (appends from now on are dropped).
+  if (was_open) MaterializeLogs();
   SendClose(code, reason);  // raw items are still accepted while closing
   {
     MutexLock lock(mu_);
@@ -1003,11 +1154,14 @@ void SubscriberSession::FinishClose() {
     AdvanceLocked(Lifecycle::kClosed);
     detached = subs_.RemoveAll(&unwatch);
     queue_.Release();  // held events' bytes included
+    ready_.clear();
   }
   for (uint64_t w : unwatch) ctx_->hub->Unwatch(w);
-  DetachStreams(detached);
+  DetachStreams(detached);  // log_bytes_ is 0 after it
+  SyncLogGauge();
   catching_up_.clear();
   inflight_.clear();
+  reads_.clear();
   cursor_.clear();
 }
 
@@ -1031,6 +1185,7 @@ void SubscriberSession::OnTimer(boost::system::error_code ec) {
   }
   OnTick(now);
   if (closed_local()) return;
+  SyncLogGauge();
   ArmTimer();
 }
 

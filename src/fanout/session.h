@@ -4,10 +4,13 @@
 // gathers many queued frames into one write.
 //
 // Threading: each session is bound to one io_context, run by one thread (the
-// "session thread"); socket I/O, timers, op handling and catch-up happen
-// there. OnEvent/OnGap/OnStreamCreated are called from publisher threads
-// (with a Stream's mutex or the Hub registry lock held) and only touch state
-// guarded by mu_, then hand the session to its thread's WriteKicks list.
+// "session thread"); socket I/O, timers, op handling, catch-up and log reads
+// happen there. OnEvent/OnGap/OnLogAppend/OnStreamCreated are called from
+// publisher threads (with a Stream's mutex or the Hub registry lock held)
+// and only touch state guarded by mu_ (OnLogAppend: log_bytes_, and mu_ only
+// to wake the session), then hand the session to its thread's WriteKicks
+// list. Streams without max_hz are read from the stream's log by cursor
+// (see OnLogAppend, ReadLogs and docs/architecture.md, "The stream's log").
 // Lock order: Hub registry -> Stream -> mu_ -> the io_context's WriteKicks
 // list (KickLocked). The session never holds mu_ while calling into a
 // Stream or the Hub.
@@ -15,6 +18,7 @@
 // and use a per-thread buffer) and an empty queue.
 #pragma once
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -66,6 +70,14 @@ class SubscriberSession : public Subscriber,
   void OnGap(Stream* stream, uint64_t from_seq, uint64_t to_seq, std::string_view reason) override;
   void OnStreamCreated(Stream* stream) override;
   void OnNotice(const char* type, const std::string& json) override;
+  // The live path of a stream without max_hz: the session is a cursor into
+  // the stream's log (AttachMode::kLogCursor). An append costs an atomic
+  // add to log_bytes_ and, once per wake-up, mu_ and a kick; the write loop
+  // reads the events itself (ReadLogs). Over the queue budget it applies
+  // the slow-client policy here (LogOverBudget).
+  LogVerdict OnLogAppend(Stream* stream, size_t added_bytes, bool wake) override;
+  void OnLogDropped(Stream* stream, uint64_t from_seq, uint64_t to_seq, size_t bytes,
+                    bool report) override;
 
   uint64_t id() const { return id_; }
   // What this connection may read and write (default: everything). Set
@@ -92,8 +104,9 @@ class SubscriberSession : public Subscriber,
   // ----- The connection's life, as publishers see it (lifecycle_, mu_) -----
   //   state         accepts                       entered by
   //   kOpen         events, replies, raw bytes    construction
-  //   kClosing      raw bytes (the close frame)   CloseAfterFlush; the slow-client
-  //                                               `disconnect` policy (posts it)
+  //   kClosing      raw bytes (the close frame),  CloseAfterFlush; the slow-client
+  //                 unread log events moved to    `disconnect` policy (posts it)
+  //                 the queue (MaterializeLogs)
   //   kCloseQueued  raw bytes                     CloseAfterFlush, its close frame queued
   //   kClosed       nothing                       CloseNow, FinishClose; OnWrite once
   //                                               a queued close is written
@@ -206,7 +219,14 @@ class SubscriberSession : public Subscriber,
   uint64_t AttachStream(Stream* stream, uint64_t start_seq, int64_t interval_ns,
                         std::string* snapshot = nullptr);
   void OnEventLocked(const EventPtr& ev) REQUIRES(mu_);
+  // The `disconnect` slow-client policy: stop taking anything, drop what
+  // is pending and close after what is in flight.
+  void DisconnectSlowLocked() REQUIRES(mu_);
+  LogVerdict LogOverBudget(Stream* stream, bool wake);
   void PushLocked(OutItem item) REQUIRES(mu_);
+  // Something new waits (an item or unread log events): kick the session,
+  // or a paced one whose batch is now full.
+  void PokeLocked() REQUIRES(mu_);
   void KickLocked() REQUIRES(mu_);
   // Moves lifecycle_ forward to `to` (never back).
   void AdvanceLocked(Lifecycle to) REQUIRES(mu_);
@@ -231,6 +251,18 @@ class SubscriberSession : public Subscriber,
   void OnCoalesceTimer(boost::system::error_code ec);
   void DoWrite();
   void DoWriteOnce();
+  // Moves the ready streams' attachments to reads_ (they are read once the
+  // queue is drained, so a stream's queued catch-up goes first).
+  void TakeReadyLocked() REQUIRES(mu_);
+  // Reads reads_' unread events into inflight_ within the batch's limits
+  // (`items`, `bytes` already taken). Session thread, without mu_. Returns
+  // the bytes read.
+  size_t ReadLogs(size_t items, size_t bytes);
+  // CloseAfterFlush: the unread log events go into the queue before the
+  // close frame.
+  void MaterializeLogs();
+  // livehub_outbound_queue_bytes follows log_bytes_ at each write and tick.
+  void SyncLogGauge();
   void WriteNow();  // writes bufs_ from write_next_ on, at once if the socket takes it
   // The io thread's encoding scratch; KeepScratch moves a waiting batch's
   // pieces out of it into scratch_.
@@ -266,9 +298,17 @@ class SubscriberSession : public Subscriber,
   std::shared_ptr<const Access> access_ GUARDED_BY(mu_);  // never null
   // Attached by OnStreamCreated; the session thread starts their catch-up.
   std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> new_streams_ GUARDED_BY(mu_);
+  // Cursor streams woken by an append and not yet read to their end (at
+  // most one entry per attachment: its `signalled` flag).
+  std::vector<Stream*> ready_ GUARDED_BY(mu_);
+  // Unread log bytes of all cursor streams (their attachments'
+  // unread_bytes summed): counted against queue_bytes with queue_.bytes().
+  std::atomic<size_t> log_bytes_{0};
 
   // --- session thread only ---
   std::vector<OutItem> inflight_;
+  std::vector<std::pair<Stream*, std::shared_ptr<Attachment>>> reads_;  // see TakeReadyLocked
+  int64_t log_bytes_in_gauge_ = 0;                                      // see SyncLogGauge
   std::vector<asio::const_buffer> bufs_;
   size_t write_next_ = 0;        // first buffer of bufs_ not fully written
   size_t write_done_bytes_ = 0;  // bytes of this write written so far

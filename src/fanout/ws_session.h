@@ -7,9 +7,9 @@
 
 #include <string>
 
+#include "codec/ws_codec.h"
 #include "fanout/session.h"
 #include "fanout/upgrade.h"
-#include "fanout/ws_codec.h"
 
 namespace livehub {
 

@@ -1,8 +1,12 @@
 #include "stream/event.h"
 
+#include "codec/ws_codec.h"
 #include "core/json_writer.h"
 
 namespace livehub {
+
+static_assert(Event::kJsonBegin >= ws::kMaxUnmaskedFrameHeaderBytes,
+              "the serialised event leaves room for its WebSocket frame header");
 
 EventPtr MakeEvent(Stream* stream, std::string_view name, std::string_view epoch, uint64_t seq,
                    int64_t ts_ms, int64_t mono_ns, std::string_view data) {
@@ -31,22 +35,10 @@ EventPtr MakeEvent(Stream* stream, std::string_view name, std::string_view epoch
   b.push_back('}');
 
   // Unmasked text frame header, written right before the JSON.
-  const uint64_t len = b.size() - Event::kJsonBegin;
-  uint8_t hdr[10];
-  size_t h = 0;
-  hdr[h++] = 0x81;  // FIN + text
-  if (len < 126) {
-    hdr[h++] = static_cast<uint8_t>(len);
-  } else if (len <= 0xffff) {
-    hdr[h++] = 126;
-    hdr[h++] = static_cast<uint8_t>(len >> 8);
-    hdr[h++] = static_cast<uint8_t>(len);
-  } else {
-    hdr[h++] = 127;
-    for (int i = 7; i >= 0; --i) hdr[h++] = static_cast<uint8_t>(len >> (8 * i));
-  }
+  char hdr[ws::kMaxFrameHeaderBytes];
+  const size_t h = ws::WriteFrameHeader(hdr, ws::Opcode::kText, b.size() - Event::kJsonBegin);
   ev->ws_begin = static_cast<uint32_t>(Event::kJsonBegin - h);
-  for (size_t i = 0; i < h; ++i) b[ev->ws_begin + i] = static_cast<char>(hdr[i]);
+  b.replace(ev->ws_begin, h, hdr, h);
   return ev;
 }
 

@@ -18,7 +18,7 @@ namespace livehub {
 class Stream;
 
 struct Event {
-  static constexpr size_t kJsonBegin = 10;  // room for the largest WS header
+  static constexpr size_t kJsonBegin = 10;  // room for the largest unmasked WS header
 
   Stream* stream = nullptr;  // streams outlive every event (never deleted)
   uint64_t seq = 0;

@@ -1,5 +1,7 @@
 #include "stream/stream.h"
 
+#include <algorithm>
+
 namespace livehub {
 
 Stream::Stream(std::string name, std::string epoch, HistoryLimits limits, const Clock* clock)
@@ -102,21 +104,77 @@ Status Stream::AdmitKeyedLocked(const std::vector<std::string>& datas,
 
 void Stream::AppendLocked(const EventPtr* evs, size_t n) {
   if (n == 0) return;
+  size_t added = 0;
   for (size_t i = 0; i < n; ++i) {
     if (keyed_) keyed_->Apply(evs[i]->seq, evs[i]->data());
     evicted_ += ring_.Append(evs[i]);
+    added += evs[i]->charge();
   }
   const uint64_t next = evs[n - 1]->seq + 1;
+  uint64_t keep_from = next;
   for (const auto& a : attachments_) {
-    if (a->live) {
-      a->next_seq = next;
-      if (n == 1) {
-        a->subscriber->OnEvent(evs[0]);
-      } else {
-        a->subscriber->OnEvents(evs, n);
-      }
+    if (!a->live) continue;
+    if (a->mode == AttachMode::kLogCursor) {
+      // A cursor: no per-event hand-over; the reader is woken once and
+      // reads the log when it writes (ReadLog).
+      a->unread_bytes += added;
+      const bool wake = !a->signalled;
+      a->signalled = true;
+      const LogVerdict v = a->subscriber->OnLogAppend(this, added, wake);
+      if (v.drop_bytes > 0) DropUnreadLocked(a.get(), v);
+      keep_from = std::min(keep_from, a->next_seq);
+      continue;
+    }
+    a->next_seq = next;
+    if (n == 1) {
+      a->subscriber->OnEvent(evs[0]);
+    } else {
+      a->subscriber->OnEvents(evs, n);
     }
   }
+  ring_.Trim(keep_from);
+}
+
+void Stream::DropUnreadLocked(Attachment* a, const LogVerdict& v) {
+  const uint64_t from = a->next_seq;
+  const uint64_t head = ring_.next_seq();
+  size_t freed = 0;
+  while (a->next_seq < head && freed < v.drop_bytes) {
+    freed += (*ring_.FindRetained(a->next_seq))->charge();
+    ++a->next_seq;
+  }
+  if (a->next_seq == from) return;
+  a->unread_bytes -= freed;
+  // `signalled` stays: the reader may hold a pending wake; its next read
+  // finds what is left and clears it.
+  a->subscriber->OnLogDropped(this, from, a->next_seq - 1, freed, v.report);
+}
+
+uint64_t Stream::KeepFromLocked() const {
+  uint64_t keep_from = ring_.next_seq();
+  for (const auto& a : attachments_) {
+    if (a->live && a->mode == AttachMode::kLogCursor) keep_from = std::min(keep_from, a->next_seq);
+  }
+  return keep_from;
+}
+
+LogRead Stream::ReadLog(Attachment* a, size_t max_items, size_t max_bytes,
+                        std::vector<EventPtr>* out) {
+  LogRead r;
+  MutexLock lock(mu_);
+  if (!a->live || a->mode != AttachMode::kLogCursor) return r;
+  const uint64_t head = ring_.next_seq();
+  while (a->next_seq < head && r.count < max_items && (r.count == 0 || r.bytes < max_bytes)) {
+    const EventPtr& ev = *ring_.FindRetained(a->next_seq);
+    r.bytes += ev->charge();
+    out->push_back(ev);
+    ++a->next_seq;
+    ++r.count;
+  }
+  a->unread_bytes -= r.bytes;
+  r.caught_up = a->next_seq >= head;
+  if (r.caught_up) a->signalled = false;
+  return r;
 }
 
 std::optional<Result<PublishAck>> Stream::Append(const std::vector<std::string>& datas,
@@ -268,9 +326,10 @@ Status Stream::Read(uint64_t from_seq, size_t limit, std::vector<EventPtr>* out,
 }
 
 std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq,
-                                           std::string* snapshot) {
+                                           std::string* snapshot, AttachMode mode) {
   auto a = std::make_shared<Attachment>();
   a->subscriber = std::move(sub);
+  a->mode = mode;
   MutexLock lock(mu_);
   const uint64_t live_seq = ring_.next_seq();  // sync: pending events come later
   a->next_seq = (start_seq == 0 || start_seq > live_seq) ? live_seq : start_seq;
@@ -289,14 +348,19 @@ std::shared_ptr<Attachment> Stream::Attach(std::shared_ptr<Subscriber> sub, uint
   return a;
 }
 
-void Stream::Detach(const std::shared_ptr<Attachment>& a) {
+size_t Stream::Detach(const std::shared_ptr<Attachment>& a) {
   MutexLock lock(mu_);
   size_t i = a->index;
-  if (i >= attachments_.size() || attachments_[i] != a) return;  // already detached
+  if (i >= attachments_.size() || attachments_[i] != a) return 0;  // already detached
   attachments_[i] = std::move(attachments_.back());
   attachments_[i]->index = i;
   attachments_.pop_back();
   a->live = false;
+  const size_t unread = a->unread_bytes;
+  a->unread_bytes = 0;
+  a->signalled = false;
+  // What only it retained goes at the next append or expiry pass.
+  return unread;
 }
 
 bool Stream::CatchUp(Attachment* a, size_t budget_bytes) {
@@ -358,6 +422,7 @@ StreamStats Stream::GetStats() const {
   s.first_seq = ring_.first_seq();
   s.history_events = ring_.size();
   s.history_bytes = ring_.bytes();
+  s.retained_bytes = ring_.retained_bytes();
   s.subscribers = attachments_.size();
   s.events_in = events_in_;
   s.bytes_in = bytes_in_;
@@ -390,6 +455,7 @@ size_t Stream::EvictExpired() {
   MutexLock lock(mu_);
   size_t n = ring_.EvictExpired(clock_->NowMs());
   evicted_ += n;
+  ring_.Trim(KeepFromLocked());
   return n;
 }
 

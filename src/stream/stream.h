@@ -29,6 +29,21 @@ namespace livehub {
 
 class Stream;
 
+// What a log reader asks of the stream after an append (see OnLogAppend).
+struct LogVerdict {
+  static constexpr size_t kAll = SIZE_MAX;
+  size_t drop_bytes = 0;  // drop at least this much of the oldest unread events
+  bool report = true;     // false: dropped silently (the reader is closing)
+};
+
+// How an attachment receives live events.
+//   kPush       every event is handed over (OnEvent/OnEvents) as appended;
+//   kLogCursor  the attachment is a cursor into the stream's log: appends
+//               only tell the subscriber (OnLogAppend), which reads the
+//               events itself when it can write them (Stream::ReadLog).
+//               Catch-up is pushed as with kPush; the cursor starts once live.
+enum class AttachMode : uint8_t { kPush, kLogCursor };
+
 // Receives events of the streams it is attached to.
 class Subscriber {
  public:
@@ -53,16 +68,52 @@ class Subscriber {
     (void)type;
     (void)json;
   }
+  // kLogCursor attachments, once live (with the stream's mutex held): events
+  // of `added_bytes` (their charge()) were appended and are now unread by
+  // this attachment. `wake`: the first unread since the subscriber last
+  // caught up (ReadLog) — it should schedule a read; later appends do not
+  // wake it again until it has caught up. Must be quick (no Stream calls).
+  // The verdict may ask the stream to drop unread events (slow client).
+  virtual LogVerdict OnLogAppend(Stream* stream, size_t added_bytes, bool wake) {
+    (void)stream;
+    (void)added_bytes;
+    (void)wake;
+    return {};
+  }
+  // The unread events [from_seq, to_seq] (`bytes` of them) were dropped as
+  // the verdict asked (`report` as it said). With the stream's mutex held.
+  virtual void OnLogDropped(Stream* stream, uint64_t from_seq, uint64_t to_seq, size_t bytes,
+                            bool report) {
+    (void)stream;
+    (void)from_seq;
+    (void)to_seq;
+    (void)bytes;
+    (void)report;
+  }
 };
 
 // One subscriber's attachment to one stream. Fields are guarded by the
 // stream's mutex (not GUARDED_BY-annotated: the attachment cannot name it).
+// Invariant (kLogCursor, live): next_seq <= the stream's next seq, every
+// event in [next_seq, latest] is readable (the ring retains it past
+// history eviction), and unread_bytes is the sum of their charge().
 struct Attachment {
   std::shared_ptr<Subscriber> subscriber;
-  uint64_t start_seq = 1;  // first seq due at attach time (immutable)
-  uint64_t next_seq = 1;   // next seq this subscriber should get
-  bool live = false;       // false while catching up from history
-  size_t index = 0;        // position in Stream::attachments_
+  AttachMode mode = AttachMode::kPush;  // immutable
+  uint64_t start_seq = 1;               // first seq due at attach time (immutable)
+  uint64_t next_seq = 1;                // next seq this subscriber should get (or read)
+  bool live = false;                    // false while catching up from history
+  size_t index = 0;                     // position in Stream::attachments_
+  // kLogCursor only:
+  size_t unread_bytes = 0;  // charge of [next_seq, latest]
+  bool signalled = false;   // woken (OnLogAppend) and not caught up since
+};
+
+// What one ReadLog call took.
+struct LogRead {
+  size_t count = 0;
+  size_t bytes = 0;       // their charge()
+  bool caught_up = true;  // nothing unread is left: the next append wakes the reader
 };
 
 struct Watermark {
@@ -78,6 +129,9 @@ struct StreamStats {
   uint64_t first_seq = 1;  // oldest seq held in memory
   size_t history_events = 0;
   size_t history_bytes = 0;
+  // Evicted from history but kept for log readers that have not read them
+  // (bounded by their queue budgets).
+  size_t retained_bytes = 0;
   size_t subscribers = 0;
   uint64_t events_in = 0;
   uint64_t bytes_in = 0;
@@ -152,10 +206,20 @@ class Stream {
   // With `snapshot` non-null and a keyed stream holding state, *snapshot is
   // set to its `snapshot` message and delivery starts right after it,
   // whatever start_seq says.
+  // `mode`: see AttachMode.
   std::shared_ptr<Attachment> Attach(std::shared_ptr<Subscriber> sub, uint64_t start_seq,
-                                     std::string* snapshot = nullptr);
+                                     std::string* snapshot = nullptr,
+                                     AttachMode mode = AttachMode::kPush);
   bool keyed() const { return keyed_flag_.load(std::memory_order_acquire); }
-  void Detach(const std::shared_ptr<Attachment>& a);
+  // Returns the bytes it had not read yet (kLogCursor), which the
+  // subscriber stops counting.
+  size_t Detach(const std::shared_ptr<Attachment>& a);
+
+  // A live kLogCursor attachment's unread events, oldest first: appends up
+  // to max_items (at least one if any is unread) and about max_bytes to
+  // *out and moves its cursor past them. A detached or catching-up
+  // attachment reads nothing (caught_up true). Any thread.
+  LogRead ReadLog(Attachment* a, size_t max_items, size_t max_bytes, std::vector<EventPtr>* out);
 
   // Delivers up to `budget_bytes` of history to a catching-up attachment
   // (reporting evicted ranges via OnGap). Returns true once it is live.
@@ -189,6 +253,12 @@ class Stream {
   Status AdmitKeyedLocked(const std::vector<std::string>& datas, std::vector<std::string>* kept,
                           bool* use_kept, uint64_t* dropped) REQUIRES(mu_);
   void CountRateLocked(int64_t now_ms, size_t n) REQUIRES(mu_);
+  // Moves a log reader's cursor past its oldest unread events as its
+  // verdict asks and tells it (OnLogDropped).
+  void DropUnreadLocked(Attachment* a, const LogVerdict& v) REQUIRES(mu_);
+  // The oldest seq a live log reader has not read (next_seq() if none):
+  // what the ring must retain.
+  uint64_t KeepFromLocked() const REQUIRES(mu_);
 
   const std::string name_;
   const std::string epoch_;

@@ -18,6 +18,7 @@ void WriteStreamStatusMembers(JsonWriter& w, const StreamStats& s, int64_t warn_
   w.Field("first_seq", s.first_seq);
   w.Field("history_events", static_cast<uint64_t>(s.history_events));
   w.Field("history_bytes", static_cast<uint64_t>(s.history_bytes));
+  w.Field("retained_bytes", static_cast<uint64_t>(s.retained_bytes));
   w.Field("subscribers", static_cast<uint64_t>(s.subscribers));
   w.Field("events_in", s.events_in).Field("bytes_in", s.bytes_in).Field("evicted", s.evicted);
   w.Field("rate_per_s", s.rate_per_s).Field("created_ms", s.created_ms);

@@ -58,8 +58,8 @@
 #include <utility>
 #include <vector>
 
+#include "codec/ws_codec.h"
 #include "core/json_writer.h"
-#include "fanout/ws_codec.h"
 #include "tools/tools.h"
 
 namespace livehub {

@@ -198,3 +198,55 @@ TEST_F(OutboundQueueTest, AQueueGoneWithBytesChargedLeavesTheGaugeAtZero) {
 
 }  // namespace
 }  // namespace livehub
+
+namespace livehub {
+namespace {
+
+TEST_F(OutboundQueueTest, ADroppedRangeOfLogEventsIsOneGapAndCountsEachEvent) {
+  auto q = Queue(100);
+  q->AddDropped(&a_, 3);
+  q->AddDroppedRange(&a_, 4, 9);    // contiguous: extends 3..3
+  q->AddDroppedRange(&b_, 1, 2);    // another stream: its own range
+  q->AddDroppedRange(&a_, 12, 12);  // not contiguous: a new range
+  EXPECT_EQ(drops_->value(), 1u + 6 + 2 + 1);
+  std::vector<OutItem> batch;
+  q->TakeBatch(&batch, 1024, 1 << 20);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_NE(
+      batch[0].ctl->text.find("\"stream\":\"s/a\",\"epoch\":\"ep1\",\"from_seq\":3,\"to_seq\":9"),
+      std::string::npos)
+      << batch[0].ctl->text;
+  EXPECT_NE(batch[1].ctl->text.find("\"from_seq\":1,\"to_seq\":2"), std::string::npos);
+  EXPECT_NE(batch[2].ctl->text.find("\"from_seq\":12,\"to_seq\":12"), std::string::npos);
+  q->CompleteBatch();
+  q->CheckInvariant();
+}
+
+TEST_F(OutboundQueueTest, EventsReadFromALogAreChargedInFlightUntilTheBatchCompletes) {
+  auto q = Queue(100);
+  q->Push(OutItem::ForControl("pong", "{\"type\":\"pong\"}"));
+  std::vector<OutItem> batch;
+  q->TakeBatch(&batch, 1024, 1 << 20);
+  const size_t control = q->inflight_bytes();
+  q->AddInflight(500);  // the write loop read 500 bytes of events from a log
+  EXPECT_EQ(q->inflight_bytes(), control + 500);
+  EXPECT_EQ(q->bytes(), control + 500);
+  EXPECT_EQ(q->shared_bytes(), q->bytes());  // the lock-free copy follows
+  EXPECT_EQ(queued_->value(), static_cast<int64_t>(q->bytes()));
+  q->CheckInvariant();
+  q->CompleteBatch();
+  EXPECT_EQ(q->bytes(), 0u);
+  EXPECT_EQ(q->shared_bytes(), 0u);
+  EXPECT_EQ(queued_->value(), 0);
+}
+
+TEST_F(OutboundQueueTest, AFullBatchCountsBytesWaitingElsewhere) {
+  auto q = Queue(100);
+  q->Push(OutItem::ForEvent(Ev(&a_, 1)));
+  const size_t c = q->bytes();
+  EXPECT_FALSE(q->FullBatch(1024, 4 * c));
+  EXPECT_TRUE(q->FullBatch(1024, 4 * c, 3 * c));  // unread log events make it full
+}
+
+}  // namespace
+}  // namespace livehub

@@ -220,3 +220,49 @@ TEST(HistoryRingTest, InvariantsHoldUnderMixedBounds) {
 
 }  // namespace
 }  // namespace livehub
+
+namespace livehub {
+namespace {
+
+TEST(HistoryRingRetainTest, EvictedEventsStayReadableUntilTrimmed) {
+  HistoryLimits l;
+  l.max_events = 2;
+  HistoryRing ring(l);
+  for (int i = 0; i < 5; ++i)
+    ring.Append(MakeEvent(nullptr, "s", "e1", ring.next_seq(), 0, 0, "{}"));
+  // History holds 4..5; 1..3 are retained for readers.
+  EXPECT_EQ(ring.first_seq(), 4u);
+  EXPECT_EQ(ring.size(), 2u);
+  EXPECT_EQ(ring.Find(3), nullptr);
+  EXPECT_EQ(ring.retained(), 3u);
+  EXPECT_EQ(ring.retained_first_seq(), 1u);
+  ASSERT_NE(ring.FindRetained(1), nullptr);
+  EXPECT_EQ((*ring.FindRetained(1))->seq, 1u);
+  EXPECT_EQ(ring.retained_bytes(), 3 * (*ring.FindRetained(1))->charge());
+  EXPECT_EQ(ring.bytes(), 2 * (*ring.FindRetained(1))->charge());  // history only
+
+  ring.Trim(3);  // a reader still needs 3
+  EXPECT_EQ(ring.retained(), 1u);
+  EXPECT_EQ(ring.FindRetained(2), nullptr);
+  ASSERT_NE(ring.FindRetained(3), nullptr);
+  ring.Trim(100);  // never trims history itself
+  EXPECT_EQ(ring.retained(), 0u);
+  EXPECT_EQ(ring.retained_bytes(), 0u);
+  EXPECT_EQ(ring.first_seq(), 4u);
+  EXPECT_EQ(ring.size(), 2u);
+}
+
+TEST(HistoryRingRetainTest, DisabledHistoryRetainsOnlyForReaders) {
+  HistoryLimits l;
+  l.max_events = 0;
+  HistoryRing ring(l);
+  ring.Append(MakeEvent(nullptr, "s", "e1", 1, 0, 0, "{}"));
+  EXPECT_TRUE(ring.empty());
+  EXPECT_EQ(ring.first_seq(), 2u);
+  ASSERT_NE(ring.FindRetained(1), nullptr);
+  ring.Trim(ring.next_seq());  // no reader
+  EXPECT_EQ(ring.FindRetained(1), nullptr);
+}
+
+}  // namespace
+}  // namespace livehub

@@ -1,4 +1,4 @@
-#include "fanout/ws_codec.h"
+#include "codec/ws_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "fanout/ws_codec.h"
+#include "codec/ws_codec.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -81,8 +81,7 @@ Status ValidateClosePayload(std::string_view payload) {
 // Encoding
 // ---------------------------------------------------------------------------
 
-void AppendFrameHeader(std::string* out, Opcode op, uint64_t payload_len, const uint8_t* mask) {
-  char h[kMaxFrameHeaderBytes];
+size_t WriteFrameHeader(char* h, Opcode op, uint64_t payload_len, const uint8_t* mask) {
   size_t n = 0;
   h[n++] = static_cast<char>(kFinBit | static_cast<uint8_t>(op));
   const uint8_t mask_bit = mask != nullptr ? kMaskBit : 0;
@@ -100,7 +99,12 @@ void AppendFrameHeader(std::string* out, Opcode op, uint64_t payload_len, const 
     std::memcpy(h + n, mask, 4);
     n += 4;
   }
-  out->append(h, n);
+  return n;
+}
+
+void AppendFrameHeader(std::string* out, Opcode op, uint64_t payload_len, const uint8_t* mask) {
+  char h[kMaxFrameHeaderBytes];
+  out->append(h, WriteFrameHeader(h, op, payload_len, mask));
 }
 
 void MaskInPlace(char* data, size_t len, const uint8_t mask[4], size_t offset) {

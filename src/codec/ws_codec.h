@@ -37,7 +37,13 @@ inline constexpr uint16_t kCloseInternalError = 1011;
 inline constexpr uint16_t kCloseTryAgainLater = 1013;  // e.g. connection limit
 
 inline constexpr size_t kMaxFrameHeaderBytes = 14;
+inline constexpr size_t kMaxUnmaskedFrameHeaderBytes = 10;  // server role
 inline constexpr size_t kMaxControlPayloadBytes = 125;
+
+// Writes the header of a single final (FIN) frame carrying payload_len
+// bytes into out (room for kMaxFrameHeaderBytes); returns its length. With
+// a mask (client role) the 4 mask bytes are written too.
+size_t WriteFrameHeader(char* out, Opcode op, uint64_t payload_len, const uint8_t* mask = nullptr);
 
 // Appends the header of a single final (FIN) frame carrying payload_len bytes.
 // With a mask (client role) the 4 mask bytes are appended too; the caller
