@@ -131,6 +131,10 @@ class SubscriberSession : public Subscriber,
   //   kClosed   FinishClose ran: every handler returns at once
   enum class WriteState : uint8_t { kIdle, kPaced, kWriting, kClosed };
 
+  // The most items one write gathers (with write_batch_bytes).
+  static constexpr size_t kMaxBatchItems = 1024;
+  static int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
+
   // Wire bytes up to this size are copied into the batch's scratch buffer
   // rather than given an iovec of their own (see EncodeBatch).
   static constexpr size_t kInlineWireBytes = 512;

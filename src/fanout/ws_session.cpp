@@ -15,8 +15,6 @@ constexpr size_t kReadChunk = 64 << 10;
 constexpr uint64_t kMaxHistoryLimit = 10'000;
 constexpr uint64_t kDefaultHistoryLimit = 1'000;
 
-int64_t MonoNowNs() { return SystemClock::Get()->MonoNs(); }
-
 }  // namespace
 
 WsSession::WsSession(FanoutContext* ctx, asio::io_context& ioc, tcp::socket socket)

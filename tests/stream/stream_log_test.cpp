@@ -91,7 +91,7 @@ TEST_F(StreamLogTest, AppendsWakeTheReaderOnceUntilItCatchesUp) {
   s->Append(Datas(1));
   s->Append(Datas(2));
   EXPECT_EQ(r->appends.load(), 2);
-  EXPECT_EQ(r->wakes.load(), 1);  // the second append found it signalled
+  EXPECT_EQ(r->wakes.load(), 1);   // the second append found it signalled
   EXPECT_TRUE(r->pushed.empty());  // nothing handed over per event
   EXPECT_EQ(a->unread_bytes, r->unread.load());
 
