@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -156,6 +157,15 @@ class SubscriberSession : public Subscriber,
 
   // Starts the timer and reading; call once from the session thread.
   void Start();
+
+  // The byte sink (session thread; a seam for the write loop's unit tests,
+  // default: the socket). WriteBytesNow writes what the sink takes at once
+  // (would_block: none); AsyncWriteBytes writes some once it is writable and
+  // then calls WrittenAsync.
+  virtual size_t WriteBytesNow(std::span<const asio::const_buffer> bufs,
+                               boost::system::error_code& ec);
+  virtual void AsyncWriteBytes(std::span<const asio::const_buffer> bufs);
+  void WrittenAsync(boost::system::error_code ec, size_t n) { OnWriteSome(ec, n); }
 
   // Subscribes to `patterns` (validated first, all or nothing). `from`
   // resumes listed streams; other matching streams start live, or from seq 1

@@ -2,13 +2,12 @@
 // mutex or the Hub registry lock): events pushed into the queue, cursor
 // appends (OnLogAppend) and their slow-client policy, gaps, notices, new
 // streams, and max_hz coalescing.
-#include "fanout/session.h"
-
 #include <algorithm>
 #include <optional>
 
 #include "codec/json_value.h"
 #include "core/json_writer.h"
+#include "fanout/session.h"
 
 namespace livehub {
 

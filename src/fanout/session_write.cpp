@@ -1,12 +1,11 @@
 // SubscriberSession's write loop (session thread): pacing, batches from the
 // queue and the streams' logs, gathered non-blocking writes, completion
 // bookkeeping, catch-up.
-#include "fanout/session.h"
-
 #include <algorithm>
 #include <span>
 
 #include "core/json_writer.h"
+#include "fanout/session.h"
 #include "fanout/write_pacer.h"
 
 namespace livehub {
@@ -213,7 +212,7 @@ void SubscriberSession::DoWriteOnce() {
 // writability (WriteSome).
 void SubscriberSession::WriteNow() {
   boost::system::error_code ec;
-  const size_t n = socket_.write_some(
+  const size_t n = WriteBytesNow(
       std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_),
       ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -269,11 +268,20 @@ bool SubscriberSession::AdvanceWritten(size_t n) {
 // recycling allocator, so every write cost a malloc and a free. A span over
 // bufs_ keeps the operation small enough to be recycled.
 void SubscriberSession::WriteSome() {
-  socket_.async_write_some(
-      std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_),
-      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-        self->OnWriteSome(ec, n);
-      });
+  AsyncWriteBytes(
+      std::span<const asio::const_buffer>(bufs_.data() + write_next_, bufs_.size() - write_next_));
+}
+
+size_t SubscriberSession::WriteBytesNow(std::span<const asio::const_buffer> bufs,
+                                        boost::system::error_code& ec) {
+  return socket_.write_some(bufs, ec);
+}
+
+void SubscriberSession::AsyncWriteBytes(std::span<const asio::const_buffer> bufs) {
+  socket_.async_write_some(bufs,
+                           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                             self->WrittenAsync(ec, n);
+                           });
 }
 
 void SubscriberSession::OnWriteSome(boost::system::error_code ec, size_t n) {
