@@ -49,10 +49,16 @@ printf 'store:\n  enabled: false\n' > "$OUT/defaults.yaml"
 common=(fanout --subscribers "$SUBS" --streams "$STREAMS" --payload 100 --rate "$RATE"
   --transport ws --duration "$STEP" --connect-timeout 120 --taskset-self "$TOOL_CPU" --json)
 echo "command: livehub bench ${common[*]} <server>" | tee -a "$OUT/machine.txt"
+
+# The machine is shared: a sampler notes the CPU that processes other than
+# this script's used during each run ($f.others, % of one core); the report
+# flags the runs where it is high.
 for round in $(seq 1 "$ROUNDS"); do
   for server in $SERVERS; do
     f="$OUT/$server.$round"
     echo "load average before $server round $round: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
+    taskset -c "$TOOL_CPU" python3 "$here/many-streams-report.py" --watch $$ "$f.others" &
+    watcher=$!
     case $server in
       livehub)
         timeout 600 "$OUT/livehub.bin" bench "${common[@]}" --spawn --taskset-hub "$HUB_CPU" \
@@ -62,6 +68,7 @@ for round in $(seq 1 "$ROUNDS"); do
         if ! peer_start "$server" "$OUT/$server.d" 2>> "$OUT/machine.txt" > /dev/null; then
           echo "$server did not start (see $OUT/machine.txt, $OUT/$server.d)" | tee "$f"
           peer_stop
+          kill -TERM "$watcher" 2> /dev/null || true
           continue
         fi
         grep -q "^$server: " "$OUT/versions.txt" 2> /dev/null || echo "$server: $PEER_VERSION" >> "$OUT/versions.txt"
@@ -75,6 +82,8 @@ for round in $(seq 1 "$ROUNDS"); do
         exit 2
         ;;
     esac
+    kill -TERM "$watcher" 2> /dev/null || true
+    wait "$watcher" 2> /dev/null || true
     python3 "$here/many-streams-report.py" --round "$f" "$RATE" "$SUBS" "$STREAMS"
   done
 done
