@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test ci format format-check layering-check unit integration js-client-test e2e asan tsan fuzz fuzz-ci fuzz-build bench bench-peers bench-write-cost bench-process microbench clean
+.PHONY: all deps build run test ci format format-check layering-check unit integration js-client-test e2e asan tsan fuzz fuzz-ci fuzz-build bench bench-peers bench-write-cost bench-many-streams bench-process microbench clean
 
 all: build
 
@@ -157,10 +157,16 @@ bench: build
 bench-peers: build
 	bash bench/peers/run-all.sh ./$(BUILD)/livehub
 
-## Per-write cost and defaults against Nchan (issue 17's first two targets, ~4 min):
-## livehub with write_delay_ms 0 and with its defaults, Nchan, taking turns in 3 rounds.
+## Per-write cost and defaults against Nchan (issue 17's first two targets, ~5 min):
+## livehub with write_delay_ms 0 and with its defaults, Nchan, uWebSockets.js, taking
+## turns in 3 rounds (SERVERS= to choose).
 bench-write-cost: build
 	bash bench/peers/run-write-cost.sh ./$(BUILD)/livehub
+
+## Issue 17's many streams (~6 min): 1,000 streams x 10 WS subscribers, 8,000 msg/s,
+## livehub (defaults), Nchan, uWebSockets.js taking turns in 3 rounds. BENCH_DRY=1: tiny loads.
+bench-many-streams: build
+	bash bench/peers/run-many-streams.sh ./$(BUILD)/livehub
 
 ## Stream processing: window aggregation throughput, publish -> derived latency (docs/benchmarks.md).
 bench-process: build

@@ -1,7 +1,7 @@
 # Shared by the bench/peers/ scripts (source it; bash only): install, start
 # and stop the peers, each on 127.0.0.1 only, pinned to CPU $HUB_CPU.
 #
-# peer_start nchan|pushpin DIR sets:
+# peer_start nchan|pushpin|uws DIR sets:
 #   PEER_URL          where subscribers connect (and Nchan's publishers)
 #   PEER_PUBLISH_URL  where publishers go (Pushpin's publish API port)
 #   PEER_PIDS         the server's processes, comma-separated (CPU and RSS
@@ -17,6 +17,7 @@ NCHAN_PORT=${NCHAN_PORT:-8091}
 PUSHPIN_PORT=${PUSHPIN_PORT:-8092}
 PUSHPIN_PUBLISH_PORT=${PUSHPIN_PUBLISH_PORT:-8093}
 GRIP_BACKEND_PORT=${GRIP_BACKEND_PORT:-8094}
+UWS_PORT=${UWS_PORT:-8095}
 _peer_started=()  # pids to stop, in order
 
 peer_install() {  # peer_install PKG... : apt-get install the missing ones
@@ -110,8 +111,30 @@ peer_start() {
       PEER_PIDS="$runner,$kids"
       PEER_VERSION="Pushpin $(pushpin --version 2>/dev/null | awk '{print $2}') (Debian $(dpkg-query -W -f='${Version}' pushpin), condure $(condure --version 2>/dev/null | awk '{print $2}'))"
       ;;
+    uws)
+      # uWebSockets.js (bench/peers/uws/server.mjs): Nchan's URL scheme, so
+      # `livehub bench --peer nchan` drives it. npm ci from the committed
+      # lock when node_modules is missing (a prebuilt addon, no build step).
+      command -v node > /dev/null || { echo "uWebSockets.js needs node" >&2; return 1; }
+      if [ ! -f "$PEERS_DIR/uws/node_modules/uwebsockets/package.json" ]; then
+        echo "installing uWebSockets.js (npm ci in $PEERS_DIR/uws)" >&2
+        (cd "$PEERS_DIR/uws" && npm ci --no-audit --no-fund --loglevel=error) >&2 || return 1
+      fi
+      _port_free "$UWS_PORT" UWS_PORT || return 1
+      # node raises its soft descriptor limit to the hard one at start.
+      [ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge 12000 ] ||
+        echo "uws: hard limit of $(ulimit -Hn) descriptors: under 10,000 connections" >&2
+      (cd "$PEERS_DIR/uws" && exec taskset -c "$HUB_CPU" node server.mjs "$UWS_PORT") \
+        > "$dir/uws.log" 2>&1 &
+      _peer_started+=($!)
+      _wait_port "$UWS_PORT" 20 || return 1
+      PEER_URL="http://127.0.0.1:$UWS_PORT"
+      PEER_PUBLISH_URL=$PEER_URL
+      PEER_PIDS=${_peer_started[-1]}
+      PEER_VERSION="uWebSockets.js (npm uwebsockets $(node -p 'require("'"$PEERS_DIR"'/uws/node_modules/uwebsockets/package.json").version'), source $(head -c 12 "$PEERS_DIR/uws/node_modules/uwebsockets/source_commit" 2> /dev/null || echo '?')) on node $(node --version), 1 process"
+      ;;
     *)
-      echo "peer_start: unknown peer '$peer' (nchan | pushpin)" >&2
+      echo "peer_start: unknown peer '$peer' (nchan | pushpin | uws)" >&2
       return 1
       ;;
   esac
@@ -135,7 +158,7 @@ peer_stop() {
   if [ -n "${PEER_PIDS:-}" ]; then
     for pid in ${PEER_PIDS//,/ }; do
       case "$(cat "/proc/$pid/comm" 2> /dev/null)" in
-        nginx | pushpin* | condure | zurl) kill -KILL "$pid" 2> /dev/null || true ;;
+        nginx | pushpin* | condure | zurl | node) kill -KILL "$pid" 2> /dev/null || true ;;
       esac
     done
   fi
