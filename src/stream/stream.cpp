@@ -16,6 +16,7 @@ void Stream::Restore(uint64_t next_seq, int64_t latest_ts_ms, const std::vector<
   ring_.ResetTo(recent.empty() ? next_seq : recent.front()->seq);
   for (const EventPtr& ev : recent) evicted_ += ring_.Append(ev);
   if (ring_.next_seq() != next_seq) ring_.ResetTo(next_seq);  // not contiguous: serve from store
+  ring_.Trim(ring_.next_seq());  // no reader yet: nothing evicted is retained
   next_seq_ = next_seq;
   latest_ts_ms_ = latest_ts_ms;
 }
