@@ -30,8 +30,9 @@ OutItem OutItem::ForRaw(std::string bytes) {
   return it;
 }
 
-OutboundQueue::OutboundQueue(size_t budget_bytes, Gauge* queued, Counter* drops)
-    : budget_(budget_bytes), queued_(queued), drops_(drops) {}
+OutboundQueue::OutboundQueue(size_t budget_bytes, Gauge* queued, Counter* drops,
+                             std::atomic<size_t>* mirror)
+    : budget_(budget_bytes), queued_(queued), drops_(drops), mirror_(mirror) {}
 
 // Whatever is still charged leaves the gauge with the connection.
 OutboundQueue::~OutboundQueue() {
@@ -40,7 +41,7 @@ OutboundQueue::~OutboundQueue() {
 
 void OutboundQueue::Charge(int64_t delta) {
   bytes_ = static_cast<size_t>(static_cast<int64_t>(bytes_) + delta);
-  shared_bytes_.store(bytes_, std::memory_order_relaxed);
+  if (mirror_) mirror_->store(bytes_, std::memory_order_relaxed);
   queued_->Add(delta);
 }
 

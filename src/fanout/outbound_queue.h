@@ -79,16 +79,16 @@ class OutboundQueue {
  public:
   // `queued` (livehub_outbound_queue_bytes) follows bytes(); `drops`
   // (livehub_drops_total{reason="slow_client"}) counts dropped events.
-  OutboundQueue(size_t budget_bytes, Gauge* queued, Counter* drops);
+  // `mirror`, if set, is stored bytes() at every change: the owner reads it
+  // without its lock (a publisher's fast budget check; exact under it).
+  OutboundQueue(size_t budget_bytes, Gauge* queued, Counter* drops,
+                std::atomic<size_t>* mirror = nullptr);
   ~OutboundQueue();
   OutboundQueue(const OutboundQueue&) = delete;
   OutboundQueue& operator=(const OutboundQueue&) = delete;
 
   size_t budget() const { return budget_; }
   size_t bytes() const { return bytes_; }
-  // bytes() as last charged, readable without the owner's lock (a
-  // publisher's fast budget check; exact under the lock).
-  size_t shared_bytes() const { return shared_bytes_.load(std::memory_order_relaxed); }
   size_t held_bytes() const { return held_bytes_; }
   size_t inflight_bytes() const { return inflight_bytes_; }
   size_t pending_items() const { return items_.size() - head_; }
@@ -161,7 +161,7 @@ class OutboundQueue {
   std::vector<OutItem> items_;
   size_t head_ = 0;  // first pending item
   size_t bytes_ = 0;
-  std::atomic<size_t> shared_bytes_{0};  // bytes_, for shared_bytes()
+  std::atomic<size_t>* mirror_;  // may be null
   size_t held_bytes_ = 0;
   size_t inflight_bytes_ = 0;
   std::vector<PendingGap> gaps_;

@@ -22,7 +22,7 @@ SubscriberSession::SubscriberSession(FanoutContext* ctx, asio::io_context& ioc, 
       coalesce_timer_(ioc),
       expiry_timer_(ioc),
       kicks_(&asio::use_service<WriteKicks>(ioc)),
-      queue_(ctx->options.queue_bytes, ctx->queued_bytes, ctx->drops_slow_client),
+      queue_(ctx->options.queue_bytes, ctx->queued_bytes, ctx->drops_slow_client, &queue_bytes_),
       access_(Access::Everything()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);

@@ -303,6 +303,9 @@ class SubscriberSession : public Subscriber,
   // Taken by publisher threads (OnEvent, under a Stream's mutex) and the
   // session thread; never held while calling a Stream or the Hub.
   mutable Mutex mu_;
+  // queue_.bytes() as last charged (the queue stores it), for OnLogAppend's
+  // check without mu_.
+  std::atomic<size_t> queue_bytes_{0};
   OutboundQueue queue_ GUARDED_BY(mu_);  // pending items, owed gaps, byte accounting
   Lifecycle lifecycle_ GUARDED_BY(mu_) = Lifecycle::kOpen;
   Schedule schedule_ GUARDED_BY(mu_) = Schedule::kNone;

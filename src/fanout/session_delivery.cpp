@@ -63,7 +63,7 @@ void SubscriberSession::DisconnectSlowLocked() {
 LogVerdict SubscriberSession::OnLogAppend(Stream* stream, size_t added_bytes, bool wake) {
   const size_t before = log_bytes_.fetch_add(added_bytes, std::memory_order_relaxed);
   const size_t unread = before + added_bytes;
-  if (unread + queue_.shared_bytes() > ctx_->options.queue_bytes) {
+  if (unread + queue_bytes_.load(std::memory_order_relaxed) > ctx_->options.queue_bytes) {
     return LogOverBudget(stream, wake);
   }
   // A paced session (write_delay_ms) is kicked early once a write's worth
