@@ -70,9 +70,21 @@ void OutboundQueue::AddDroppedRange(Stream* stream, uint64_t from_seq, uint64_t 
   } else {
     gaps_.push_back({stream, from_seq, to_seq});
   }
-  const uint64_t n = to_seq - from_seq + 1;
+  CountDropped(to_seq - from_seq + 1);
+}
+
+void OutboundQueue::CountDropped(uint64_t n) {
   drops_->Add(n);
   dropped_since_report_ += n;
+}
+
+OutItem OutboundQueue::GapItem(Stream* stream, uint64_t from_seq, uint64_t to_seq) {
+  std::string text;
+  JsonWriter w(&text);
+  w.BeginObject().Field("type", "gap").Field("stream", stream->name());
+  w.Field("epoch", stream->epoch()).Field("from_seq", from_seq);
+  w.Field("to_seq", to_seq).Field("reason", "slow_client").EndObject();
+  return OutItem::ForControl("gap", std::move(text), stream, to_seq);
 }
 
 void OutboundQueue::DropOldest(size_t need_bytes) {
@@ -110,12 +122,7 @@ void OutboundQueue::Release() {
 
 bool OutboundQueue::TakeBatch(std::vector<OutItem>* out, size_t max_items, size_t max_bytes) {
   for (const PendingGap& g : gaps_) {
-    std::string text;
-    JsonWriter w(&text);
-    w.BeginObject().Field("type", "gap").Field("stream", g.stream->name());
-    w.Field("epoch", g.stream->epoch()).Field("from_seq", g.from_seq);
-    w.Field("to_seq", g.to_seq).Field("reason", "slow_client").EndObject();
-    out->push_back(OutItem::ForControl("gap", std::move(text), g.stream, g.to_seq));
+    out->push_back(GapItem(g.stream, g.from_seq, g.to_seq));
     const size_t c = out->back().charge();
     inflight_bytes_ += c;
     Charge(static_cast<int64_t>(c));

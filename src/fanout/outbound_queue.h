@@ -33,7 +33,9 @@ namespace livehub {
 
 enum class ItemKind : uint8_t { kEvent, kControl, kRaw };
 
-// One queued message: 32 bytes, as every subscriber queues one per event.
+// One queued message: 32 bytes, as a connection queues one per pushed event
+// (catch-up, max_hz streams; events it reads from a stream's log are only
+// wrapped in one while in flight).
 // What only control messages need lives behind `ctl`.
 struct OutItem {
   struct Control {
@@ -123,6 +125,11 @@ class OutboundQueue {
   void AddDropped(Stream* stream, uint64_t seq) { AddDroppedRange(stream, seq, seq); }
   // The same for the events [from_seq, to_seq] of one stream.
   void AddDroppedRange(Stream* stream, uint64_t from_seq, uint64_t to_seq);
+  // Counts `n` dropped events whose gap the caller sends itself (a log
+  // cursor's: Stream::ReadLog returns it in order).
+  void CountDropped(uint64_t n);
+  // The `gap` message (reason slow_client) for [from_seq, to_seq].
+  static OutItem GapItem(Stream* stream, uint64_t from_seq, uint64_t to_seq);
   // `disconnect`: releases every pending item; what is in flight stays.
   void ClearPending();
   // The connection closed: releases everything (pending, in flight, held,

@@ -33,7 +33,7 @@ void SubscriberSession::TakeReadyLocked() {
 size_t SubscriberSession::ReadLogs(size_t items, size_t bytes) {
   thread_local std::vector<EventPtr> events;
   std::vector<Stream*> again;  // not read to their end: still signalled
-  size_t read = 0;
+  size_t read = 0, gap_bytes = 0;
   for (auto& [stream, attachment] : reads_) {
     if (items >= kMaxBatchItems || bytes >= ctx_->options.write_batch_bytes) {
       again.push_back(stream);
@@ -42,6 +42,10 @@ size_t SubscriberSession::ReadLogs(size_t items, size_t bytes) {
     events.clear();
     const LogRead r = stream->ReadLog(attachment.get(), kMaxBatchItems - items,
                                       ctx_->options.write_batch_bytes - bytes, &events);
+    if (r.gap_to != 0) {
+      inflight_.push_back(OutboundQueue::GapItem(stream, r.gap_from, r.gap_to));
+      gap_bytes += inflight_.back().charge();
+    }
     for (EventPtr& e : events) inflight_.push_back(OutItem::ForEvent(std::move(e)));
     items += r.count;
     bytes += r.bytes;
@@ -52,7 +56,7 @@ size_t SubscriberSession::ReadLogs(size_t items, size_t bytes) {
   events.clear();
   log_bytes_.fetch_sub(read, std::memory_order_relaxed);
   MutexLock lock(mu_);
-  queue_.AddInflight(read);
+  queue_.AddInflight(read + gap_bytes);
   // Ahead of streams woken meanwhile: they were ready first.
   ready_.insert(ready_.begin(), again.begin(), again.end());
   if (inflight_.empty()) {
@@ -82,6 +86,7 @@ void SubscriberSession::MaterializeLogs() {
     const LogRead r = stream->ReadLog(attachment.get(), SIZE_MAX, SIZE_MAX, &events);
     log_bytes_.fetch_sub(r.bytes, std::memory_order_relaxed);
     MutexLock lock(mu_);
+    if (r.gap_to != 0) queue_.Push(OutboundQueue::GapItem(stream, r.gap_from, r.gap_to));
     for (EventPtr& e : events) queue_.Push(OutItem::ForEvent(std::move(e)));
   }
 }

@@ -146,6 +146,10 @@ void Stream::DropUnreadLocked(Attachment* a, const LogVerdict& v) {
   }
   if (a->next_seq == from) return;
   a->unread_bytes -= freed;
+  if (v.report) {  // contiguous with any earlier unread drop: no read in between
+    if (a->dropped_to == 0) a->dropped_from = from;
+    a->dropped_to = a->next_seq - 1;
+  }
   // `signalled` stays: the reader may hold a pending wake; its next read
   // finds what is left and clears it.
   a->subscriber->OnLogDropped(this, from, a->next_seq - 1, freed, v.report);
@@ -164,6 +168,11 @@ LogRead Stream::ReadLog(Attachment* a, size_t max_items, size_t max_bytes,
   LogRead r;
   MutexLock lock(mu_);
   if (!a->live || a->mode != AttachMode::kLogCursor) return r;
+  // Under the same lock as the drops, so the gap goes before the events
+  // that follow it, whenever the drop happened.
+  r.gap_from = a->dropped_from;
+  r.gap_to = a->dropped_to;
+  a->dropped_from = a->dropped_to = 0;
   const uint64_t head = ring_.next_seq();
   while (a->next_seq < head && r.count < max_items && (r.count == 0 || r.bytes < max_bytes)) {
     const EventPtr& ev = *ring_.FindRetained(a->next_seq);

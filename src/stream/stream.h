@@ -107,6 +107,10 @@ struct Attachment {
   // kLogCursor only:
   size_t unread_bytes = 0;  // charge of [next_seq, latest]
   bool signalled = false;   // woken (OnLogAppend) and not caught up since
+  // Reported drops (OnLogDropped) not yet handed to a read: the next
+  // ReadLog returns them ahead of its events (0: none).
+  uint64_t dropped_from = 0;
+  uint64_t dropped_to = 0;
 };
 
 // What one ReadLog call took.
@@ -114,6 +118,10 @@ struct LogRead {
   size_t count = 0;
   size_t bytes = 0;       // their charge()
   bool caught_up = true;  // nothing unread is left: the next append wakes the reader
+  // Events dropped (a reported verdict) since the last read, all older than
+  // these: the reader owes a gap for them first (gap_to 0: none).
+  uint64_t gap_from = 0;
+  uint64_t gap_to = 0;
 };
 
 struct Watermark {
